@@ -1,0 +1,167 @@
+"""Data movement over ground contacts and inter-satellite links (design §3.4).
+
+Visibility and routes come from the precomputed :class:`~orbit_env.sim.geometry.Geometry`
+(``station_hops[T, G, N]``: ISL hops from station g to satellite n at sample k, −1 when
+unreachable); contact and route state is taken as constant over each step [t_k, t_k+1).
+
+Model, stated once:
+- Ground input enters orbit through its origin station at the earliest time that station
+  reaches the target, directly (hops 0) or through a satellite it sees and the ISL shortest
+  path from there; transfer time = wait + size / bottleneck rate + hops × hop latency.
+- In-orbit input (Earth-observation data, or a failed job's data) moves over ISLs from the
+  satellite holding it; it is routable only while an ISL path exists.
+- Output goes down at the earliest time after completion that the target, or a satellite it
+  reaches over ISLs, sees any station (stations are connected on the ground).
+- Each station serves at most ``antennas`` satellites at once; its transfers queue FIFO in
+  the order they are booked. ISL capacity is not shared between transfers.
+- ``estimate`` methods are vectorised over targets and ignore antenna contention for the
+  downlink (the booked transfers do not).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from orbit_env.config import LinkConfig
+
+GBIT_PER_GB = 8.0
+_MAX_REBOOK = 1000
+
+
+def next_index(flag: np.ndarray) -> np.ndarray:
+    """For each sample k, the first k' ≥ k where ``flag`` holds, ``T`` if none.
+
+    Args:
+        flag: bool[T, ...].
+
+    Returns:
+        int32[T, ...].
+    """
+    t = flag.shape[0]
+    idx = np.where(flag, np.arange(t, dtype=np.int32).reshape((t,) + (1,) * (flag.ndim - 1)), t)
+    return np.minimum.accumulate(idx[::-1], axis=0)[::-1].astype(np.int32)
+
+
+class LinkModel:
+    """Transfer times and station antenna bookings for one episode.
+
+    Args:
+        station_hops: int16[T, G, N] from the geometry.
+        t_s: float[T] sample times [s].
+        dt_s: step length [s].
+        cfg: link rates and latency.
+    """
+
+    def __init__(self, station_hops: np.ndarray, t_s: np.ndarray, dt_s: float, cfg: LinkConfig):
+        self.cfg = cfg
+        self.hops = station_hops
+        self.t_s = np.asarray(t_s, dtype=float)
+        self.dt_s = float(dt_s)
+        self.n_samples = station_hops.shape[0]
+        reach = station_hops >= 0
+        self.next_reach = next_index(reach)  # [T, G, N]
+        any_reach = reach.any(axis=1)  # [T, N]
+        self.next_down = next_index(any_reach)  # [T, N]
+        masked = np.where(reach, station_hops, np.iinfo(np.int16).max)
+        self.down_hops = masked.min(axis=1)  # [T, N], meaningful where any_reach
+        self.antenna_free_s = np.zeros((station_hops.shape[1], cfg.antennas))
+
+    def reset(self) -> None:
+        """Free every antenna."""
+        self.antenna_free_s[:] = 0.0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def sample(self, t_s: np.ndarray | float) -> np.ndarray:
+        """Index of the step containing ``t_s`` (clipped to the grid)."""
+        return np.clip(np.floor(np.asarray(t_s) / self.dt_s), 0, self.n_samples - 1).astype(np.int64)
+
+    def transfer_s(self, size_gb: float | np.ndarray, hops: np.ndarray) -> np.ndarray:
+        """Time to move ``size_gb`` over ``hops`` ISL hops after a ground or ISL link [s]."""
+        rate = np.where(
+            hops > 0, min(self.cfg.ground_link_gbps, self.cfg.isl_gbps), self.cfg.ground_link_gbps
+        )
+        return size_gb * GBIT_PER_GB / rate + np.maximum(hops, 0) * self.cfg.hop_latency_s
+
+    def ground_s(self, size_gb: float) -> float:
+        """Antenna occupancy of one ground transfer [s]."""
+        return size_gb * GBIT_PER_GB / self.cfg.ground_link_gbps
+
+    def _time_at(self, k: np.ndarray) -> np.ndarray:
+        return np.where(k < self.n_samples, self.t_s[np.minimum(k, self.n_samples - 1)], np.inf)
+
+    # -- estimates (vectorised over targets, no booking) -----------------------------------
+    def uplink_estimate(self, station: int, now_s: float, size_gb: float, targets: np.ndarray) -> np.ndarray:
+        """Input arrival time [s] at each target for data at ``station``; ``inf`` if never."""
+        k = self.sample(now_s)
+        k_reach = self.next_reach[k, station, targets]
+        t_reach = np.maximum(now_s, self._time_at(k_reach))
+        start = np.maximum(t_reach, self.antenna_free_s[station].min())
+        hops = self.hops[np.minimum(k_reach, self.n_samples - 1), station, targets]
+        return start + self.transfer_s(size_gb, hops)
+
+    def inorbit_estimate(
+        self, sat_hops: np.ndarray, now_s: float, size_gb: float, targets: np.ndarray
+    ) -> np.ndarray:
+        """Input arrival [s] for data on board a satellite, given its ``sat_hops[N]`` now."""
+        hops = sat_hops[targets]
+        isl_s = size_gb * GBIT_PER_GB / self.cfg.isl_gbps + hops * self.cfg.hop_latency_s
+        return np.where(hops < 0, np.inf, now_s + np.where(hops == 0, 0.0, isl_s))
+
+    def downlink_estimate(self, finish_s: np.ndarray, targets: np.ndarray, size_gb: float) -> np.ndarray:
+        """Output delivery time [s] for output ready at ``finish_s`` on ``targets``."""
+        finite = np.isfinite(finish_s)
+        k = self.sample(np.where(finite, finish_s, 0.0))
+        k_down = self.next_down[k, targets]
+        t_down = np.maximum(finish_s, self._time_at(k_down))
+        hops = self.down_hops[np.minimum(k_down, self.n_samples - 1), targets]
+        return np.where(finite, t_down + self.transfer_s(size_gb, hops), np.inf)
+
+    # -- bookings (one transfer, FIFO per station) -----------------------------------------
+    def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> tuple[float, float]:
+        """Book the uplink of ``size_gb`` from ``station`` to ``target`` no earlier than ``ready_s``.
+
+        Returns:
+            (arrival time at the target [s], ``inf`` if never; antenna occupancy [s]).
+        """
+        occupy = self.ground_s(size_gb)
+        free = self.antenna_free_s[station]
+        t = ready_s
+        for _ in range(_MAX_REBOOK):
+            k = int(self.sample(t))
+            k_reach = int(self.next_reach[k, station, target])
+            if k_reach >= self.n_samples:
+                return np.inf, 0.0
+            t = max(t, self.t_s[k_reach])
+            antenna = int(np.argmin(free))
+            start = max(t, free[antenna])
+            if self.hops[int(self.sample(start)), station, target] >= 0 or start >= self.t_s[-1]:
+                free[antenna] = start + occupy
+                hops = self.hops[int(self.sample(start)), station, target]
+                return float(start + self.transfer_s(size_gb, np.asarray(hops))), occupy
+            t = start  # the contact closed while waiting for an antenna: wait for the next one
+        raise RuntimeError("uplink booking did not converge")  # pragma: no cover
+
+    def book_downlink(self, sat: int, ready_s: float, size_gb: float) -> tuple[float, float]:
+        """Book the downlink of ``size_gb`` from ``sat`` through the first station it reaches.
+
+        Among the stations that reach ``sat`` at the first contact, the one whose antenna
+        frees first is used. Returns (delivery time [s], ``inf`` if never; occupancy [s]).
+        """
+        occupy = self.ground_s(size_gb)
+        t = ready_s
+        for _ in range(_MAX_REBOOK):
+            k = int(self.next_down[int(self.sample(t)), sat])
+            if k >= self.n_samples:
+                return np.inf, 0.0
+            t = max(t, self.t_s[k])
+            reach = self.hops[k, :, sat] >= 0
+            first_free = np.where(reach, self.antenna_free_s.min(axis=1), np.inf)
+            station = int(np.argmin(np.maximum(first_free, t)))
+            antenna = int(np.argmin(self.antenna_free_s[station]))
+            start = max(t, self.antenna_free_s[station, antenna])
+            hops = self.hops[int(self.sample(start)), station, sat]
+            if hops >= 0 or start >= self.t_s[-1]:
+                self.antenna_free_s[station, antenna] = start + occupy
+                return float(start + self.transfer_s(size_gb, np.asarray(max(hops, 0)))), occupy
+            t = start
+        raise RuntimeError("downlink booking did not converge")  # pragma: no cover

@@ -1,0 +1,652 @@
+"""The event loop: clock, queues, execution, power, failures and counters (design §3).
+
+A :class:`Simulator` runs one episode over a precomputed geometry. The clock moves in steps of
+``dt_s``; at each step boundary the jobs that arrived during the step (and deferred or failed
+ones whose time has come) wait for a decision: :meth:`Simulator.place`, :meth:`defer` or
+:meth:`reject`. :meth:`advance` then integrates the next step exactly: within it every
+satellite's power is piecewise constant between events (terminator crossing, a job starting
+or finishing, the battery filling, emptying, or crossing the reserve or recovery charge), so
+a brownout happens at its exact time, vectorised over satellites with a loop over events.
+
+Job lifecycle: future -> pending (awaiting a decision) -> queued on a satellite (input in
+transfer, then waiting for a slot) -> running -> downlink -> on time / late; or expired (the
+deadline passed before the job started) or rejected. A job whose satellite browns out, is
+upset by radiation or stops propagating goes back to pending at its last checkpoint, its data
+now on that satellite. Conservation holds at every boundary:
+``arrived = pending + in flight + delivered + expired + rejected``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import NamedTuple
+
+import numpy as np
+
+from orbit_env.config import ScenarioConfig
+from orbit_env.sim import power as pw
+from orbit_env.sim.links import LinkModel
+from orbit_env.sim.orbits import Constellation
+from orbit_env.sim.workload import Jobs, generate_jobs, load_trace
+
+_EPS_S = 1e-9
+_EPS_WH = 1e-9
+_MAX_EVENTS_PER_STEP = 10_000
+
+
+class JobState(IntEnum):
+    """Where a job is in its lifecycle."""
+
+    FUTURE = 0
+    PENDING = 1
+    QUEUED = 2
+    RUNNING = 3
+    DOWNLINK = 4
+    ON_TIME = 5
+    LATE = 6
+    EXPIRED = 7
+    REJECTED = 8
+
+
+IN_FLIGHT = (JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK)
+
+
+class Estimate(NamedTuple):
+    """Predicted times [s since epoch] for one job on each target; ``inf`` = never."""
+
+    input_ready_s: np.ndarray
+    start_s: np.ndarray
+    finish_s: np.ndarray
+    delivery_s: np.ndarray
+
+
+@dataclass
+class Counters:
+    """Cumulative episode counters (the env turns their changes into rewards)."""
+
+    arrived: int = 0
+    on_time: int = 0
+    late: int = 0
+    expired: int = 0
+    rejected: int = 0
+    value_arrived: float = 0.0
+    value_on_time: float = 0.0
+    value_late: float = 0.0
+    value_expired: float = 0.0
+    value_rejected: float = 0.0
+    brownouts: int = 0
+    job_failures: int = 0
+    seu_events: int = 0
+    decisions: int = 0
+    busy_slot_s: float = 0.0
+    latency_s: list[float] = field(default_factory=list)
+    brownout_times_s: list[float] = field(default_factory=list)
+
+
+class Simulator:
+    """One constellation, one episode at a time.
+
+    Args:
+        config: the scenario (power, links, workload, step and horizon).
+        geometry: precomputed geometry covering at least ``horizon_s`` at ``dt_s``
+            (``Constellation.geometry``). Its ``station_hops`` drive every transfer.
+    """
+
+    def __init__(self, config: ScenarioConfig, geometry) -> None:
+        self.config = config
+        self.geometry = geometry
+        self.power = config.power
+        self.dt_s = float(config.dt_s)
+        self.n_steps = config.steps
+        if abs(float(geometry.dt_s) - self.dt_s) > 1e-9:
+            raise ValueError(f"geometry dt_s={geometry.dt_s} does not match config dt_s={self.dt_s}")
+        if geometry.t_s.shape[0] < self.n_steps + 1:
+            raise ValueError(
+                f"geometry covers {geometry.t_s[-1]:g} s, the episode needs horizon_s={config.horizon_s:g} s"
+            )
+        self.n_sats = geometry.position_km.shape[1]
+        n_stations = len(config.ground.stations)
+        if geometry.station_hops.shape[1] != n_stations:
+            raise ValueError(
+                f"geometry has {geometry.station_hops.shape[1]} stations, the config {n_stations}"
+            )
+        self.links = LinkModel(geometry.station_hops, geometry.t_s, self.dt_s, config.links)
+        valid = geometry.valid[: self.n_steps + 1]
+        frac = np.where(valid, geometry.sunlit_fraction[: self.n_steps + 1], 0.0)
+        #: mean sunlit fraction per satellite over the episode, float[N]
+        self.sunlit_mean = frac[:-1].mean(axis=0) if self.n_steps else frac[0]
+        #: energy-limited average busy slots per satellite, float[N]
+        self.sustainable_slots = pw.sustainable_slots(self.power, self.sunlit_mean) * valid[0]
+        base_w = self.power.bus_w + self.power.accelerators * self.power.accelerator_idle_w
+        self._surplus_idle_w = self.power.solar_array_w * self.sunlit_mean - base_w
+        self._surplus_safe_w = self.power.solar_array_w * self.sunlit_mean - self.power.bus_w
+        self.jobs: Jobs | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: ScenarioConfig, epoch: datetime | None = None, cache: bool = True
+    ) -> Simulator:
+        """Build the constellation and its geometry for ``epoch`` (default ``config.epoch``)."""
+        epoch = epoch if epoch is not None else config.epoch
+        if epoch is None:
+            raise ValueError("epoch is None: give an epoch or set config.epoch")
+        constellation = build_constellation(config, epoch)
+        geometry = constellation.geometry(
+            epoch, config.horizon_s, config.dt_s, config.ground.stations, isl=config.links, cache=cache
+        )
+        return cls(config, geometry)
+
+    def draw_jobs(self, rng: np.random.Generator) -> Jobs:
+        """The episode's job stream: the trace if configured, else drawn from ``rng``."""
+        cfg = self.config
+        stations = cfg.ground.stations
+        if cfg.workload.trace_path is not None:
+            return load_trace(cfg.workload.trace_path, len(stations), self.n_sats)
+        start = self.geometry.start
+        return generate_jobs(
+            cfg.workload,
+            rng,
+            horizon_s=cfg.horizon_s,
+            sustainable_slots=float(self.sustainable_slots.sum()),
+            start_hour_utc=start.hour + start.minute / 60.0 + start.second / 3600.0,
+            station_lon_deg=np.array([s.lon_deg for s in stations]),
+            demand_stations=cfg.ground.demand_indices,
+            n_satellites=self.n_sats,
+            sat_lon_deg=self.subpoint_lon_deg,
+        )
+
+    def subpoint_lon_deg(self, t_s: np.ndarray, sat: np.ndarray) -> np.ndarray:
+        """Longitude [deg] below satellites ``sat[K]`` at times ``t_s[K]`` (nearest sample)."""
+        geo = self.geometry
+        k = np.clip(np.rint(np.asarray(t_s) / self.dt_s).astype(np.int64), 0, geo.t_s.shape[0] - 1)
+        r = np.einsum("kij,kj->ki", geo.teme_to_itrs[k], geo.position_km[k, sat].astype(float))
+        return np.degrees(np.arctan2(r[:, 1], r[:, 0]))
+
+    # -- episode -----------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, jobs: Jobs | None = None) -> None:
+        """Start an episode at t = 0: initial charge, then the job stream, drawn from ``rng``.
+
+        Args:
+            jobs: a given job stream instead of :meth:`draw_jobs`.
+        """
+        n, a, q = self.n_sats, self.power.accelerators, self.config.max_queue
+        soc = self.power.initial_soc
+        if isinstance(soc, tuple):
+            soc = rng.uniform(soc[0], soc[1], n)
+        self.energy_wh = np.full(n, self.power.battery_wh) * soc
+        self.energy0_wh = self.energy_wh.copy()
+        self.safe = np.zeros(n, dtype=bool)
+        self.slot_job = np.full((n, a), -1, dtype=np.int64)
+        self.slot_remaining_s = np.zeros((n, a))
+        self.queue = np.full((n, q), -1, dtype=np.int64)
+        self.radio_backlog_s = np.zeros(n)
+        self.ledger = pw.EnergyLedger.zeros(n)
+        self.links.reset()
+        self.rng = rng
+        self.jobs = jobs = jobs if jobs is not None else self.draw_jobs(rng)
+        j = len(jobs)
+        self.state = np.zeros(j, dtype=np.int8)
+        self.present_s = np.zeros(j)
+        self.ready_s = np.full(j, np.inf)
+        self.progress_s = np.zeros(j)
+        self.finish_s = np.full(j, np.inf)
+        self.delivery_s = np.full(j, np.inf)
+        self.target = np.full(j, -1, dtype=np.int64)
+        self.src_station = jobs.origin_station.astype(np.int64).copy()
+        self.src_sat = jobs.origin_sat.astype(np.int64).copy()
+        self.counters = Counters()
+        self.step_index = 0
+        self._next_arrival = 0
+        self._project_free()
+
+    @property
+    def now_s(self) -> float:
+        """Current time [s since epoch] (a step boundary)."""
+        return self.step_index * self.dt_s
+
+    @property
+    def done(self) -> bool:
+        """True once the horizon is reached."""
+        return self.step_index >= self.n_steps
+
+    @property
+    def valid_now(self) -> np.ndarray:
+        """bool[N] satellites propagating at the current boundary."""
+        return self.geometry.valid[self.step_index]
+
+    def pending(self) -> np.ndarray:
+        """Jobs awaiting a decision now, in presentation order (int[P])."""
+        ids = np.flatnonzero((self.state == JobState.PENDING) & (self.present_s <= self.now_s + _EPS_S))
+        if ids.size > 1:
+            ids = ids[np.lexsort((ids, self.jobs.arrival_s[ids], self.present_s[ids]))]
+        return ids
+
+    # -- decisions ---------------------------------------------------------------------------
+    def _check_decidable(self, job: int) -> None:
+        if self.jobs is None:
+            raise RuntimeError("call reset() before deciding")
+        if not 0 <= job < len(self.jobs):
+            raise ValueError(f"job must be in [0, {len(self.jobs)}), got {job}")
+        if self.state[job] != JobState.PENDING or self.present_s[job] > self.now_s + _EPS_S:
+            raise ValueError(f"job {job} is not awaiting a decision (state {JobState(self.state[job]).name})")
+
+    def place(self, job: int, sat: int) -> float:
+        """Place ``job`` on satellite ``sat``: book its input transfer and queue it.
+
+        Returns:
+            the input arrival time at ``sat`` [s].
+
+        Raises:
+            ValueError: the job is not awaiting a decision or ``sat`` is not a valid target.
+        """
+        self._check_decidable(job)
+        if not 0 <= sat < self.n_sats:
+            raise ValueError(f"sat must be in [0, {self.n_sats}), got {sat}")
+        if not self.valid_targets(job)[sat]:
+            raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
+        jobs, now = self.jobs, self.now_s
+        if self.src_station[job] >= 0:
+            ready, occupy = self.links.book_uplink(int(self.src_station[job]), sat, now, jobs.input_gb[job])
+        else:
+            ready = float(self._input_estimate(job, np.array([sat]))[0])
+            occupy = 0.0 if self.src_sat[job] == sat else jobs.input_gb[job] * 8 / self.config.links.isl_gbps
+        self.radio_backlog_s[sat] += occupy
+        slot = int(np.argmax(self.queue[sat] < 0))
+        self.queue[sat, slot] = job
+        self.state[job] = JobState.QUEUED
+        self.target[job] = sat
+        self.ready_s[job] = ready
+        self.src_station[job], self.src_sat[job] = -1, sat  # the input now travels to / lives on sat
+        self._project_one(sat, job)
+        self.counters.decisions += 1
+        return ready
+
+    def defer(self, job: int) -> None:
+        """Present ``job`` again ``defer_s`` from now (it expires if its deadline comes first)."""
+        self._check_decidable(job)
+        self.present_s[job] = self.now_s + self.config.defer_s
+        self.counters.decisions += 1
+
+    def reject(self, job: int) -> None:
+        """Refuse ``job`` for good."""
+        self._check_decidable(job)
+        self.state[job] = JobState.REJECTED
+        self.counters.rejected += 1
+        self.counters.value_rejected += float(self.jobs.value[job])
+        self.counters.decisions += 1
+
+    # -- predictions -------------------------------------------------------------------------
+    def _input_estimate(self, job: int, targets: np.ndarray) -> np.ndarray:
+        jobs = self.jobs
+        if self.src_station[job] >= 0:
+            return self.links.uplink_estimate(
+                int(self.src_station[job]), self.now_s, jobs.input_gb[job], targets
+            )
+        src = int(self.src_sat[job])
+        if not self.valid_now[src]:
+            return np.full(targets.shape, np.inf)
+        hops = self.geometry.sat_hops(self.step_index, src)
+        return self.links.inorbit_estimate(hops, self.now_s, jobs.input_gb[job], targets)
+
+    def charge_eta_s(self, target_wh: float, safe_mode: np.ndarray) -> np.ndarray:
+        """Forecast seconds until each satellite's charge reaches ``target_wh`` (float[N]).
+
+        Uses the satellite's mean surplus over the episode (bus only in safe mode, bus and
+        idle slots otherwise); ``inf`` where there is no surplus.
+        """
+        need = np.maximum(target_wh - self.energy_wh, 0.0)
+        surplus = (
+            np.where(safe_mode, self._surplus_safe_w, self._surplus_idle_w) * self.power.charge_efficiency
+        )
+        with np.errstate(divide="ignore"):
+            eta = np.where(surplus > 0, need * 3600.0 / np.maximum(surplus, 1e-12), np.inf)
+        return np.where(need > 0, eta, 0.0)
+
+    def estimate(self, job: int, targets: np.ndarray | None = None) -> Estimate:
+        """Predicted input arrival, start, finish and delivery of ``job`` on each target.
+
+        From the current queues (list-scheduled on the satellite's slots), the charge
+        forecast (a satellite below its reserve or in safe mode starts work only once the
+        forecast says it has recharged) and the contact schedule. Vectorised over targets.
+
+        Args:
+            targets: int[M] satellites (all when ``None``).
+        """
+        targets = np.arange(self.n_sats) if targets is None else np.asarray(targets, dtype=np.int64)
+        ready = self._input_estimate(job, targets)
+        reserve_wh = self.power.reserve_soc * self.power.battery_wh
+        recover_wh = self.power.recover_soc * self.power.battery_wh
+        wait = np.where(
+            self.safe, self.charge_eta_s(recover_wh, self.safe), self.charge_eta_s(reserve_wh, self.safe)
+        )[targets]
+        start = np.maximum(np.maximum(ready, self.proj_free_s[targets].min(axis=1)), self.now_s + wait)
+        start = np.where(self.valid_now[targets], start, np.inf)
+        finish = start + (self.jobs.work_s[job] - self.progress_s[job])
+        delivery = self.links.downlink_estimate(finish, targets, self.jobs.output_gb[job])
+        return Estimate(ready, start, finish, delivery)
+
+    def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
+        """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline."""
+        if ready_s is None:
+            ready_s = self._input_estimate(job, np.arange(self.n_sats))
+        queue_len = (self.queue >= 0).sum(axis=1)
+        return (
+            self.valid_now
+            & ~self.safe
+            & (queue_len < self.config.max_queue)
+            & (ready_s < self.jobs.deadline_s[job])
+        )
+
+    def _project_free(self) -> None:
+        """Projected free time of every slot [s], list-scheduling running then queued work."""
+        now = self.now_s
+        free = np.where(self.slot_job >= 0, now + self.slot_remaining_s, now)
+        jobs = self.jobs
+        for q in range(self.queue.shape[1]):  # queue positions, vectorised over satellites
+            ids = self.queue[:, q]
+            rows = np.flatnonzero(ids >= 0)
+            if rows.size == 0:
+                break
+            slot = free[rows].argmin(axis=1)
+            j = ids[rows]
+            begin = np.maximum(free[rows, slot], self.ready_s[j])
+            free[rows, slot] = begin + jobs.work_s[j] - self.progress_s[j]
+        self.proj_free_s = free
+
+    def _project_one(self, sat: int, job: int) -> None:
+        slot = int(self.proj_free_s[sat].argmin())
+        begin = max(self.proj_free_s[sat, slot], self.ready_s[job])
+        self.proj_free_s[sat, slot] = begin + self.jobs.work_s[job] - self.progress_s[job]
+
+    # -- the clock ---------------------------------------------------------------------------
+    def advance(self) -> None:
+        """Integrate one step [t, t + dt) and move to the next boundary.
+
+        Raises:
+            RuntimeError: the episode is over (``done``).
+        """
+        if self.jobs is None:
+            raise RuntimeError("call reset() before advance()")
+        if self.done:
+            raise RuntimeError("the episode is over: call reset()")
+        k, t0 = self.step_index, self.now_s
+        t1 = t0 + self.dt_s
+        self._run_step(k, t0, t1)
+        self.step_index += 1
+        self._end_of_step(k, t1)
+        self._project_free()
+
+    def _sun_window(self, k: int, t0: float) -> tuple[np.ndarray, np.ndarray]:
+        """Sunlit interval [a, b) of each satellite inside step k (one crossing at most)."""
+        geo = self.geometry
+        lit_len = geo.sunlit_fraction[k].astype(float) * self.dt_s
+        starts_lit = geo.sunlit[k]
+        a = np.where(starts_lit, t0, t0 + self.dt_s - lit_len)
+        return a, a + lit_len
+
+    def _run_step(self, k: int, t0: float, t1: float) -> None:
+        p = self.power
+        alive = self.geometry.valid[k] & self.geometry.valid[k + 1]
+        sun_a, sun_b = self._sun_window(k, t0)
+        radio_s = np.minimum(self.radio_backlog_s, self.dt_s)
+        self.radio_backlog_s -= radio_s
+        radio_w = p.radio_w * radio_s / self.dt_s
+        thresholds = (p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh)
+        tau = np.where(alive, t0, t1)
+        for _ in range(_MAX_EVENTS_PER_STEP):
+            self._handle_events(tau, alive, sun_a, sun_b, radio_w)
+            live = tau < t1
+            if not live.any():
+                return
+            gen_w = np.where((tau >= sun_a) & (tau < sun_b) & alive, p.solar_array_w, 0.0)
+            busy = (self.slot_job >= 0).sum(axis=1)
+            load = np.where(alive, pw.load_w(p, busy, self.safe, radio_w), 0.0)
+            net = gen_w - load
+            to_full, to_empty, to_thr = pw.segment_limits(p, self.energy_wh, net, thresholds)
+            running = self.slot_job >= 0
+            finish = np.where(running, self.slot_remaining_s, np.inf).min(axis=1)
+            nxt = np.minimum(t1, np.where(tau < sun_a, sun_a, np.where(tau < sun_b, sun_b, t1)))
+            nxt = np.minimum(nxt, tau + np.minimum(finish, np.minimum(to_full, to_empty)))
+            nxt = np.minimum(nxt, tau + to_thr.min(axis=0))
+            nxt = np.minimum(nxt, self._next_ready(tau))
+            nxt = np.where(live, nxt, tau)
+            seg = nxt - tau
+            hit_full = to_full <= seg + _EPS_S
+            hit_empty = to_empty <= seg + _EPS_S
+            self.energy_wh = pw.integrate_segment(
+                p, self.energy_wh, gen_w, load, seg, hit_full & live, hit_empty & live, self.ledger
+            )
+            progress = np.where(self.safe, 0.0, seg)[:, None] * running
+            self.slot_remaining_s -= progress
+            self.counters.busy_slot_s += float(progress.sum())
+            tau = nxt
+        raise RuntimeError(f"more than {_MAX_EVENTS_PER_STEP} events in step {k}")
+
+    def _next_ready(self, tau: np.ndarray) -> np.ndarray:
+        """Earliest future input arrival of a queued job on satellites with a free slot."""
+        free_slot = (self.slot_job < 0).any(axis=1)
+        ids = self.queue
+        ready = np.where(ids >= 0, self.ready_s[np.maximum(ids, 0)], np.inf)
+        ready = np.where(ready > tau[:, None], ready, np.inf).min(axis=1)
+        return np.where(free_slot, ready, np.inf)
+
+    def _handle_events(
+        self, tau: np.ndarray, alive: np.ndarray, sun_a: np.ndarray, sun_b: np.ndarray, radio_w: np.ndarray
+    ) -> None:
+        """Apply what happens at each satellite's current time ``tau``: finishes, recovery,
+        starts and brownouts."""
+        p = self.power
+        # 1. finished jobs free their slots and book their downlink
+        done = (self.slot_job >= 0) & (self.slot_remaining_s <= _EPS_S)
+        if done.any():
+            for sat, slot in zip(*np.nonzero(done), strict=True):
+                self._finish(int(self.slot_job[sat, slot]), int(sat), float(tau[sat]))
+            self.slot_job[done] = -1
+            self.slot_remaining_s[done] = 0.0
+        # 2. recovery from safe mode
+        recovered = self.safe & (self.energy_wh >= p.recover_soc * p.battery_wh - _EPS_WH)
+        self.safe &= ~recovered
+        # 3. starts: FIFO over queued jobs whose input has arrived and whose deadline is ahead
+        can_start = alive & ~self.safe & (self.energy_wh >= p.reserve_soc * p.battery_wh - _EPS_WH)
+        free = (self.slot_job < 0).sum(axis=1) * can_start
+        if free.any() and (self.queue >= 0).any():
+            self._start_jobs(tau, free)
+        # 4. brownouts: an empty battery with a deficit
+        busy = (self.slot_job >= 0).sum(axis=1)
+        gen_w = np.where((tau >= sun_a) & (tau < sun_b) & alive, p.solar_array_w, 0.0)
+        net = gen_w - pw.load_w(p, busy, self.safe, radio_w)
+        brown = alive & ~self.safe & (self.energy_wh <= _EPS_WH) & (net < 0)
+        if brown.any():
+            self._brownout(np.flatnonzero(brown), tau)
+
+    def _start_jobs(self, tau: np.ndarray, free: np.ndarray) -> None:
+        ids = self.queue
+        safe_ids = np.maximum(ids, 0)
+        cand = (ids >= 0) & (self.ready_s[safe_ids] <= tau[:, None] + _EPS_S)
+        cand &= self.jobs.deadline_s[safe_ids] > tau[:, None]
+        start = cand & (np.cumsum(cand, axis=1) <= free[:, None])
+        if not start.any():
+            return
+        n_start = start.sum(axis=1)
+        slot_free = self.slot_job < 0
+        use = slot_free & (np.cumsum(slot_free, axis=1) <= n_start[:, None])
+        jobs = ids[start]  # row-major: grouped by satellite in queue order
+        self.slot_job[use] = jobs
+        self.slot_remaining_s[use] = self.jobs.work_s[jobs] - self.progress_s[jobs]
+        self.state[jobs] = JobState.RUNNING
+        self.ready_s[jobs] = np.inf
+        self.queue[start] = -1
+        rows = np.flatnonzero(n_start)
+        order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")  # compact, keeping FIFO
+        self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
+
+    def _finish(self, job: int, sat: int, t_s: float) -> None:
+        self.progress_s[job] = self.jobs.work_s[job]
+        self.finish_s[job] = t_s
+        delivery, occupy = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
+        self.radio_backlog_s[sat] += occupy
+        self.delivery_s[job] = delivery
+        self.state[job] = JobState.DOWNLINK
+
+    def _fail_running(self, sats: np.ndarray) -> None:
+        """Send the running jobs of ``sats`` back to pending at their last checkpoint."""
+        slots = self.slot_job[sats]
+        mask = slots >= 0
+        jobs = slots[mask]
+        if jobs.size:
+            done = self.jobs.work_s[jobs] - self.slot_remaining_s[sats][mask]
+            ckpt = self.jobs.checkpoint_s[jobs]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                kept = np.where(ckpt > 0, np.floor(done / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
+            self.progress_s[jobs] = np.clip(kept, 0.0, self.jobs.work_s[jobs])
+            self.state[jobs] = JobState.PENDING
+            self.present_s[jobs] = (self.step_index + 1) * self.dt_s
+            self.src_station[jobs] = -1
+            self.src_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
+            self.target[jobs] = -1
+            self.counters.job_failures += int(jobs.size)
+        self.slot_job[sats] = -1
+        self.slot_remaining_s[sats] = 0.0
+
+    def _brownout(self, sats: np.ndarray, tau: np.ndarray) -> None:
+        self._fail_running(sats)
+        self.safe[sats] = True
+        self.energy_wh[sats] = 0.0
+        self.counters.brownouts += int(sats.size)
+        self.counters.brownout_times_s.extend(tau[sats].tolist())
+
+    def _end_of_step(self, k: int, t1: float) -> None:
+        jobs, c = self.jobs, self.counters
+        # satellites that stopped propagating lose their running and queued work
+        died = self.geometry.valid[k] & ~self.geometry.valid[k + 1]
+        if died.any():
+            sats = np.flatnonzero(died)
+            self._fail_running(sats)
+            queued = self.queue[sats]
+            lost = queued[queued >= 0]
+            self.state[lost] = JobState.PENDING
+            self.present_s[lost] = t1
+            self.src_station[lost], self.src_sat[lost] = -1, self.target[lost]
+            self.target[lost] = -1
+            self.queue[sats] = -1
+            c.job_failures += int(lost.size)
+        # radiation upsets: running jobs restart from their last checkpoint, in place
+        if self.power.seu_rate_per_hour > 0:
+            upsets = self.rng.poisson(self.power.seu_rate_per_hour * self.dt_s / 3600.0, self.n_sats)
+            hit = (upsets > 0) & (self.slot_job >= 0).any(axis=1)
+            c.seu_events += int(upsets.sum())
+            if hit.any():
+                ids = self.slot_job[hit]
+                mask = ids >= 0
+                j = ids[mask]
+                done = jobs.work_s[j] - self.slot_remaining_s[hit][mask]
+                ckpt = jobs.checkpoint_s[j]
+                kept = np.where(ckpt > 0, np.floor(done / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
+                rem = self.slot_remaining_s[hit]
+                rem[mask] = jobs.work_s[j] - kept
+                self.slot_remaining_s[hit] = rem
+        # deliveries that landed during the step
+        arrived_out = np.flatnonzero((self.state == JobState.DOWNLINK) & (self.delivery_s < t1))
+        if arrived_out.size:
+            on_time = self.delivery_s[arrived_out] <= jobs.deadline_s[arrived_out]
+            self.state[arrived_out] = np.where(on_time, JobState.ON_TIME, JobState.LATE)
+            c.on_time += int(on_time.sum())
+            c.late += int((~on_time).sum())
+            c.value_on_time += float(jobs.value[arrived_out][on_time].sum())
+            c.value_late += float(jobs.value[arrived_out][~on_time].sum())
+            c.latency_s.extend((self.delivery_s[arrived_out] - jobs.arrival_s[arrived_out]).tolist())
+        # expiry: pending or queued jobs whose deadline passed before they started
+        expired = np.flatnonzero(
+            ((self.state == JobState.PENDING) | (self.state == JobState.QUEUED)) & (jobs.deadline_s <= t1)
+        )
+        if expired.size:
+            queued = expired[self.state[expired] == JobState.QUEUED]
+            if queued.size:
+                self.queue[np.isin(self.queue, queued)] = -1
+                rows = np.unique(self.target[queued])
+                order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")
+                self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
+            self.state[expired] = JobState.EXPIRED
+            c.expired += int(expired.size)
+            c.value_expired += float(jobs.value[expired].sum())
+        # arrivals during the step are presented at this boundary
+        first = self._next_arrival
+        last = int(np.searchsorted(jobs.arrival_s, t1, side="left"))
+        if last > first:
+            new = np.arange(first, last)
+            self.state[new] = JobState.PENDING
+            self.present_s[new] = t1
+            c.arrived += last - first
+            c.value_arrived += float(jobs.value[first:last].sum())
+            self._next_arrival = last
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def job_counts(self) -> dict[str, int]:
+        """Jobs per lifecycle bucket."""
+        s = self.state
+        return {
+            "arrived": int((s != JobState.FUTURE).sum()),
+            "pending": int((s == JobState.PENDING).sum()),
+            "in_flight": int(np.isin(s, IN_FLIGHT).sum()),
+            "on_time": int((s == JobState.ON_TIME).sum()),
+            "late": int((s == JobState.LATE).sum()),
+            "expired": int((s == JobState.EXPIRED).sum()),
+            "rejected": int((s == JobState.REJECTED).sum()),
+        }
+
+    def check_invariants(self, rtol: float = 1e-9) -> None:
+        """Raise ``AssertionError`` if jobs or energy are not conserved."""
+        counts = self.job_counts()
+        total = sum(counts[k] for k in ("pending", "in_flight", "on_time", "late", "expired", "rejected"))
+        if counts["arrived"] != total or counts["arrived"] != self.counters.arrived:
+            raise AssertionError(f"job conservation broken: {counts}, counter {self.counters.arrived}")
+        lg, p = self.ledger, self.power
+        change = self.energy_wh - self.energy0_wh
+        scale = max(1.0, float(np.abs(lg.generated).max()), float(np.abs(change).max()))
+        if np.abs(change - (lg.charged - lg.discharged)).max() > rtol * scale:
+            raise AssertionError("battery change != charged - discharged")
+        gap = lg.generated - (lg.used + lg.stored(p) + lg.curtailed)
+        if np.abs(gap).max() > rtol * scale:
+            raise AssertionError(f"generation != used + stored + curtailed (gap {np.abs(gap).max():g} Wh)")
+        if (self.energy_wh < 0).any() or (self.energy_wh > p.battery_wh).any():
+            raise AssertionError("battery charge outside [0, battery_wh]")
+
+    def metrics(self) -> dict[str, float]:
+        """Episode metrics so far (the keys of ``info["episode_metrics"]``)."""
+        c, counts = self.counters, self.job_counts()
+        elapsed = max(self.now_s, self.dt_s)
+        lat = np.asarray(c.latency_s) if c.latency_s else np.zeros(1)
+        out = {
+            "jobs_arrived": counts["arrived"],
+            "jobs_on_time": counts["on_time"],
+            "jobs_late": counts["late"],
+            "jobs_expired": counts["expired"],
+            "jobs_rejected": counts["rejected"],
+            "jobs_in_flight": counts["in_flight"] + counts["pending"],
+            "value_arrived": c.value_arrived,
+            "value_on_time": c.value_on_time,
+            "on_time_value_rate": c.value_on_time / c.value_arrived if c.value_arrived > 0 else 0.0,
+            "brownouts": c.brownouts,
+            "accelerator_utilization": c.busy_slot_s / (self.n_sats * self.power.accelerators * elapsed),
+            "latency_mean_s": float(lat.mean()),
+            "latency_p95_s": float(np.percentile(lat, 95)),
+            "job_failures": c.job_failures,
+            "seu_events": c.seu_events,
+            "decisions": c.decisions,
+        }
+        out.update(self.ledger.totals_kwh())
+        return out
+
+
+def build_constellation(config: ScenarioConfig, epoch: datetime) -> Constellation:
+    """The constellation a scenario describes, with ``epoch`` for generated orbits."""
+    c = config.orbit
+    if c.constellation == "walker":
+        return Constellation.walker(c.total, c.planes, c.phasing, c.altitude_km, c.inclination_deg, epoch)
+    if c.constellation == "dawn_dusk_cluster":
+        return Constellation.dawn_dusk_cluster(
+            c.total, altitude_km=c.altitude_km, ltan_h=c.ltan_h, radius_km=c.radius_km, epoch=epoch
+        )
+    return Constellation.from_tle(c.tle_path)

@@ -1,0 +1,242 @@
+"""The simulator on hand-made geometry: exact power, job lifecycle, conservation, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orbit_env.config import LinkConfig, PowerConfig, ScenarioConfig, StationConfig, WorkloadConfig
+from orbit_env.sim.orbits import GroundStation
+from orbit_env.sim.simulator import JobState, Simulator
+from orbit_env.sim.workload import Jobs
+from tests.synthetic import SyntheticGeometry, always_visible
+
+
+ONE_STATION = StationConfig(stations=(GroundStation("Equator", 0.0, 0.0),))
+
+
+def make_jobs(**columns) -> Jobs:
+    """A job stream from keyword columns (defaults: one inference-like job)."""
+    n = len(np.atleast_1d(columns.get("arrival_s", [0.0])))
+    base = {
+        "arrival_s": np.zeros(n),
+        "work_s": np.full(n, 120.0),
+        "input_gb": np.full(n, 0.5),
+        "output_gb": np.full(n, 0.1),
+        "deadline_s": np.full(n, 1800.0),
+        "value": np.ones(n),
+        "kind": np.zeros(n, dtype=np.int8),
+        "origin_station": np.zeros(n, dtype=np.int32),
+        "origin_sat": np.full(n, -1, dtype=np.int32),
+        "checkpoint_s": np.zeros(n),
+    }
+    base.update({k: np.asarray(v, dtype=base[k].dtype) for k, v in columns.items()})
+    return Jobs(**base)
+
+
+def orbit_sunlight(t: int, n: int, dt_s: float, period_s: float = 5760.0, eclipse: float = 0.35) -> np.ndarray:
+    """sunlit_fraction[T, N] of satellites phased around a circular orbit with one eclipse."""
+    fine = 20
+    times = (np.arange(t * fine) + 0.5) * dt_s / fine
+    phase = (times[:, None] / period_s + np.arange(n)[None, :] / n) % 1.0
+    lit = phase >= eclipse
+    return lit.reshape(t, fine, n).mean(axis=1)
+
+
+def periodic_sim(n: int = 8, hours: float = 24.0, dt_s: float = 60.0, **power) -> Simulator:
+    t = int(hours * 3600 / dt_s) + 1
+    frac = orbit_sunlight(t, n, dt_s)
+    hops = always_visible(t, 10, n)
+    hops[(np.arange(t) // 10) % 3 == 0] = -1  # contacts come and go
+    geo = SyntheticGeometry(dt_s=dt_s, sunlit_fraction=frac, station_hops=hops)
+    cfg = ScenarioConfig(horizon_s=hours * 3600, dt_s=dt_s).replace(**power)
+    return Simulator(cfg, geo)
+
+
+def run_random(sim: Simulator, rng: np.random.Generator, check_every_step: bool = True) -> None:
+    """Random valid decisions until the horizon, checking conservation and energy each step."""
+    while not sim.done:
+        for job in sim.pending():
+            choice = rng.integers(0, 3)
+            valid = np.flatnonzero(sim.valid_targets(job))
+            if choice == 0 and valid.size:
+                sim.place(job, int(rng.choice(valid)))
+            elif choice == 1:
+                sim.defer(job)
+            else:
+                sim.reject(job)
+        sim.advance()
+        if check_every_step:
+            sim.check_invariants()
+            assert (sim.energy_wh >= 0).all() and (sim.energy_wh <= sim.power.battery_wh).all()
+
+
+def test_brownout_happens_at_the_analytic_time():
+    # 100 Wh, 1000 W load, no sun after 90 s: the battery lasts exactly 360 s into the eclipse.
+    frac = np.zeros((11, 1))
+    frac[0, 0] = 1.0
+    frac[1, 0] = 0.5  # sunlit for the first half of step 1: eclipse entry at 90 s
+    sunlit = frac > 0.9
+    sunlit[1, 0] = True
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=frac, sunlit=sunlit, station_hops=always_visible(11, 1, 1))
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=600.0).replace(
+        solar_array_w=2000.0,
+        bus_w=1000.0,
+        accelerators=1,
+        accelerator_idle_w=0.0,
+        radio_w=0.0,
+        battery_wh=100.0,
+        initial_soc=1.0,
+        discharge_efficiency=1.0,
+    )
+    sim = Simulator(cfg, geo)
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[1e6], deadline_s=[2e6]))
+    while not sim.done:
+        sim.advance()
+        sim.check_invariants()
+    assert sim.counters.brownouts == 1
+    assert sim.counters.brownout_times_s[0] == pytest.approx(450.0, abs=1e-6)
+    assert sim.safe[0]
+    # sunlit for 90 s at 2000 W against a 1000 W load with a full battery: 1000 W curtailed
+    assert sim.ledger.curtailed[0] == pytest.approx(1000.0 * 90 / 3600, rel=1e-12)
+    assert sim.energy_wh[0] == 0.0
+
+
+def test_placed_job_is_delivered_after_transfer_work_and_downlink():
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 2)), station_hops=always_visible(11, 1, 2))
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=600.0)
+    sim = Simulator(cfg, geo)
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[30.0]))
+    sim.advance()
+    assert list(sim.pending()) == [0]
+    est = sim.estimate(0, np.array([1]))
+    ready = sim.place(0, 1)
+    assert ready == pytest.approx(60.0 + 0.5 * 8 / 10)
+    while not sim.done:
+        sim.advance()
+    assert sim.state[0] == JobState.ON_TIME
+    expected = 60.0 + 0.4 + 120.0 + 0.1 * 8 / 10
+    assert sim.delivery_s[0] == pytest.approx(expected, abs=1e-9)
+    assert est.delivery_s[0] == pytest.approx(expected, abs=1e-9)
+    assert sim.counters.latency_s == [pytest.approx(expected - 30.0)]
+
+
+def test_energy_and_jobs_are_conserved_over_a_day_of_random_placements():
+    sim = periodic_sim(battery_wh=1500.0, load=1.5)
+    sim.reset(np.random.default_rng(7))
+    run_random(sim, np.random.default_rng(8))
+    m = sim.metrics()
+    assert m["jobs_arrived"] > 100
+    assert m["jobs_arrived"] == (
+        m["jobs_on_time"] + m["jobs_late"] + m["jobs_expired"] + m["jobs_rejected"] + m["jobs_in_flight"]
+    )
+    lg = sim.ledger
+    assert lg.generated.sum() > 0 and lg.curtailed.sum() > 0
+    assert m["brownouts"] > 0, "random placement at load 1.5 with small batteries should brown out"
+    assert 0 < m["accelerator_utilization"] <= 1
+
+
+def test_same_seed_gives_identical_jobs_and_state():
+    runs = []
+    for _ in range(2):
+        sim = periodic_sim(hours=6.0)
+        sim.reset(np.random.default_rng(3))
+        run_random(sim, np.random.default_rng(4), check_every_step=False)
+        runs.append(sim)
+    a, b = runs
+    assert a.jobs.equals(b.jobs)
+    assert np.array_equal(a.state, b.state)
+    assert np.array_equal(a.energy_wh, b.energy_wh)
+    assert a.metrics() == b.metrics()
+    other = periodic_sim(hours=6.0)
+    other.reset(np.random.default_rng(5))
+    assert not other.jobs.equals(a.jobs)
+
+
+def test_failed_job_restarts_from_its_last_checkpoint():
+    # A training job runs on a satellite whose battery dies mid-job in eclipse.
+    t = 121
+    frac = np.zeros((t, 1))
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=frac, station_hops=always_visible(t, 1, 1))
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=7200.0).replace(
+        battery_wh=1000.0, initial_soc=1.0, radio_w=0.0, reserve_soc=0.0, discharge_efficiency=1.0
+    )
+    sim = Simulator(cfg, geo)
+    jobs = make_jobs(arrival_s=[0.0], work_s=[3 * 3600.0], checkpoint_s=[900.0], deadline_s=[1e5], input_gb=[0.0])
+    sim.reset(np.random.default_rng(0), jobs=jobs)
+    sim.advance()
+    sim.place(0, 0)
+    while sim.counters.brownouts == 0:
+        sim.advance()
+    # idle for 60 s at 600 W (10 Wh), then bus 400 + one busy 700 + three idle 150 = 1250 W
+    assert sim.counters.brownout_times_s[0] == pytest.approx(60.0 + 990.0 / 1250.0 * 3600.0, abs=1e-6)
+    assert sim.state[0] == JobState.PENDING
+    assert sim.progress_s[0] == 2700.0  # 2851.2 s of work, checkpoints every 900 s
+    assert sim.src_sat[0] == 0 and sim.counters.job_failures == 1
+    sim.check_invariants()
+
+
+def test_deferred_job_returns_after_defer_s_and_expires_at_its_deadline():
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((61, 1)), station_hops=always_visible(61, 1, 1))
+    sim = Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0, defer_s=600.0), geo)
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[10.0], deadline_s=[1000.0]))
+    sim.advance()
+    sim.defer(0)
+    seen = []
+    while not sim.done:
+        sim.advance()
+        if len(sim.pending()):
+            seen.append(sim.now_s)
+            sim.defer(0)
+    assert seen == [660.0]
+    assert sim.state[0] == JobState.EXPIRED and sim.counters.expired == 1
+
+
+def test_station_antennas_serve_transfers_fifo():
+    # Three 20 GB uploads from one station with one antenna queue behind each other.
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((61, 3)), station_hops=always_visible(61, 1, 3))
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0).replace(antennas=1)
+    sim = Simulator(cfg, geo)
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[1.0, 2.0, 3.0], input_gb=[20.0] * 3))
+    sim.advance()
+    ready = [sim.place(int(j), int(j)) for j in sim.pending()]
+    assert ready == pytest.approx([60.0 + 16.0, 60.0 + 32.0, 60.0 + 48.0])
+
+
+def test_invalid_decisions_raise_clear_errors():
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1))
+    sim = Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=600.0), geo)
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[100.0]))
+    with pytest.raises(ValueError, match="not awaiting a decision"):
+        sim.place(0, 0)
+    sim.advance()
+    sim.advance()
+    with pytest.raises(ValueError, match="sat must be in"):
+        sim.place(0, 5)
+    with pytest.raises(ValueError, match="job must be in"):
+        sim.reject(3)
+
+
+def test_geometry_too_short_for_the_horizon_is_refused():
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1))
+    with pytest.raises(ValueError, match="horizon_s"):
+        Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0), geo)
+
+
+def test_offered_load_scales_with_sustainable_compute():
+    sim = periodic_sim(hours=24.0)
+    sim.reset(np.random.default_rng(1))
+    work_low = sim.jobs.work_s.sum()
+    sim2 = periodic_sim(hours=24.0, load=2.6)
+    sim2.reset(np.random.default_rng(1))
+    ratio = sim2.jobs.work_s.sum() / work_low
+    assert 1.6 < ratio < 2.5
+    offered_slots = work_low / (24 * 3600)
+    assert offered_slots == pytest.approx(1.3 * sim.sustainable_slots.sum(), rel=0.35)
+
+
+def test_load_and_link_configs_reach_the_simulator():
+    sim = periodic_sim(hours=1.0, isl_gbps=50.0, load=0.5)
+    assert sim.config.links == LinkConfig(isl_gbps=50.0)
+    assert sim.config.workload == WorkloadConfig(load=0.5)
+    assert sim.power == PowerConfig()
