@@ -1,0 +1,36 @@
+"""orbit_env: place AI jobs on solar-powered satellite constellations (orbital data centres).
+
+The simulation core (``orbit_env.sim``) is pure numpy + sgp4 + skyfield; the configs are
+frozen, validated dataclasses (``orbit_env.config``).
+"""
+
+from orbit_env.config import (
+    ConstellationConfig,
+    LinkConfig,
+    PowerConfig,
+    RewardConfig,
+    ScenarioConfig,
+    StationConfig,
+    WorkloadConfig,
+)
+from orbit_env.sim.orbits import Constellation, GroundStation
+from orbit_env.sim.simulator import Estimate, JobState, Simulator
+from orbit_env.sim.workload import Jobs
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Constellation",
+    "ConstellationConfig",
+    "Estimate",
+    "GroundStation",
+    "JobState",
+    "Jobs",
+    "LinkConfig",
+    "PowerConfig",
+    "RewardConfig",
+    "ScenarioConfig",
+    "Simulator",
+    "StationConfig",
+    "WorkloadConfig",
+]

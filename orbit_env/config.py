@@ -21,6 +21,25 @@ ISL_TOPOLOGIES = ("auto", "grid", "nearest", "none")
 SPLITS = ("train", "test")
 
 
+# Indices into DEFAULT_STATIONS of the mid- and low-latitude sites, where ground jobs originate
+# by default: polar sites serve polar orbits but never see a 53° shell.
+MID_LATITUDE_DEMAND: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9)
+
+# Well-known ground-station sites (approximate public coordinates), used by the presets.
+DEFAULT_STATIONS: tuple[GroundStation, ...] = (
+    GroundStation("Svalbard", 78.23, 15.41, 500.0, 5.0),
+    GroundStation("Fairbanks", 64.86, -147.85, 200.0, 10.0),
+    GroundStation("Kiruna", 67.86, 20.96, 400.0, 10.0),
+    GroundStation("Wallops", 37.94, -75.46, 10.0, 10.0),
+    GroundStation("Redu", 50.00, 5.15, 380.0, 10.0),
+    GroundStation("Maspalomas", 27.76, -15.63, 200.0, 10.0),
+    GroundStation("Hartebeesthoek", -25.89, 27.69, 1500.0, 10.0),
+    GroundStation("Santiago", -33.15, -70.67, 700.0, 10.0),
+    GroundStation("Canberra", -35.40, 148.98, 680.0, 10.0),
+    GroundStation("Singapore", 1.35, 103.82, 20.0, 10.0),
+)
+
+
 @dataclass(frozen=True)
 class ConstellationConfig:
     """Which satellites fly, and where.
@@ -78,7 +97,7 @@ class StationConfig:
             ``None`` means all of them.
     """
 
-    stations: tuple[GroundStation, ...] = ()
+    stations: tuple[GroundStation, ...] = DEFAULT_STATIONS
     demand_stations: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -267,7 +286,7 @@ class RewardConfig:
     def __post_init__(self) -> None:
         check_number("miss_penalty", self.miss_penalty, lo=0, hi=1e6)
         check_number("reject_penalty", self.reject_penalty, lo=0, hi=1e6)
-        check_number("brownout_penalty", self.brownout_penalty, lo=0, hi=1e9)
+        check_number("brownout_penalty", self.brownout_penalty, lo=0, hi=1e6)
 
 
 @dataclass(frozen=True)
@@ -290,7 +309,7 @@ class ScenarioConfig:
 
     name: str = "custom"
     orbit: ConstellationConfig = field(default_factory=ConstellationConfig)
-    ground: StationConfig = field(default_factory=lambda: StationConfig(stations=DEFAULT_STATIONS))
+    ground: StationConfig = field(default_factory=lambda: StationConfig(demand_stations=MID_LATITUDE_DEMAND))
     power: PowerConfig = field(default_factory=PowerConfig)
     links: LinkConfig = field(default_factory=LinkConfig)
     workload: WorkloadConfig = field(default_factory=WorkloadConfig)
@@ -382,18 +401,3 @@ def all_field_names() -> list[str]:
     names = [f.name for kind in SUBCONFIGS.values() for f in dataclasses.fields(kind)]
     names += [f.name for f in dataclasses.fields(ScenarioConfig) if f.name not in SUBCONFIGS]
     return names
-
-
-# Well-known ground-station sites (approximate public coordinates), used by the presets.
-DEFAULT_STATIONS: tuple[GroundStation, ...] = (
-    GroundStation("Svalbard", 78.23, 15.41, 500.0, 5.0),
-    GroundStation("Fairbanks", 64.86, -147.85, 200.0, 10.0),
-    GroundStation("Kiruna", 67.86, 20.96, 400.0, 10.0),
-    GroundStation("Wallops", 37.94, -75.46, 10.0, 10.0),
-    GroundStation("Redu", 50.00, 5.15, 380.0, 10.0),
-    GroundStation("Maspalomas", 27.76, -15.63, 200.0, 10.0),
-    GroundStation("Hartebeesthoek", -25.89, 27.69, 1500.0, 10.0),
-    GroundStation("Santiago", -33.15, -70.67, 700.0, 10.0),
-    GroundStation("Canberra", -35.40, 148.98, 680.0, 10.0),
-    GroundStation("Singapore", 1.35, 103.82, 20.0, 10.0),
-)

@@ -11,7 +11,6 @@ from orbit_env.sim.simulator import JobState, Simulator
 from orbit_env.sim.workload import Jobs
 from tests.synthetic import SyntheticGeometry, always_visible
 
-
 ONE_STATION = StationConfig(stations=(GroundStation("Equator", 0.0, 0.0),))
 
 
@@ -34,7 +33,9 @@ def make_jobs(**columns) -> Jobs:
     return Jobs(**base)
 
 
-def orbit_sunlight(t: int, n: int, dt_s: float, period_s: float = 5760.0, eclipse: float = 0.35) -> np.ndarray:
+def orbit_sunlight(
+    t: int, n: int, dt_s: float, period_s: float = 5760.0, eclipse: float = 0.35
+) -> np.ndarray:
     """sunlit_fraction[T, N] of satellites phased around a circular orbit with one eclipse."""
     fine = 20
     times = (np.arange(t * fine) + 0.5) * dt_s / fine
@@ -78,7 +79,9 @@ def test_brownout_happens_at_the_analytic_time():
     frac[1, 0] = 0.5  # sunlit for the first half of step 1: eclipse entry at 90 s
     sunlit = frac > 0.9
     sunlit[1, 0] = True
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=frac, sunlit=sunlit, station_hops=always_visible(11, 1, 1))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=frac, sunlit=sunlit, station_hops=always_visible(11, 1, 1)
+    )
     cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=600.0).replace(
         solar_array_w=2000.0,
         bus_w=1000.0,
@@ -103,7 +106,9 @@ def test_brownout_happens_at_the_analytic_time():
 
 
 def test_placed_job_is_delivered_after_transfer_work_and_downlink():
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 2)), station_hops=always_visible(11, 1, 2))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=np.ones((11, 2)), station_hops=always_visible(11, 1, 2)
+    )
     cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=600.0)
     sim = Simulator(cfg, geo)
     sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[30.0]))
@@ -162,7 +167,9 @@ def test_failed_job_restarts_from_its_last_checkpoint():
         battery_wh=1000.0, initial_soc=1.0, radio_w=0.0, reserve_soc=0.0, discharge_efficiency=1.0
     )
     sim = Simulator(cfg, geo)
-    jobs = make_jobs(arrival_s=[0.0], work_s=[3 * 3600.0], checkpoint_s=[900.0], deadline_s=[1e5], input_gb=[0.0])
+    jobs = make_jobs(
+        arrival_s=[0.0], work_s=[3 * 3600.0], checkpoint_s=[900.0], deadline_s=[1e5], input_gb=[0.0]
+    )
     sim.reset(np.random.default_rng(0), jobs=jobs)
     sim.advance()
     sim.place(0, 0)
@@ -177,7 +184,9 @@ def test_failed_job_restarts_from_its_last_checkpoint():
 
 
 def test_deferred_job_returns_after_defer_s_and_expires_at_its_deadline():
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((61, 1)), station_hops=always_visible(61, 1, 1))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=np.ones((61, 1)), station_hops=always_visible(61, 1, 1)
+    )
     sim = Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0, defer_s=600.0), geo)
     sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[10.0], deadline_s=[1000.0]))
     sim.advance()
@@ -194,7 +203,9 @@ def test_deferred_job_returns_after_defer_s_and_expires_at_its_deadline():
 
 def test_station_antennas_serve_transfers_fifo():
     # Three 20 GB uploads from one station with one antenna queue behind each other.
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((61, 3)), station_hops=always_visible(61, 1, 3))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=np.ones((61, 3)), station_hops=always_visible(61, 1, 3)
+    )
     cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0).replace(antennas=1)
     sim = Simulator(cfg, geo)
     sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[1.0, 2.0, 3.0], input_gb=[20.0] * 3))
@@ -204,7 +215,9 @@ def test_station_antennas_serve_transfers_fifo():
 
 
 def test_invalid_decisions_raise_clear_errors():
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1)
+    )
     sim = Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=600.0), geo)
     sim.reset(np.random.default_rng(0), jobs=make_jobs(arrival_s=[100.0]))
     with pytest.raises(ValueError, match="not awaiting a decision"):
@@ -218,7 +231,9 @@ def test_invalid_decisions_raise_clear_errors():
 
 
 def test_geometry_too_short_for_the_horizon_is_refused():
-    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1))
+    geo = SyntheticGeometry(
+        dt_s=60.0, sunlit_fraction=np.ones((11, 1)), station_hops=always_visible(11, 1, 1)
+    )
     with pytest.raises(ValueError, match="horizon_s"):
         Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=3600.0), geo)
 

@@ -12,8 +12,9 @@ Model, stated once:
   satellite holding it; it is routable only while an ISL path exists.
 - Output goes down at the earliest time after completion that the target, or a satellite it
   reaches over ISLs, sees any station (stations are connected on the ground).
-- Each station serves at most ``antennas`` satellites at once; its transfers queue FIFO in
-  the order they are booked. ISL capacity is not shared between transfers.
+- Each station serves at most ``antennas`` satellites at once; a transfer takes the earliest
+  free antenna time at or after it is ready (first come, first served by ready time). ISL
+  capacity is not shared between transfers.
 - ``estimate`` methods are vectorised over targets and ignore antenna contention for the
   downlink (the booked transfers do not).
 """
@@ -42,6 +43,50 @@ def next_index(flag: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(idx[::-1], axis=0)[::-1].astype(np.int32)
 
 
+class AntennaSchedule:
+    """Busy intervals of every antenna of every station.
+
+    A transfer takes the earliest gap on any antenna of its station at or after the time it
+    is ready, so transfers are served first come, first served by the time they are ready,
+    and a booking far in the future does not block the antenna before it.
+    """
+
+    def __init__(self, n_stations: int, antennas: int):
+        self.busy: list[list[list[tuple[float, float]]]] = [
+            [[] for _ in range(antennas)] for _ in range(n_stations)
+        ]
+
+    def reset(self) -> None:
+        for station in self.busy:
+            for antenna in station:
+                antenna.clear()
+
+    def release(self, now_s: float) -> None:
+        """Forget intervals that ended before ``now_s``."""
+        for station in self.busy:
+            for i, antenna in enumerate(station):
+                if antenna and antenna[0][1] <= now_s:
+                    station[i] = [iv for iv in antenna if iv[1] > now_s]
+
+    def earliest(self, station: int, t_s: float, duration_s: float) -> tuple[float, int]:
+        """Earliest start ≥ ``t_s`` of a ``duration_s`` gap, and the antenna that has it."""
+        best, best_antenna = np.inf, 0
+        for a, intervals in enumerate(self.busy[station]):
+            start = t_s
+            for lo, hi in intervals:
+                if start + duration_s <= lo:
+                    break
+                start = max(start, hi)
+            if start < best:
+                best, best_antenna = start, a
+        return best, best_antenna
+
+    def book(self, station: int, antenna: int, start_s: float, duration_s: float) -> None:
+        intervals = self.busy[station][antenna]
+        intervals.append((start_s, start_s + duration_s))
+        intervals.sort()
+
+
 class LinkModel:
     """Transfer times and station antenna bookings for one episode.
 
@@ -64,11 +109,11 @@ class LinkModel:
         self.next_down = next_index(any_reach)  # [T, N]
         masked = np.where(reach, station_hops, np.iinfo(np.int16).max)
         self.down_hops = masked.min(axis=1)  # [T, N], meaningful where any_reach
-        self.antenna_free_s = np.zeros((station_hops.shape[1], cfg.antennas))
+        self.antennas = AntennaSchedule(station_hops.shape[1], cfg.antennas)
 
     def reset(self) -> None:
         """Free every antenna."""
-        self.antenna_free_s[:] = 0.0
+        self.antennas.reset()
 
     # -- helpers ---------------------------------------------------------------------------
     def sample(self, t_s: np.ndarray | float) -> np.ndarray:
@@ -95,7 +140,8 @@ class LinkModel:
         k = self.sample(now_s)
         k_reach = self.next_reach[k, station, targets]
         t_reach = np.maximum(now_s, self._time_at(k_reach))
-        start = np.maximum(t_reach, self.antenna_free_s[station].min())
+        first_gap, _ = self.antennas.earliest(station, now_s, self.ground_s(size_gb))
+        start = np.maximum(t_reach, first_gap)
         hops = self.hops[np.minimum(k_reach, self.n_samples - 1), station, targets]
         return start + self.transfer_s(size_gb, hops)
 
@@ -116,7 +162,7 @@ class LinkModel:
         hops = self.down_hops[np.minimum(k_down, self.n_samples - 1), targets]
         return np.where(finite, t_down + self.transfer_s(size_gb, hops), np.inf)
 
-    # -- bookings (one transfer, FIFO per station) -----------------------------------------
+    # -- bookings (one transfer each; antennas serve the earliest ready first) --------------
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> tuple[float, float]:
         """Book the uplink of ``size_gb`` from ``station`` to ``target`` no earlier than ``ready_s``.
 
@@ -124,19 +170,16 @@ class LinkModel:
             (arrival time at the target [s], ``inf`` if never; antenna occupancy [s]).
         """
         occupy = self.ground_s(size_gb)
-        free = self.antenna_free_s[station]
         t = ready_s
         for _ in range(_MAX_REBOOK):
-            k = int(self.sample(t))
-            k_reach = int(self.next_reach[k, station, target])
+            k_reach = int(self.next_reach[int(self.sample(t)), station, target])
             if k_reach >= self.n_samples:
                 return np.inf, 0.0
             t = max(t, self.t_s[k_reach])
-            antenna = int(np.argmin(free))
-            start = max(t, free[antenna])
-            if self.hops[int(self.sample(start)), station, target] >= 0 or start >= self.t_s[-1]:
-                free[antenna] = start + occupy
-                hops = self.hops[int(self.sample(start)), station, target]
+            start, antenna = self.antennas.earliest(station, t, occupy)
+            hops = int(self.hops[int(self.sample(start)), station, target])
+            if hops >= 0:
+                self.antennas.book(station, antenna, start, occupy)
                 return float(start + self.transfer_s(size_gb, np.asarray(hops))), occupy
             t = start  # the contact closed while waiting for an antenna: wait for the next one
         raise RuntimeError("uplink booking did not converge")  # pragma: no cover
@@ -144,8 +187,8 @@ class LinkModel:
     def book_downlink(self, sat: int, ready_s: float, size_gb: float) -> tuple[float, float]:
         """Book the downlink of ``size_gb`` from ``sat`` through the first station it reaches.
 
-        Among the stations that reach ``sat`` at the first contact, the one whose antenna
-        frees first is used. Returns (delivery time [s], ``inf`` if never; occupancy [s]).
+        Among the stations that reach ``sat`` at the first contact, the one with the earliest
+        free antenna is used. Returns (delivery time [s], ``inf`` if never; occupancy [s]).
         """
         occupy = self.ground_s(size_gb)
         t = ready_s
@@ -154,14 +197,14 @@ class LinkModel:
             if k >= self.n_samples:
                 return np.inf, 0.0
             t = max(t, self.t_s[k])
-            reach = self.hops[k, :, sat] >= 0
-            first_free = np.where(reach, self.antenna_free_s.min(axis=1), np.inf)
-            station = int(np.argmin(np.maximum(first_free, t)))
-            antenna = int(np.argmin(self.antenna_free_s[station]))
-            start = max(t, self.antenna_free_s[station, antenna])
-            hops = self.hops[int(self.sample(start)), station, sat]
-            if hops >= 0 or start >= self.t_s[-1]:
-                self.antenna_free_s[station, antenna] = start + occupy
-                return float(start + self.transfer_s(size_gb, np.asarray(max(hops, 0)))), occupy
+            best = (np.inf, 0, 0)
+            for station in np.flatnonzero(self.hops[k, :, sat] >= 0):
+                start, antenna = self.antennas.earliest(int(station), t, occupy)
+                best = min(best, (start, int(station), antenna))
+            start, station, antenna = best
+            hops = int(self.hops[int(self.sample(start)), station, sat])
+            if hops >= 0:
+                self.antennas.book(station, antenna, start, occupy)
+                return float(start + self.transfer_s(size_gb, np.asarray(hops))), occupy
             t = start
         raise RuntimeError("downlink booking did not converge")  # pragma: no cover

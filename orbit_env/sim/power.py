@@ -89,7 +89,9 @@ def segment_limits(
                 np.where(
                     (rate_in > 0) & (energy_wh < thr - eps_wh),
                     (thr - energy_wh) / rate_in,
-                    np.where((rate_out > 0) & (energy_wh > thr + eps_wh), (energy_wh - thr) / rate_out, np.inf),
+                    np.where(
+                        (rate_out > 0) & (energy_wh > thr + eps_wh), (energy_wh - thr) / rate_out, np.inf
+                    ),
                 )
                 for thr in thresholds_wh
             ]

@@ -27,13 +27,15 @@ import numpy as np
 
 from orbit_env.config import ScenarioConfig
 from orbit_env.sim import power as pw
-from orbit_env.sim.links import LinkModel
+from orbit_env.sim.forecast import SunSchedule, orbit_period_s
+from orbit_env.sim.links import LinkModel, next_index
 from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.workload import Jobs, generate_jobs, load_trace
 
 _EPS_S = 1e-9
 _EPS_WH = 1e-9
 _MAX_EVENTS_PER_STEP = 10_000
+LOOKAHEAD_S = 2 * 3600.0  # geometry beyond the horizon, for forecasts near the end
 
 
 class JobState(IntEnum):
@@ -122,19 +124,36 @@ class Simulator:
         base_w = self.power.bus_w + self.power.accelerators * self.power.accelerator_idle_w
         self._surplus_idle_w = self.power.solar_array_w * self.sunlit_mean - base_w
         self._surplus_safe_w = self.power.solar_array_w * self.sunlit_mean - self.power.bus_w
+        #: mean orbital period [s]
+        self.period_s = orbit_period_s(geometry.position_km, geometry.valid)
+        #: terminator crossings and eclipses on the grid
+        self.sun = SunSchedule(geometry.sunlit, geometry.sunlit_fraction, self.dt_s, self.period_s)
+        #: bool[T, N] some station sees the satellite directly
+        self.in_contact = (geometry.station_hops == 0).any(axis=1)
+        #: int[T, N] first sample >= k with a direct contact (T if none)
+        self.next_contact_k = next_index(self.in_contact)
         self.jobs: Jobs | None = None
 
     @classmethod
     def from_config(
-        cls, config: ScenarioConfig, epoch: datetime | None = None, cache: bool = True
+        cls,
+        config: ScenarioConfig,
+        epoch: datetime | None = None,
+        cache: bool = True,
+        constellation: Constellation | None = None,
     ) -> Simulator:
-        """Build the constellation and its geometry for ``epoch`` (default ``config.epoch``)."""
+        """Build the constellation and its geometry for ``epoch`` (default ``config.epoch``).
+
+        The geometry runs ``LOOKAHEAD_S`` past the horizon so forecasts near the end of an
+        episode still see the next eclipse and contact.
+        """
         epoch = epoch if epoch is not None else config.epoch
         if epoch is None:
             raise ValueError("epoch is None: give an epoch or set config.epoch")
-        constellation = build_constellation(config, epoch)
+        constellation = constellation if constellation is not None else build_constellation(config, epoch)
+        duration = config.steps * config.dt_s + LOOKAHEAD_S
         geometry = constellation.geometry(
-            epoch, config.horizon_s, config.dt_s, config.ground.stations, isl=config.links, cache=cache
+            epoch, duration, config.dt_s, config.ground.stations, isl=config.links, cache=cache
         )
         return cls(config, geometry)
 
@@ -339,6 +358,12 @@ class Simulator:
             & (ready_s < self.jobs.deadline_s[job])
         )
 
+    def committed_s(self) -> np.ndarray:
+        """float[N] work still to run on each satellite, running and queued [slot-s]."""
+        ids = np.maximum(self.queue, 0)
+        left = np.where(self.queue >= 0, self.jobs.work_s[ids] - self.progress_s[ids], 0.0)
+        return self.slot_remaining_s.sum(axis=1) + left.sum(axis=1)
+
     def _project_free(self) -> None:
         """Projected free time of every slot [s], list-scheduling running then queued work."""
         now = self.now_s
@@ -373,6 +398,7 @@ class Simulator:
             raise RuntimeError("the episode is over: call reset()")
         k, t0 = self.step_index, self.now_s
         t1 = t0 + self.dt_s
+        self.links.antennas.release(t0)
         self._run_step(k, t0, t1)
         self.step_index += 1
         self._end_of_step(k, t1)

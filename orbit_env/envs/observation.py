@@ -1,0 +1,177 @@
+"""The observation: a fixed, named layout encoded into a flat ``Box`` (or a ``Dict``).
+
+``ObservationLayout`` owns the column names and their scaling. Every entry lies in [-1, 1]
+(values are clipped there); the tables below give what each column means. Decode a flat
+observation by name:
+
+>>> sats = layout.satellites(obs)          # [N, F] (or [B, N, F] for a batch)
+>>> sats[:, layout.sat_index("soc")]       # state of charge of every satellite
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+
+@dataclass(frozen=True)
+class Column:
+    """One observation column: its name and what it holds (scaled to [-1, 1])."""
+
+    name: str
+    meaning: str
+
+
+SAT_COLUMNS: tuple[Column, ...] = (
+    Column("valid_target", "1 if placing the current job here is a valid action (the action mask)"),
+    Column("sunlit", "1 if in sunlight now"),
+    Column("sunlit_next_orbit", "sunlit share of the next orbital period"),
+    Column("time_to_crossing", "time to the next terminator crossing ÷ orbital period (1 = none soon)"),
+    Column("eclipse_left", "length of the next eclipse (remaining, if in eclipse) ÷ orbital period"),
+    Column("soc", "state of charge (battery ÷ capacity)"),
+    Column("soc_after_queue", "forecast charge once its running and queued work is done ÷ capacity"),
+    Column("soc_at_eclipse_entry", "forecast charge at the next eclipse entry ÷ capacity"),
+    Column("eclipse_margin", "forecast charge at the end of the next eclipse with this job placed here"),
+    Column("queued_work", "running and queued work ÷ (slots × 6 h)"),
+    Column("busy_slots", "busy slots ÷ slots"),
+    Column("queue_fill", "queued jobs ÷ max_queue"),
+    Column("safe_mode", "1 if browned out and recharging (takes no jobs)"),
+    Column("in_contact", "1 if a ground station sees it now"),
+    Column("time_to_contact", "time to its next direct station contact ÷ orbital period (1 = none soon)"),
+    Column("hops", "ISL hops from the job's entry point ÷ 10 (-1 = unreachable)"),
+    Column("start_slack", "(deadline − estimated start) ÷ (deadline − now); -1 = never"),
+    Column("finish_slack", "(deadline − estimated finish) ÷ (deadline − now); -1 = never"),
+    Column("delivery_slack", "(deadline − estimated delivery) ÷ (deadline − now); < 0 = late"),
+)
+
+JOB_COLUMNS: tuple[Column, ...] = (
+    Column("present", "1 if a job is awaiting a decision (0 only in the final observation)"),
+    Column("inference", "1 if the job is inference"),
+    Column("training", "1 if the job is training"),
+    Column("earth_observation", "1 if the job is Earth observation (input on board)"),
+    Column("work", "remaining work ÷ 6 h"),
+    Column("input_size", "input size ÷ 50 GB"),
+    Column("output_size", "output size ÷ 5 GB"),
+    Column("time_to_deadline", "time to deadline ÷ 10 h"),
+    Column("value", "log(1 + value) ÷ log(101)"),
+    Column("value_density", "value per accelerator-hour ÷ 60"),
+    Column("in_orbit_data", "1 if the input is already on a satellite"),
+    Column("progress", "share of the work already checkpointed"),
+)
+
+GLOBAL_COLUMNS: tuple[Column, ...] = (
+    Column("time_of_day_sin", "sin(2π · UTC hour ÷ 24)"),
+    Column("time_of_day_cos", "cos(2π · UTC hour ÷ 24)"),
+    Column("pending", "jobs awaiting a decision now ÷ 50"),
+    Column("horizon_left", "share of the episode left"),
+    Column("mean_soc", "mean state of charge of the valid satellites"),
+    Column("mean_soc_after_eclipse", "mean forecast charge after each one's next eclipse ÷ capacity"),
+    Column("sunlit_share", "share of valid satellites in sunlight"),
+    Column("energy_balance", "next-orbit generation minus committed load, ÷ array output (mean)"),
+)
+
+
+class ObservationLayout:
+    """Names, sizes and decoding of the observation for ``n_sats`` satellites."""
+
+    def __init__(self, n_sats: int):
+        self.n_sats = int(n_sats)
+        self.sat_columns = SAT_COLUMNS
+        self.job_columns = JOB_COLUMNS
+        self.global_columns = GLOBAL_COLUMNS
+        self.n_sat_features = len(SAT_COLUMNS)
+        self._sat_end = self.n_sats * self.n_sat_features
+        self._job_end = self._sat_end + len(JOB_COLUMNS)
+        self.size = self._job_end + len(GLOBAL_COLUMNS)
+        self._sat_idx = {c.name: i for i, c in enumerate(SAT_COLUMNS)}
+        self._job_idx = {c.name: i for i, c in enumerate(JOB_COLUMNS)}
+        self._glob_idx = {c.name: i for i, c in enumerate(GLOBAL_COLUMNS)}
+
+    # -- spaces ----------------------------------------------------------------------------
+    def flat_space(self) -> spaces.Box:
+        return spaces.Box(-1.0, 1.0, shape=(self.size,), dtype=np.float32)
+
+    def dict_space(self) -> spaces.Dict:
+        return spaces.Dict(
+            {
+                "satellites": spaces.Box(
+                    -1.0, 1.0, shape=(self.n_sats, self.n_sat_features), dtype=np.float32
+                ),
+                "job": spaces.Box(-1.0, 1.0, shape=(len(JOB_COLUMNS),), dtype=np.float32),
+                "globals": spaces.Box(-1.0, 1.0, shape=(len(GLOBAL_COLUMNS),), dtype=np.float32),
+            }
+        )
+
+    # -- names -------------------------------------------------------------------------------
+    def sat_index(self, name: str) -> int:
+        """Column of a per-satellite feature."""
+        return self._lookup(self._sat_idx, name, "satellite")
+
+    def job_index(self, name: str) -> int:
+        return self._lookup(self._job_idx, name, "job")
+
+    def global_index(self, name: str) -> int:
+        return self._lookup(self._glob_idx, name, "global")
+
+    @staticmethod
+    def _lookup(table: dict[str, int], name: str, kind: str) -> int:
+        try:
+            return table[name]
+        except KeyError:
+            raise KeyError(f"no {kind} column {name!r}; columns: {', '.join(table)}") from None
+
+    # -- decoding (flat or batched) ------------------------------------------------------------
+    def _check(self, obs: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs)
+        if obs.shape[-1] != self.size:
+            raise ValueError(
+                f"observation has {obs.shape[-1]} entries, this layout ({self.n_sats} satellites) "
+                f"has {self.size}"
+            )
+        return obs
+
+    def satellites(self, obs: np.ndarray) -> np.ndarray:
+        """Per-satellite block, [N, F] (or [B, N, F])."""
+        obs = self._check(obs)
+        return obs[..., : self._sat_end].reshape(obs.shape[:-1] + (self.n_sats, self.n_sat_features))
+
+    def job(self, obs: np.ndarray) -> np.ndarray:
+        """Job block, [J] (or [B, J])."""
+        return self._check(obs)[..., self._sat_end : self._job_end]
+
+    def globals(self, obs: np.ndarray) -> np.ndarray:
+        """Global block, [G] (or [B, G])."""
+        return self._check(obs)[..., self._job_end :]
+
+    def to_dict(self, obs: np.ndarray) -> dict[str, np.ndarray]:
+        return {"satellites": self.satellites(obs), "job": self.job(obs), "globals": self.globals(obs)}
+
+    def action_mask(self, obs: np.ndarray) -> np.ndarray:
+        """bool[N + 2] (or [B, N + 2]) mask from the valid-target flags; defer and reject always valid."""
+        flags = self.satellites(obs)[..., self.sat_index("valid_target")] > 0.5
+        tail = np.ones(flags.shape[:-1] + (2,), dtype=bool)
+        return np.concatenate([flags, tail], axis=-1)
+
+    # -- encoding --------------------------------------------------------------------------
+    def encode(
+        self, sats: np.ndarray, job: np.ndarray, glob: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Flat float32 observation from the three blocks (values clipped to [-1, 1])."""
+        if out is None:
+            out = np.empty(self.size, dtype=np.float32)
+        out[: self._sat_end] = sats.reshape(-1)
+        out[self._sat_end : self._job_end] = job
+        out[self._job_end :] = glob
+        np.clip(out, -1.0, 1.0, out=out)
+        return out
+
+    # -- documentation -------------------------------------------------------------------------
+    def table(self) -> str:
+        """Markdown table of every column: block, index, name, meaning."""
+        rows = ["| block | index | name | meaning (scaled to [-1, 1]) |", "|---|---|---|---|"]
+        for block, cols in (("satellite i", SAT_COLUMNS), ("job", JOB_COLUMNS), ("global", GLOBAL_COLUMNS)):
+            for i, c in enumerate(cols):
+                rows.append(f"| {block} | {i} | `{c.name}` | {c.meaning} |")
+        return "\n".join(rows)
