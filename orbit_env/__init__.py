@@ -34,3 +34,24 @@ __all__ = [
     "StationConfig",
     "WorkloadConfig",
 ]
+
+
+def _register() -> None:
+    """Register every scenario id with Gymnasium (safe to run twice)."""
+    import gymnasium
+
+    from orbit_env.scenarios import SCENARIOS
+
+    for name in SCENARIOS:
+        env_id = f"orbit_env/{name}"
+        if env_id in gymnasium.registry:
+            continue
+        gymnasium.register(
+            id=env_id,
+            entry_point="orbit_env.envs.placement:OrbitPlacementEnv",
+            kwargs={"scenario": name},
+            disable_env_checker=False,
+        )
+
+
+_register()
