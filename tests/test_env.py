@@ -122,7 +122,7 @@ def test_masked_random_rollouts_keep_every_invariant(name):
     rng = np.random.default_rng(0)
     obs, info = env.reset(seed=5)
     sim = env.unwrapped.sim
-    for i in range(steps or 10**6):
+    for _ in range(steps or 10**6):
         assert env.observation_space.contains(obs)
         assert info["action_mask"].any() and info["action_mask"][-2:].all()
         obs, reward, terminated, truncated, info = env.step(masked_random(info, rng))
