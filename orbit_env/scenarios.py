@@ -53,15 +53,6 @@ SCENARIOS: dict[str, ScenarioConfig] = {
         horizon_s=24 * HOUR_S,
         season_doy=(60, 300),
     ),
-    "SuncatcherEclipse-v0": ScenarioConfig(
-        name="SuncatcherEclipse-v0",
-        orbit=CLUSTER,
-        ground=CLUSTER_STATIONS,
-        links=CLUSTER_LINKS,
-        power=PowerConfig(battery_wh=1000.0),
-        horizon_s=24 * HOUR_S,
-        season_doy=(335, 20),
-    ),
     "Megaconstellation-v0": ScenarioConfig(
         name="Megaconstellation-v0",
         orbit=ConstellationConfig(total=1584, planes=72, phasing=1, altitude_km=550.0, inclination_deg=53.0),
@@ -69,6 +60,10 @@ SCENARIOS: dict[str, ScenarioConfig] = {
     ),
     "OrbitPlacement-v0": ScenarioConfig(name="OrbitPlacement-v0"),
 }
+# The same cluster in its eclipse season (December solstice for an ascending node at 06:00).
+SCENARIOS["SuncatcherEclipse-v0"] = SCENARIOS["Suncatcher-v0"].replace(
+    name="SuncatcherEclipse-v0", season_doy=(335, 20)
+)
 
 
 def season_days(config: ScenarioConfig) -> np.ndarray:

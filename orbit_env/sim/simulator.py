@@ -516,6 +516,12 @@ class Simulator:
         self.delivery_s[job] = delivery
         self.state[job] = JobState.DOWNLINK
 
+    def _checkpointed(self, jobs: np.ndarray, done_s: np.ndarray) -> np.ndarray:
+        """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints)."""
+        ckpt = self.jobs.checkpoint_s[jobs]
+        kept = np.where(ckpt > 0, np.floor(done_s / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
+        return np.clip(kept, 0.0, self.jobs.work_s[jobs])
+
     def _fail_running(self, sats: np.ndarray) -> None:
         """Send the running jobs of ``sats`` back to pending at their last checkpoint."""
         slots = self.slot_job[sats]
@@ -523,10 +529,7 @@ class Simulator:
         jobs = slots[mask]
         if jobs.size:
             done = self.jobs.work_s[jobs] - self.slot_remaining_s[sats][mask]
-            ckpt = self.jobs.checkpoint_s[jobs]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                kept = np.where(ckpt > 0, np.floor(done / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
-            self.progress_s[jobs] = np.clip(kept, 0.0, self.jobs.work_s[jobs])
+            self.progress_s[jobs] = self._checkpointed(jobs, done)
             self.state[jobs] = JobState.PENDING
             self.present_s[jobs] = (self.step_index + 1) * self.dt_s
             self.src_station[jobs] = -1
@@ -568,10 +571,8 @@ class Simulator:
                 mask = ids >= 0
                 j = ids[mask]
                 done = jobs.work_s[j] - self.slot_remaining_s[hit][mask]
-                ckpt = jobs.checkpoint_s[j]
-                kept = np.where(ckpt > 0, np.floor(done / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
                 rem = self.slot_remaining_s[hit]
-                rem[mask] = jobs.work_s[j] - kept
+                rem[mask] = jobs.work_s[j] - self._checkpointed(j, done)
                 self.slot_remaining_s[hit] = rem
         # deliveries that landed during the step
         arrived_out = np.flatnonzero((self.state == JobState.DOWNLINK) & (self.delivery_s < t1))
