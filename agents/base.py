@@ -1,0 +1,102 @@
+"""The policy protocol: stable-baselines3's ``predict`` signature, batched.
+
+A heuristic and a trained model go through the same evaluation code (``evaluate.py``, SB3's
+``evaluate_policy``, any VecEnv) because both implement::
+
+    predict(observation, state=None, episode_start=None, deterministic=True) -> (action, state)
+
+``observation`` is one flat observation ``[D]`` (the action comes back as a 0-d array) or a
+batch ``[B, D]`` (actions ``[B]``). Heuristics read the observation only, decoded by name with
+:class:`~orbit_env.envs.observation.ObservationLayout`; they never see the simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything with SB3's ``predict``."""
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]: ...
+
+
+def layout_for(observation: np.ndarray) -> ObservationLayout:
+    """The layout whose flat size matches ``observation`` (its last axis)."""
+    size = int(np.shape(observation)[-1])
+    extra = len(JOB_COLUMNS) + len(GLOBAL_COLUMNS)
+    n_sats, rest = divmod(size - extra, len(SAT_COLUMNS))
+    if rest or n_sats < 1:
+        raise ValueError(f"an observation of {size} entries matches no orbit_env layout")
+    return ObservationLayout(n_sats)
+
+
+def flatten_observation(observation: Any) -> np.ndarray:
+    """A flat observation (or batch) from the flat or the ``obs_mode="dict"`` form."""
+    if isinstance(observation, dict):
+        sats = np.asarray(observation["satellites"])
+        batch = sats.shape[:-2]
+        return np.concatenate(
+            [
+                sats.reshape(batch + (-1,)),
+                np.asarray(observation["job"]),
+                np.asarray(observation["globals"]),
+            ],
+            axis=-1,
+        )
+    return np.asarray(observation, dtype=np.float32)
+
+
+class HeuristicPolicy:
+    """Base class of the hand-written rules: batching, decoding and the fallback.
+
+    Subclasses implement :meth:`choose` on decoded blocks of a batch.
+    """
+
+    name = "heuristic"
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self._layout: ObservationLayout | None = None
+
+    def predict(
+        self,
+        observation: Any,
+        state: Any = None,
+        episode_start: np.ndarray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[np.ndarray, Any]:
+        obs = flatten_observation(observation)
+        single = obs.ndim == 1
+        batch = obs[None] if single else obs
+        if self._layout is None or self._layout.size != batch.shape[-1]:
+            self._layout = layout_for(batch)
+        if episode_start is not None:
+            self.on_episode_start(np.atleast_1d(episode_start))
+        lay = self._layout
+        actions = self.choose(lay, lay.satellites(batch), lay.job(batch), lay.globals(batch))
+        actions = np.asarray(actions, dtype=np.int64)
+        return (actions[0] if single else actions), state
+
+    def on_episode_start(self, starts: np.ndarray) -> None:
+        """Reset per-episode state for the batch entries that start an episode."""
+
+    def choose(
+        self, layout: ObservationLayout, sats: np.ndarray, job: np.ndarray, glob: np.ndarray
+    ) -> np.ndarray:
+        """Actions ``[B]`` for decoded blocks ``sats [B, N, F]``, ``job [B, J]``, ``glob [B, G]``."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"

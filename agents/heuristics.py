@@ -1,0 +1,216 @@
+"""Hand-written placement rules (design §6), each a pure function of the observation.
+
+Every rule picks among the satellites the mask allows; when none suits it, it defers a job
+whose deadline leaves room for another look and rejects the rest (an expired job costs four
+times a rejected one under the default rewards, so deferring hopeless work is not free).
+
+The two strong rules, ``value_density`` and ``eclipse_safe``, are the bar a learned policy
+must clear. Their thresholds were tuned on ``split="train"`` seeds only (see ``TUNED``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from agents.base import HeuristicPolicy
+from orbit_env.envs.observation import ObservationLayout
+
+HOURS_6 = 6 * 3600.0
+DEADLINE_SCALE_S = 36000.0
+DEFAULT_DEFER_S = 600.0
+VALUE_DENSITY_SCALE = 60.0  # observation value_density = value per accelerator-hour / 60
+
+
+def _col(layout: ObservationLayout, sats: np.ndarray, name: str) -> np.ndarray:
+    return sats[..., layout.sat_index(name)]
+
+
+def _job(layout: ObservationLayout, job: np.ndarray, name: str) -> np.ndarray:
+    return job[..., layout.job_index(name)]
+
+
+def fallback(layout: ObservationLayout, job: np.ndarray, defer_s: float = DEFAULT_DEFER_S) -> np.ndarray:
+    """Defer (N) if the deadline leaves time for the work after another ``defer_s``, else reject (N+1)."""
+    n = layout.n_sats
+    to_deadline = _job(layout, job, "time_to_deadline") * DEADLINE_SCALE_S
+    work = _job(layout, job, "work") * HOURS_6
+    return np.where(to_deadline > work + 2 * defer_s, n, n + 1)
+
+
+def pick(score: np.ndarray, allowed: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+    """argmax of ``score`` over ``allowed`` satellites per row; ``otherwise`` where none is allowed."""
+    masked = np.where(allowed, score, -np.inf)
+    best = masked.argmax(axis=-1)
+    return np.where(allowed.any(axis=-1), best, otherwise)
+
+
+class RandomPolicy(HeuristicPolicy):
+    """Uniform over the valid actions (satellites, defer, reject)."""
+
+    name = "random"
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        mask = np.concatenate([valid, np.ones(valid.shape[:-1] + (2,), dtype=bool)], axis=-1)
+        noise = self.rng.random(mask.shape)
+        return np.where(mask, noise, -1.0).argmax(axis=-1)
+
+
+class RoundRobinPolicy(HeuristicPolicy):
+    """The next valid satellite after the last one used, cyclically; reject if none is valid."""
+
+    name = "round_robin"
+
+    def __init__(self, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.last: np.ndarray | None = None
+
+    def on_episode_start(self, starts: np.ndarray) -> None:
+        if self.last is not None and self.last.shape == starts.shape:
+            self.last[starts.astype(bool)] = -1
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        b, n = valid.shape
+        if self.last is None or self.last.shape[0] != b:
+            self.last = np.full(b, -1)
+        order = (np.arange(n)[None, :] - self.last[:, None] - 1) % n  # 0 = the next one
+        action = pick(-order.astype(float), valid, np.full(b, n + 1))
+        self.last = np.where(action < n, action, self.last)
+        return action
+
+
+class LeastLoadedPolicy(HeuristicPolicy):
+    """The valid satellite with the least queued work; reject if none."""
+
+    name = "least_loaded"
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        score = -_col(layout, sats, "queued_work") - 1e-3 * _col(layout, sats, "queue_fill")
+        return pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
+
+
+class MostChargedPolicy(HeuristicPolicy):
+    """The valid satellite with the highest state of charge; reject if none."""
+
+    name = "most_charged"
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        return pick(_col(layout, sats, "soc"), valid, np.full(valid.shape[0], layout.n_sats + 1))
+
+
+class SunlitFirstPolicy(HeuristicPolicy):
+    """A sunlit valid satellite if any (least loaded first), else any valid one; reject if none."""
+
+    name = "sunlit_first"
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        score = 10.0 * _col(layout, sats, "sunlit") - _col(layout, sats, "queued_work")
+        return pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
+
+
+class EarliestFinishPolicy(HeuristicPolicy):
+    """The valid satellite with the earliest estimated delivery; reject when none meets the deadline."""
+
+    name = "earliest_finish"
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        slack = _col(layout, sats, "delivery_slack")
+        return pick(slack, valid & (slack >= 0), np.full(valid.shape[0], layout.n_sats + 1))
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Parameters of the energy-aware family.
+
+    Args:
+        reserve_soc: a satellite is eligible when its forecast charge stays above this.
+        scarce_soc: the constellation is short of energy while its mean forecast charge after
+            the next eclipse is below this.
+        min_value_density: while short, admit only work above this value per accelerator-hour.
+        eclipse_margin_soc: ``eclipse_safe`` needs this forecast charge at the end of the
+            satellite's next eclipse with the job placed there.
+    """
+
+    reserve_soc: float = 0.2
+    scarce_soc: float = 0.5
+    min_value_density: float = 8.0
+    eclipse_margin_soc: float = 0.2
+
+
+# Tuned on split="train" seeds only; see agents/tune.py and the command in its docstring.
+TUNED: dict[str, Thresholds] = {
+    "value_density": Thresholds(),
+    "eclipse_safe": Thresholds(),
+}
+
+
+class EnergyAwarePolicy(HeuristicPolicy):
+    """Earliest delivery among valid satellites whose forecast charge after their queue stays
+    above the reserve; defers when none qualifies."""
+
+    name = "energy_aware"
+
+    def __init__(self, seed: int | None = None, thresholds: Thresholds | None = None) -> None:
+        super().__init__(seed)
+        self.t = thresholds or TUNED.get(self.name, Thresholds())
+
+    def eligible(self, layout, sats, job, glob) -> np.ndarray:
+        valid = _col(layout, sats, "valid_target") > 0.5
+        on_time = _col(layout, sats, "delivery_slack") >= 0
+        charged = _col(layout, sats, "soc_after_queue") >= self.t.reserve_soc
+        return valid & on_time & charged
+
+    def admit(self, layout, sats, job, glob) -> np.ndarray:
+        return np.ones(job.shape[0], dtype=bool)
+
+    def choose(self, layout, sats, job, glob):
+        ok = self.eligible(layout, sats, job, glob)
+        other = fallback(layout, job)
+        action = pick(_col(layout, sats, "delivery_slack"), ok, other)
+        return np.where(self.admit(layout, sats, job, glob), action, other)
+
+
+class ValueDensityPolicy(EnergyAwarePolicy):
+    """``energy_aware`` that, while the constellation's mean forecast charge is low, admits only
+    work above a value-per-accelerator-hour threshold, deferring long-deadline work."""
+
+    name = "value_density"
+
+    def admit(self, layout, sats, job, glob):
+        scarce = glob[..., layout.global_index("mean_soc_after_eclipse")] < self.t.scarce_soc
+        density = _job(layout, job, "value_density") * VALUE_DENSITY_SCALE
+        return ~scarce | (density >= self.t.min_value_density)
+
+
+class EclipseSafePolicy(ValueDensityPolicy):
+    """``value_density`` plus a per-satellite check that the projected load, this job included,
+    can be carried through the satellite's next eclipse from its charge at eclipse entry."""
+
+    name = "eclipse_safe"
+
+    def eligible(self, layout, sats, job, glob):
+        margin = _col(layout, sats, "eclipse_margin") >= self.t.eclipse_margin_soc
+        return super().eligible(layout, sats, job, glob) & margin
+
+
+HEURISTICS: dict[str, type[HeuristicPolicy]] = {
+    cls.name: cls
+    for cls in (
+        RandomPolicy,
+        RoundRobinPolicy,
+        LeastLoadedPolicy,
+        MostChargedPolicy,
+        SunlitFirstPolicy,
+        EarliestFinishPolicy,
+        EnergyAwarePolicy,
+        ValueDensityPolicy,
+        EclipseSafePolicy,
+    )
+}
