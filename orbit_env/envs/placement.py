@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import gymnasium as gym
@@ -16,12 +16,11 @@ import numpy as np
 from gymnasium import spaces
 
 from orbit_env.config import ScenarioConfig
+from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
-from orbit_env.sim.forecast import forecast_charge_wh
 from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.simulator import Simulator, build_constellation
-from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
 
 OBS_MODES = ("flat", "dict")
 REWARD_KEYS = ("on_time", "miss", "reject", "brownout")
@@ -146,8 +145,8 @@ class OrbitPlacementEnv(gym.Env):
         self._sim_cache_size = 4 if n_sats <= 256 else 1
         self.sim: Simulator | None = None
         self._job: int | None = None
-        self._mask = np.zeros(n_sats + 2, dtype=bool)
-        self._sat_block = np.zeros((n_sats, self.layout.n_sat_features), dtype=np.float32)
+        self._features = FeatureBuilder(self.layout)
+        self._mask = self._features.mask
         self._last = dict.fromkeys(REWARD_KEYS, 0.0)
 
     # -- simulators per epoch -------------------------------------------------------------------
@@ -172,6 +171,7 @@ class OrbitPlacementEnv(gym.Env):
         epoch = sample_epoch(self.config, self.np_random)
         self.sim = self._simulator(epoch)
         self.sim.reset(self.np_random)
+        self._features.reset()
         self._last = self._reward_totals()
         self._next_decision()
         obs = self._observe()
@@ -273,133 +273,11 @@ class OrbitPlacementEnv(gym.Env):
         }
 
     def _observe(self):
-        sim, layout = self.sim, self.layout
-        cfg, p = self.config, sim.power
-        k, now = sim.step_index, sim.now_s
-        n = self.n_sats
-        cap = p.battery_wh
-        period = sim.period_s
-        valid_now = sim.valid_now
-        sats = self._sat_block
-        col = layout.sat_index
-        committed = sim.committed_s()
-        sun = sim.sun
-        sunlit = sim.geometry.sunlit[k]
-        after_q, at_entry, after_ecl = forecast_charge_wh(
-            p, sim.energy_wh, committed, now, sun.next_entry_s[k], sun.eclipse_left_s[k], sunlit, sim.safe
-        )
-        busy = (sim.slot_job >= 0).sum(axis=1)
-        queued = (sim.queue >= 0).sum(axis=1)
-        t_contact = sim.links._time_at(sim.next_contact_k[k]) - now
-        sats[:, col("sunlit")] = sunlit
-        sats[:, col("sunlit_next_orbit")] = sun.sunlit_next_orbit[k]
-        sats[:, col("time_to_crossing")] = np.minimum((sun.next_crossing_s[k] - now) / period, 1.0)
-        sats[:, col("eclipse_left")] = sun.eclipse_left_s[k] / period
-        sats[:, col("soc")] = sim.energy_wh / cap
-        sats[:, col("soc_after_queue")] = after_q / cap
-        sats[:, col("soc_at_eclipse_entry")] = at_entry / cap
-        sats[:, col("queued_work")] = committed / (p.accelerators * _HOURS_6)
-        sats[:, col("busy_slots")] = busy / p.accelerators
-        sats[:, col("queue_fill")] = queued / cfg.max_queue
-        sats[:, col("safe_mode")] = sim.safe
-        sats[:, col("in_contact")] = sim.in_contact[k]
-        sats[:, col("time_to_contact")] = np.minimum(t_contact / period, 1.0)
-
-        job_block = np.zeros(len(layout.job_columns), dtype=np.float32)
-        self._mask[:] = False
-        job = self._job
-        if job is None:
-            for name in (
-                "valid_target",
-                "eclipse_margin",
-                "hops",
-                "start_slack",
-                "finish_slack",
-                "delivery_slack",
-            ):
-                sats[:, col(name)] = 0.0
-        else:
-            jobs = sim.jobs
-            est = sim.estimate(job)
-            valid = sim.valid_targets(job, est.input_ready_s)
-            self._mask[:n] = valid
-            self._mask[n:] = True
-            work_left = jobs.work_s[job] - sim.progress_s[job]
-            _, _, margin = forecast_charge_wh(
-                p,
-                sim.energy_wh,
-                committed + work_left,
-                now,
-                sun.next_entry_s[k],
-                sun.eclipse_left_s[k],
-                sunlit,
-                sim.safe,
-            )
-            to_deadline = max(jobs.deadline_s[job] - now, 1e-9)
-            sats[:, col("valid_target")] = valid
-            sats[:, col("eclipse_margin")] = margin / cap
-            sats[:, col("hops")] = self._entry_hops(job) / 10.0
-            for name, times in (
-                ("start_slack", est.start_s),
-                ("finish_slack", est.finish_s),
-                ("delivery_slack", est.delivery_s),
-            ):
-                sats[:, col(name)] = np.where(
-                    np.isfinite(times), (jobs.deadline_s[job] - times) / to_deadline, -1.0
-                )
-            kind = jobs.kind[job]
-            value = float(jobs.value[job])
-            jc = layout.job_index
-            job_block[jc("present")] = 1.0
-            job_block[jc("inference")] = kind == INFERENCE
-            job_block[jc("training")] = kind == TRAINING
-            job_block[jc("earth_observation")] = kind == EARTH_OBSERVATION
-            job_block[jc("work")] = work_left / _HOURS_6
-            job_block[jc("input_size")] = jobs.input_gb[job] / 50.0
-            job_block[jc("output_size")] = jobs.output_gb[job] / 5.0
-            job_block[jc("time_to_deadline")] = to_deadline / 36000.0
-            job_block[jc("value")] = np.log1p(value) / np.log(101.0)
-            job_block[jc("value_density")] = value / max(work_left / 3600.0, 1e-6) / 60.0
-            job_block[jc("in_orbit_data")] = sim.src_sat[job] >= 0
-            job_block[jc("progress")] = (
-                sim.progress_s[job] / jobs.work_s[job] if jobs.work_s[job] > 0 else 0.0
-            )
-
-        glob = np.zeros(len(layout.global_columns), dtype=np.float32)
-        gc = layout.global_index
-        clock = sim.geometry.start + timedelta(seconds=now)
-        hour = clock.hour + clock.minute / 60.0 + clock.second / 3600.0
-        live = valid_now if valid_now.any() else np.ones(n, dtype=bool)
-        base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
-        span_w = p.accelerator_w - p.accelerator_idle_w
-        committed_w = span_w * np.minimum(committed / period, p.accelerators)
-        balance = (p.solar_array_w * sun.sunlit_next_orbit[k] - base_w - committed_w) / max(
-            p.solar_array_w, 1.0
-        )
-        glob[gc("time_of_day_sin")] = np.sin(2 * np.pi * hour / 24.0)
-        glob[gc("time_of_day_cos")] = np.cos(2 * np.pi * hour / 24.0)
-        glob[gc("pending")] = self._pending / 50.0
-        glob[gc("horizon_left")] = 1.0 - now / cfg.horizon_s
-        glob[gc("mean_soc")] = (sim.energy_wh[live] / cap).mean()
-        glob[gc("mean_soc_after_eclipse")] = (after_ecl[live] / cap).mean()
-        glob[gc("sunlit_share")] = sunlit[live].mean()
-        glob[gc("energy_balance")] = balance[live].mean()
-
-        flat = layout.encode(sats, job_block, glob)
+        obs = self._features.observe(self.sim, self._job, self._pending)
+        self._mask = self._features.mask
         if self.obs_mode == "flat":
-            return flat
-        return {name: np.ascontiguousarray(block) for name, block in layout.to_dict(flat).items()}
-
-    def _entry_hops(self, job: int) -> np.ndarray:
-        """ISL hops from the job's data to every satellite now (−1 unreachable)."""
-        sim = self.sim
-        k = sim.step_index
-        if sim.src_station[job] >= 0:
-            return sim.geometry.station_hops[k, sim.src_station[job]].astype(np.float32)
-        src = int(sim.src_sat[job])
-        if not sim.valid_now[src]:
-            return np.full(self.n_sats, -1.0, dtype=np.float32)
-        return sim.geometry.sat_hops(k, src).astype(np.float32)
+            return obs
+        return {name: np.ascontiguousarray(block) for name, block in self.layout.to_dict(obs).items()}
 
 
 OrbitPlacementEnv.__doc__ = OrbitPlacementEnv.__doc__.replace(

@@ -74,6 +74,78 @@ def _next_time(times: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(times[::-1], axis=0)[::-1]
 
 
+class ChargeForecast:
+    """Charge forecasts [Wh] for one moment, cheap to evaluate for many workloads.
+
+    The satellite runs a committed workload (slot-seconds) from now on all its slots as fast
+    as they allow: in sunlight until its next eclipse entry, then through that eclipse on
+    battery. Charge is capped at ``battery_wh`` at each phase boundary but not floored: a
+    negative forecast is the shortfall. Satellites in safe mode run no work.
+
+    Args:
+        energy_wh: float[N] charge now.
+        next_entry_s, eclipse_s: float[N] next eclipse entry [s since epoch] and its length
+            (the remaining length when in eclipse now) [s].
+        sunlit_now: bool[N].
+        safe: bool[N] in safe mode.
+    """
+
+    def __init__(
+        self,
+        power: PowerConfig,
+        energy_wh: np.ndarray,
+        now_s: float,
+        next_entry_s: np.ndarray,
+        eclipse_s: np.ndarray,
+        sunlit_now: np.ndarray,
+        safe: np.ndarray,
+    ) -> None:
+        a = power.accelerators
+        self.power = power
+        self.energy_wh = energy_wh
+        self.safe = safe
+        self.slots = a
+        self.span_wh_per_s = (power.accelerator_w - power.accelerator_idle_w) / 3600.0
+        base_w = np.where(safe, power.bus_w, power.bus_w + a * power.accelerator_idle_w)
+        gen_w = np.where(sunlit_now, power.solar_array_w, 0.0)
+        self.sun_net_wh_per_s = (gen_w - base_w) / 3600.0
+        to_entry = np.where(sunlit_now, np.clip(next_entry_s - now_s, 0.0, 1e7), 0.0)
+        ecl = np.clip(eclipse_s, 0.0, 1e7)
+        self.slot_s_before = a * to_entry
+        self.slot_s_eclipse = a * ecl
+        self.net_before_wh = self.sun_net_wh_per_s * to_entry
+        self.eclipse_base_wh = base_w * ecl / 3600.0
+
+    def _charge(self, e_wh: np.ndarray, net_wh: np.ndarray) -> np.ndarray:
+        p = self.power
+        delta = np.where(net_wh > 0, net_wh * p.charge_efficiency, net_wh / p.discharge_efficiency)
+        return np.minimum(e_wh + delta, p.battery_wh)
+
+    def _work(self, committed_s: np.ndarray) -> np.ndarray:
+        return np.where(self.safe, 0.0, committed_s)
+
+    def after_queue(self, committed_s: np.ndarray) -> np.ndarray:
+        """Charge once the committed work is done, at the current illumination."""
+        work = self._work(committed_s)
+        net = self.sun_net_wh_per_s * (work / self.slots) - work * self.span_wh_per_s
+        return self._charge(self.energy_wh, net)
+
+    def at_entry(self, committed_s: np.ndarray) -> np.ndarray:
+        """Charge at the next eclipse entry (now, when in eclipse)."""
+        work = self._work(committed_s)
+        before = np.minimum(work, self.slot_s_before)
+        return self._charge(self.energy_wh, self.net_before_wh - before * self.span_wh_per_s)
+
+    def after_eclipse(self, committed_s: np.ndarray) -> np.ndarray:
+        """Charge at the end of the next eclipse (of the current one, when in eclipse)."""
+        work = self._work(committed_s)
+        before = np.minimum(work, self.slot_s_before)
+        entry = self._charge(self.energy_wh, self.net_before_wh - before * self.span_wh_per_s)
+        during = np.minimum(work - before, self.slot_s_eclipse)
+        drain = self.eclipse_base_wh + during * self.span_wh_per_s
+        return entry - drain / self.power.discharge_efficiency
+
+
 def forecast_charge_wh(
     power: PowerConfig,
     energy_wh: np.ndarray,
@@ -84,43 +156,10 @@ def forecast_charge_wh(
     sunlit_now: np.ndarray,
     safe: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Forecast charge [Wh] running ``committed_s`` slot-seconds of work as fast as slots allow.
-
-    The satellite runs its committed work from now on all slots, in sunlight until the next
-    eclipse entry and then through that eclipse on battery. Charge is clipped to
-    [0, battery_wh] at each phase boundary.
+    """``(after_queue_wh, at_entry_wh, after_eclipse_wh)`` of :class:`ChargeForecast`, float[N] each.
 
     Args:
-        energy_wh: float[N] charge now.
         committed_s: float[N] work to run (running + queued, plus a candidate job) [slot-s].
-        next_entry_s, eclipse_s: float[N] next eclipse entry [s since epoch] and its length
-            (the remaining length when in eclipse now) [s].
-        sunlit_now: bool[N].
-        safe: bool[N] in safe mode (no work runs).
-
-    Returns:
-        (after_queue_wh, at_entry_wh, after_eclipse_wh), float[N] each: charge once the
-        committed work is done (at current illumination), at the next eclipse entry, and at
-        the end of the next eclipse.
     """
-    a = power.accelerators
-    span_w = power.accelerator_w - power.accelerator_idle_w
-    base_w = np.where(safe, power.bus_w, power.bus_w + a * power.accelerator_idle_w)
-    gen_w = np.where(sunlit_now, power.solar_array_w, 0.0)
-    work = np.where(safe, 0.0, committed_s)
-    cap = power.battery_wh
-
-    def step(e_wh: np.ndarray, secs: np.ndarray, gen: np.ndarray, work_s: np.ndarray) -> np.ndarray:
-        net_wh = (gen * secs - base_w * secs - work_s * span_w) / 3600.0
-        delta = np.where(net_wh > 0, net_wh * power.charge_efficiency, net_wh / power.discharge_efficiency)
-        return np.minimum(e_wh + delta, cap)
-
-    busy_s = work / a  # time to clear the committed work on all slots
-    after_queue = step(energy_wh, busy_s, gen_w, work)
-    to_entry = np.where(sunlit_now, np.clip(next_entry_s - now_s, 0.0, 1e7), 0.0)
-    work_before = np.minimum(work, a * to_entry)
-    at_entry = step(energy_wh, to_entry, gen_w, work_before)
-    ecl = np.clip(eclipse_s, 0.0, 1e7)
-    work_in_eclipse = np.minimum(work - work_before, a * ecl)
-    after_eclipse = step(at_entry, ecl, np.zeros_like(gen_w), work_in_eclipse)
-    return after_queue, at_entry, after_eclipse
+    fc = ChargeForecast(power, energy_wh, now_s, next_entry_s, eclipse_s, sunlit_now, safe)
+    return fc.after_queue(committed_s), fc.at_entry(committed_s), fc.after_eclipse(committed_s)

@@ -40,6 +40,8 @@ _WGS84_F = 1.0 / 298.257223563
 _UNIX_JD = 2440587.5
 _CHUNK = 96  # time samples per chunk in the [T, N, G] work (keeps temporaries ~L2/L3 sized)
 _BISECT_ITERS = 18  # terminator crossing resolution: dt_s / 2**18
+_ALL_PAIRS_MAX_N = 256  # up to this size, sat_hops solves every source of a sample in one call
+_HOPS_CACHE_SAMPLES = 4  # sat_hops keeps the hop tables of this many recent samples
 
 _ARRAY_FIELDS = (
     "t_s",
@@ -122,26 +124,44 @@ class Geometry:
         """Fewest active ISL hops from satellite ``source`` at sample ``k``: ``int16[N]``.
 
         0 for ``source`` itself, -1 where unreachable (everywhere if ``source`` is invalid).
-        Computed on first use and cached per ``(k, source)``.
+        Computed on first use: for up to ``_ALL_PAIRS_MAX_N`` satellites all sources of a sample
+        at once (one csgraph call serves every later query of that sample), else per source.
+        Only the most recent samples are kept.
         """
-        k = self._check_k(k)
-        check_number("source", source, lo=0, hi=self.N - 1, integer=True)
-        key = (k, int(source))
-        out = self._hops_cache.get(key)
+        k, source = int(k), int(source)
+        if not (0 <= k < self.T and 0 <= source < self.N):
+            self._check_k(k)
+            check_number("source", source, lo=0, hi=self.N - 1, integer=True)
+        per_k = self._hops_cache.get(k)
+        if per_k is None:
+            if len(self._hops_cache) >= _HOPS_CACHE_SAMPLES:
+                self._hops_cache.pop(next(iter(self._hops_cache)))
+            per_k = self._hops_cache[k] = {}
+            if self.N <= _ALL_PAIRS_MAX_N:
+                per_k["all"] = self._hops_from(k, None)
+        table = per_k.get("all")
+        if table is not None:
+            return table[source]
+        out = per_k.get(source)
         if out is None:
-            out = np.full(self.N, -1, dtype=np.int16)
-            if self.valid[k, source]:
-                pairs = self.isl_pairs[self.isl_active[k]]
-                if len(pairs) == 0:
-                    out[source] = 0
-                else:
-                    graph = _sat_graph(pairs, self.N)
-                    dist = shortest_path(graph, directed=False, unweighted=True, indices=int(source))
-                    ok = np.isfinite(dist)
-                    out[ok] = dist[ok].astype(np.int16)
-            out.flags.writeable = False
-            self._hops_cache[key] = out
+            out = per_k[source] = self._hops_from(k, source)
         return out
+
+    def _hops_from(self, k: int, source: int | None) -> np.ndarray:
+        """int16[N] hops from ``source`` (or int16[N, N] from every source when ``None``)."""
+        sources = np.arange(self.N) if source is None else np.array([source])
+        out = np.full((len(sources), self.N), -1, dtype=np.int16)
+        pairs = self.isl_pairs[self.isl_active[k]]
+        if len(pairs):
+            graph = _sat_graph(pairs, self.N)
+            dist = shortest_path(graph, directed=False, unweighted=True, indices=sources)
+            ok = np.isfinite(dist)
+            out[ok] = dist[ok].astype(np.int16)
+        else:
+            out[np.arange(len(sources)), sources] = 0
+        out[~self.valid[k, sources]] = -1
+        out.flags.writeable = False
+        return out if source is None else out[0]
 
     def eclipse_intervals(self, sat: int) -> list[tuple[float, float]]:
         """``(entry_s, exit_s)`` of each eclipse of satellite ``sat`` within the grid.

@@ -110,10 +110,18 @@ class LinkModel:
         masked = np.where(reach, station_hops, np.iinfo(np.int16).max)
         self.down_hops = masked.min(axis=1)  # [T, N], meaningful where any_reach
         self.antennas = AntennaSchedule(station_hops.shape[1], cfg.antennas)
+        self._uplink_cache: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        # per-GB transfer time and hop latency of a downlink, by (sample, satellite)
+        down_rate = np.where(
+            self.down_hops > 0, min(cfg.ground_link_gbps, cfg.isl_gbps), cfg.ground_link_gbps
+        )
+        self._down_s_per_gb = GBIT_PER_GB / down_rate
+        self._down_latency_s = np.where(any_reach, self.down_hops, 0) * cfg.hop_latency_s
 
     def reset(self) -> None:
         """Free every antenna."""
         self.antennas.reset()
+        self._uplink_cache.clear()
 
     # -- helpers ---------------------------------------------------------------------------
     def sample(self, t_s: np.ndarray | float) -> np.ndarray:
@@ -137,30 +145,48 @@ class LinkModel:
     # -- estimates (vectorised over targets, no booking) -----------------------------------
     def uplink_estimate(self, station: int, now_s: float, size_gb: float, targets: np.ndarray) -> np.ndarray:
         """Input arrival time [s] at each target for data at ``station``; ``inf`` if never."""
-        k = self.sample(now_s)
-        k_reach = self.next_reach[k, station, targets]
-        t_reach = np.maximum(now_s, self._time_at(k_reach))
+        t_reach, inv_rate_s_per_gb, latency_s = self._uplink_terms(station, now_s)
         first_gap, _ = self.antennas.earliest(station, now_s, self.ground_s(size_gb))
-        start = np.maximum(t_reach, first_gap)
-        hops = self.hops[np.minimum(k_reach, self.n_samples - 1), station, targets]
-        return start + self.transfer_s(size_gb, hops)
+        ready = np.maximum(t_reach, first_gap) + size_gb * inv_rate_s_per_gb + latency_s
+        return ready if targets is None else ready[targets]
 
-    def inorbit_estimate(
-        self, sat_hops: np.ndarray, now_s: float, size_gb: float, targets: np.ndarray
+    def _uplink_terms(self, station: int, now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per satellite: first reach time from ``station`` [s], seconds per GB, hop latency [s].
+
+        The same for every job of a station at a step boundary, so cached per (now, station).
+        """
+        key = (now_s, station)
+        terms = self._uplink_cache.get(key)
+        if terms is None:
+            if self._uplink_cache and next(iter(self._uplink_cache))[0] != now_s:
+                self._uplink_cache.clear()
+            k = int(self.sample(now_s))
+            k_reach = self.next_reach[k, station]
+            t_reach = np.maximum(now_s, self._time_at(k_reach))
+            hops = self.hops[np.minimum(k_reach, self.n_samples - 1), station, np.arange(k_reach.shape[0])]
+            rate = np.where(
+                hops > 0, min(self.cfg.ground_link_gbps, self.cfg.isl_gbps), self.cfg.ground_link_gbps
+            )
+            terms = (t_reach, GBIT_PER_GB / rate, np.maximum(hops, 0) * self.cfg.hop_latency_s)
+            self._uplink_cache[key] = terms
+        return terms
+
+    def inorbit_estimate(self, sat_hops: np.ndarray, now_s: float, size_gb: float) -> np.ndarray:
+        """Input arrival [s] for data on board a satellite, given the hops ``sat_hops`` to each target."""
+        isl_s = size_gb * GBIT_PER_GB / self.cfg.isl_gbps + sat_hops * self.cfg.hop_latency_s
+        return np.where(sat_hops < 0, np.inf, now_s + np.where(sat_hops == 0, 0.0, isl_s))
+
+    def downlink_estimate(
+        self, finish_s: np.ndarray, targets: np.ndarray | None, size_gb: float
     ) -> np.ndarray:
-        """Input arrival [s] for data on board a satellite, given its ``sat_hops[N]`` now."""
-        hops = sat_hops[targets]
-        isl_s = size_gb * GBIT_PER_GB / self.cfg.isl_gbps + hops * self.cfg.hop_latency_s
-        return np.where(hops < 0, np.inf, now_s + np.where(hops == 0, 0.0, isl_s))
-
-    def downlink_estimate(self, finish_s: np.ndarray, targets: np.ndarray, size_gb: float) -> np.ndarray:
-        """Output delivery time [s] for output ready at ``finish_s`` on ``targets``."""
+        """Output delivery time [s] for output ready at ``finish_s`` on ``targets`` (all if None)."""
+        cols = np.arange(finish_s.shape[0]) if targets is None else targets
         finite = np.isfinite(finish_s)
-        k = self.sample(np.where(finite, finish_s, 0.0))
-        k_down = self.next_down[k, targets]
-        t_down = np.maximum(finish_s, self._time_at(k_down))
-        hops = self.down_hops[np.minimum(k_down, self.n_samples - 1), targets]
-        return np.where(finite, t_down + self.transfer_s(size_gb, hops), np.inf)
+        k = np.minimum(np.where(finite, finish_s, 0.0) // self.dt_s, self.n_samples - 1).astype(np.intp)
+        k_down = self.next_down[k, cols]
+        kd = np.minimum(k_down, self.n_samples - 1)
+        t_down = np.maximum(finish_s, np.where(k_down < self.n_samples, self.t_s[kd], np.inf))
+        return t_down + size_gb * self._down_s_per_gb[kd, cols] + self._down_latency_s[kd, cols]
 
     # -- bookings (one transfer each; antennas serve the earliest ready first) --------------
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> tuple[float, float]:

@@ -218,6 +218,8 @@ class Simulator:
         self.counters = Counters()
         self.step_index = 0
         self._next_arrival = 0
+        self._placements = 0
+        self._decision_key: tuple[int, int] | None = None
         self._project_free()
 
     @property
@@ -279,6 +281,7 @@ class Simulator:
         self.ready_s[job] = ready
         self.src_station[job], self.src_sat[job] = -1, sat  # the input now travels to / lives on sat
         self._project_one(sat, job)
+        self._placements += 1
         self.counters.decisions += 1
         return ready
 
@@ -297,7 +300,8 @@ class Simulator:
         self.counters.decisions += 1
 
     # -- predictions -------------------------------------------------------------------------
-    def _input_estimate(self, job: int, targets: np.ndarray) -> np.ndarray:
+    def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
+        """Input arrival time [s] of ``job`` at each target (all when ``None``)."""
         jobs = self.jobs
         if self.src_station[job] >= 0:
             return self.links.uplink_estimate(
@@ -305,9 +309,42 @@ class Simulator:
             )
         src = int(self.src_sat[job])
         if not self.valid_now[src]:
-            return np.full(targets.shape, np.inf)
+            return np.full(self.n_sats if targets is None else targets.shape, np.inf)
         hops = self.geometry.sat_hops(self.step_index, src)
-        return self.links.inorbit_estimate(hops, self.now_s, jobs.input_gb[job], targets)
+        if targets is not None:
+            hops = hops[targets]
+        return self.links.inorbit_estimate(hops, self.now_s, jobs.input_gb[job])
+
+    def entry_hops(self, job: int) -> np.ndarray:
+        """int16[N] ISL hops from where the job's input is now to every satellite (−1 unreachable).
+
+        Ground input: hops from its origin station at this sample (0 = in direct view).
+        """
+        k = self.step_index
+        if self.src_station[job] >= 0:
+            return self.geometry.station_hops[k, self.src_station[job]]
+        src = int(self.src_sat[job])
+        if not self.valid_now[src]:
+            return np.full(self.n_sats, -1, dtype=np.int16)
+        return self.geometry.sat_hops(k, src)
+
+    def _decision_state(self) -> dict[str, np.ndarray]:
+        """Per-satellite terms shared by every decision until the state changes (cached)."""
+        key = (self.step_index, self._placements)
+        if self._decision_key != key:
+            p = self.power
+            reserve_eta = self.charge_eta_s(p.reserve_soc * p.battery_wh, self.safe)
+            recover_eta = self.charge_eta_s(p.recover_soc * p.battery_wh, self.safe)
+            queue_len = (self.queue >= 0).sum(axis=1)
+            self._decision = {
+                "earliest_start_s": np.maximum(
+                    self.proj_free_s.min(axis=1), self.now_s + np.where(self.safe, recover_eta, reserve_eta)
+                ),
+                "open": self.valid_now & ~self.safe & (queue_len < self.config.max_queue),
+                "queue_len": queue_len,
+            }
+            self._decision_key = key
+        return self._decision
 
     def charge_eta_s(self, target_wh: float, safe_mode: np.ndarray) -> np.ndarray:
         """Forecast seconds until each satellite's charge reaches ``target_wh`` (float[N]).
@@ -333,30 +370,27 @@ class Simulator:
         Args:
             targets: int[M] satellites (all when ``None``).
         """
-        targets = np.arange(self.n_sats) if targets is None else np.asarray(targets, dtype=np.int64)
+        if targets is not None:
+            targets = np.asarray(targets, dtype=np.int64)
         ready = self._input_estimate(job, targets)
-        reserve_wh = self.power.reserve_soc * self.power.battery_wh
-        recover_wh = self.power.recover_soc * self.power.battery_wh
-        wait = np.where(
-            self.safe, self.charge_eta_s(recover_wh, self.safe), self.charge_eta_s(reserve_wh, self.safe)
-        )[targets]
-        start = np.maximum(np.maximum(ready, self.proj_free_s[targets].min(axis=1)), self.now_s + wait)
-        start = np.where(self.valid_now[targets], start, np.inf)
+        earliest = self._decision_state()["earliest_start_s"]
+        valid = self.valid_now
+        if targets is not None:
+            earliest, valid = earliest[targets], valid[targets]
+        start = np.where(valid, np.maximum(ready, earliest), np.inf)
         finish = start + (self.jobs.work_s[job] - self.progress_s[job])
         delivery = self.links.downlink_estimate(finish, targets, self.jobs.output_gb[job])
         return Estimate(ready, start, finish, delivery)
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
-        """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline."""
+        """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
+
+        Args:
+            ready_s: the job's input arrival times on every satellite, if already estimated.
+        """
         if ready_s is None:
-            ready_s = self._input_estimate(job, np.arange(self.n_sats))
-        queue_len = (self.queue >= 0).sum(axis=1)
-        return (
-            self.valid_now
-            & ~self.safe
-            & (queue_len < self.config.max_queue)
-            & (ready_s < self.jobs.deadline_s[job])
-        )
+            ready_s = self._input_estimate(job)
+        return self._decision_state()["open"] & (ready_s < self.jobs.deadline_s[job])
 
     def committed_s(self) -> np.ndarray:
         """float[N] work still to run on each satellite, running and queued [slot-s]."""

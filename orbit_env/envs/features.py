@@ -1,0 +1,157 @@
+"""Turns simulator state into the observation's columns (see observation.py for their meaning).
+
+Most columns change only when the clock moves or a job is placed, so they are computed in
+three tiers and cached: per step boundary (sunlight, charge, contacts), per queue change
+(committed work and the charge forecasts that depend on it), and per decision (the mask, the
+job's eclipse margin, hops and time estimates). A decision that defers or rejects recomputes
+only the last tier. Everything is vectorised over satellites.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from orbit_env.envs.observation import ObservationLayout
+from orbit_env.sim.forecast import ChargeForecast
+from orbit_env.sim.simulator import Simulator
+from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
+
+HOURS_6_S = 6 * 3600.0
+DEADLINE_SCALE_S = 36000.0
+LOG_101 = float(np.log(101.0))
+
+
+class FeatureBuilder:
+    """Builds flat observations for one env; call :meth:`observe` after every change."""
+
+    def __init__(self, layout: ObservationLayout) -> None:
+        self.layout = layout
+        n = layout.n_sats
+        self.sats = np.zeros((n, layout.n_sat_features), dtype=np.float32)
+        self.job = np.zeros(len(layout.job_columns), dtype=np.float32)
+        self.glob = np.zeros(len(layout.global_columns), dtype=np.float32)
+        self.mask = np.zeros(n + 2, dtype=bool)
+        self.c = {c.name: i for i, c in enumerate(layout.sat_columns)}
+        self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
+        self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
+        self._boundary_key: tuple[int, int] | None = None
+        self._queue_key: tuple[int, int, int] | None = None
+
+    def reset(self) -> None:
+        """Forget cached tiers (a new episode or simulator)."""
+        self._boundary_key = None
+        self._queue_key = None
+
+    def observe(self, sim: Simulator, job: int | None, pending: int) -> np.ndarray:
+        """Flat float32 observation for ``job`` (``None``: no decision pending)."""
+        boundary = (id(sim), sim.step_index)
+        if boundary != self._boundary_key:
+            self._boundary(sim)
+            self._boundary_key = boundary
+            self._queue_key = None
+        queue = boundary + (sim._placements,)
+        if queue != self._queue_key:
+            self._queue(sim)
+            self._queue_key = queue
+        self._decision(sim, job, pending)
+        return self.layout.encode(self.sats, self.job, self.glob)
+
+    # -- tier 1: the step boundary -------------------------------------------------------------
+    def _boundary(self, sim: Simulator) -> None:
+        c, g, sats, glob = self.c, self.g, self.sats, self.glob
+        k, now, p = sim.step_index, sim.now_s, sim.power
+        period, sun = sim.period_s, sim.sun
+        sunlit = sim.geometry.sunlit[k]
+        sats[:, c["sunlit"]] = sunlit
+        sats[:, c["sunlit_next_orbit"]] = sun.sunlit_next_orbit[k]
+        sats[:, c["time_to_crossing"]] = np.minimum((sun.next_crossing_s[k] - now) / period, 1.0)
+        sats[:, c["eclipse_left"]] = sun.eclipse_left_s[k] / period
+        sats[:, c["soc"]] = sim.energy_wh / p.battery_wh
+        sats[:, c["busy_slots"]] = (sim.slot_job >= 0).sum(axis=1) / p.accelerators
+        sats[:, c["safe_mode"]] = sim.safe
+        sats[:, c["in_contact"]] = sim.in_contact[k]
+        next_contact = sim.next_contact_k[k]
+        t_contact = np.where(next_contact < sim.geometry.t_s.shape[0], next_contact * sim.dt_s - now, np.inf)
+        sats[:, c["time_to_contact"]] = np.minimum(t_contact / period, 1.0)
+        self.forecast = ChargeForecast(
+            p, sim.energy_wh, now, sun.next_entry_s[k], sun.eclipse_left_s[k], sunlit, sim.safe
+        )
+        valid = sim.valid_now
+        self.live = valid if valid.any() else np.ones_like(valid)
+        clock = sim.geometry.start + timedelta(seconds=now)
+        hour = clock.hour + clock.minute / 60.0 + clock.second / 3600.0
+        glob[g["time_of_day_sin"]] = np.sin(2 * np.pi * hour / 24.0)
+        glob[g["time_of_day_cos"]] = np.cos(2 * np.pi * hour / 24.0)
+        glob[g["horizon_left"]] = 1.0 - now / sim.config.horizon_s
+        glob[g["mean_soc"]] = (sim.energy_wh[self.live] / p.battery_wh).mean()
+        glob[g["sunlit_share"]] = sunlit[self.live].mean()
+        self._gen_next_orbit_w = p.solar_array_w * sun.sunlit_next_orbit[k]
+
+    # -- tier 2: queues --------------------------------------------------------------------------
+    def _queue(self, sim: Simulator) -> None:
+        c, g, sats, glob = self.c, self.g, self.sats, self.glob
+        p, cap = sim.power, sim.power.battery_wh
+        self.committed = committed = sim.committed_s()
+        fc = self.forecast
+        sats[:, c["queued_work"]] = committed / (p.accelerators * HOURS_6_S)
+        sats[:, c["queue_fill"]] = (sim.queue >= 0).sum(axis=1) / sim.config.max_queue
+        sats[:, c["soc_after_queue"]] = fc.after_queue(committed) / cap
+        sats[:, c["soc_at_eclipse_entry"]] = fc.at_entry(committed) / cap
+        glob[g["mean_soc_after_eclipse"]] = (fc.after_eclipse(committed)[self.live] / cap).mean()
+        base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
+        span_w = p.accelerator_w - p.accelerator_idle_w
+        committed_w = span_w * np.minimum(committed / sim.period_s, p.accelerators)
+        balance = (self._gen_next_orbit_w - base_w - committed_w) / max(p.solar_array_w, 1.0)
+        glob[g["energy_balance"]] = balance[self.live].mean()
+
+    # -- tier 3: the decision --------------------------------------------------------------------
+    def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
+        c, j, sats, block = self.c, self.j, self.sats, self.job
+        n = self.layout.n_sats
+        self.glob[self.g["pending"]] = pending / 50.0
+        if job is None:
+            for name in (
+                "valid_target",
+                "eclipse_margin",
+                "hops",
+                "start_slack",
+                "finish_slack",
+                "delivery_slack",
+            ):
+                sats[:, c[name]] = 0.0
+            block[:] = 0.0
+            self.mask[:] = False
+            return
+        jobs = sim.jobs
+        now = sim.now_s
+        est = sim.estimate(job)
+        valid = sim.valid_targets(job, est.input_ready_s)
+        self.mask[:n] = valid
+        self.mask[n:] = True
+        work_left = jobs.work_s[job] - sim.progress_s[job]
+        deadline = jobs.deadline_s[job]
+        inv_window = 1.0 / max(deadline - now, 1e-9)
+        sats[:, c["valid_target"]] = valid
+        margin = self.forecast.after_eclipse(self.committed + work_left)
+        sats[:, c["eclipse_margin"]] = margin / sim.power.battery_wh
+        sats[:, c["hops"]] = sim.entry_hops(job) / 10.0
+        # (deadline - t) / (deadline - now); a never-reached time (inf) maps to -1
+        sats[:, c["start_slack"]] = np.maximum((deadline - est.start_s) * inv_window, -1.0)
+        sats[:, c["finish_slack"]] = np.maximum((deadline - est.finish_s) * inv_window, -1.0)
+        sats[:, c["delivery_slack"]] = np.maximum((deadline - est.delivery_s) * inv_window, -1.0)
+        kind = jobs.kind[job]
+        value = float(jobs.value[job])
+        block[j["present"]] = 1.0
+        block[j["inference"]] = kind == INFERENCE
+        block[j["training"]] = kind == TRAINING
+        block[j["earth_observation"]] = kind == EARTH_OBSERVATION
+        block[j["work"]] = work_left / HOURS_6_S
+        block[j["input_size"]] = jobs.input_gb[job] / 50.0
+        block[j["output_size"]] = jobs.output_gb[job] / 5.0
+        block[j["time_to_deadline"]] = (deadline - now) / DEADLINE_SCALE_S
+        block[j["value"]] = np.log1p(value) / LOG_101
+        block[j["value_density"]] = value / max(work_left / 3600.0, 1e-6) / 60.0
+        block[j["in_orbit_data"]] = sim.src_sat[job] >= 0
+        block[j["progress"]] = sim.progress_s[job] / jobs.work_s[job] if jobs.work_s[job] > 0 else 0.0
