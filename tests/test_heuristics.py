@@ -1,0 +1,110 @@
+"""Baselines: valid actions only, the right answer where it is known, and the expected ordering."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from agents.base import Policy, layout_for
+from agents.heuristics import HEURISTICS
+from orbit_env.config import ScenarioConfig
+from orbit_env.envs.features import FeatureBuilder
+from orbit_env.envs.observation import ObservationLayout
+from orbit_env.sim.simulator import Simulator
+from tests.synthetic import SyntheticGeometry, always_visible
+from tests.test_simulator import ONE_STATION, make_jobs
+
+
+def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, dict]:
+    """Whole episode; asserts every action is allowed by the mask. Returns (return, metrics)."""
+    obs, info = env.reset(seed=seed)
+    total = 0.0
+    while True:
+        action, _ = policy.predict(obs)
+        assert info["action_mask"][int(action)], f"{policy} chose a masked action {action}"
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += reward
+        if terminated or truncated:
+            return total, info["episode_metrics"]
+
+
+@pytest.mark.parametrize("name", sorted(HEURISTICS))
+def test_every_baseline_satisfies_the_policy_protocol(name):
+    policy = HEURISTICS[name](seed=0)
+    assert isinstance(policy, Policy)
+    env = gym.make("orbit_env/Tiny-v0")
+    obs, _ = env.reset(seed=0)
+    single, state = policy.predict(obs)
+    assert np.ndim(single) == 0 and state is None
+    batch, _ = policy.predict(np.stack([obs, obs]), episode_start=np.array([True, True]))
+    assert batch.shape == (2,)
+
+
+@pytest.mark.parametrize("scenario", ["Tiny-v0", "WalkerLEO-v0"])
+@pytest.mark.parametrize("name", sorted(HEURISTICS))
+def test_every_baseline_chooses_only_valid_actions(scenario, name):
+    env = gym.make(f"orbit_env/{scenario}")
+    _, metrics = run_episode(env, HEURISTICS[name](seed=1), seed=3)
+    assert metrics["jobs_arrived"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["Suncatcher-v0", "SuncatcherEclipse-v0", "OrbitPlacement-v0"])
+@pytest.mark.parametrize("name", sorted(HEURISTICS))
+def test_every_baseline_chooses_only_valid_actions_on_the_large_scenarios(scenario, name):
+    run_episode(gym.make(f"orbit_env/{scenario}"), HEURISTICS[name](seed=1), seed=3)
+
+
+def sunlit_charged_vs_eclipse_near_reserve() -> np.ndarray:
+    """Observation of a 2-satellite case: 0 sunlit and full, 1 in a long eclipse at 22 % charge."""
+    t = 121
+    frac = np.zeros((t, 2))
+    frac[:, 0] = 1.0
+    geo = SyntheticGeometry(dt_s=60.0, sunlit_fraction=frac, station_hops=always_visible(t, 1, 2))
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=7200.0)
+    sim = Simulator(cfg, geo)
+    sim.reset(
+        np.random.default_rng(0), jobs=make_jobs(arrival_s=[30.0], work_s=[1800.0], deadline_s=[7000.0])
+    )
+    sim.energy_wh[:] = [0.95 * 2000.0, 0.22 * 2000.0]
+    sim.advance()
+    job = int(sim.pending()[0])
+    return FeatureBuilder(ObservationLayout(2)).observe(sim, job, pending=1)
+
+
+def test_rules_pick_the_sunlit_charged_satellite_and_random_sometimes_does_not():
+    obs = sunlit_charged_vs_eclipse_near_reserve()
+    layout = layout_for(obs)
+    sats = layout.satellites(obs)
+    assert sats[:, layout.sat_index("valid_target")].tolist() == [1.0, 1.0]  # both are allowed
+    assert sats[1, layout.sat_index("eclipse_margin")] < 0.2  # satellite 1 would run dry
+    for name in ("earliest_finish", "energy_aware"):
+        action, _ = HEURISTICS[name](seed=0).predict(obs)
+        assert action == 0, name
+    random_policy = HEURISTICS["random"](seed=0)
+    choices = {int(random_policy.predict(obs)[0]) for _ in range(50)}
+    assert choices - {0}, "random should sometimes choose another action"
+
+
+def mean_returns(names: list[str], seeds: range) -> dict[str, tuple[float, float]]:
+    env = gym.make("orbit_env/WalkerLEO-v0", split="test")
+    out = {}
+    for name in names:
+        results = [run_episode(env, HEURISTICS[name](seed=s), seed=s) for s in seeds]
+        out[name] = (
+            float(np.mean([r for r, _ in results])),
+            float(np.mean([m["brownouts"] for _, m in results])),
+        )
+    return out
+
+
+@pytest.mark.slow
+def test_textbook_rules_beat_random_and_round_robin_and_eclipse_safe_browns_out_less():
+    res = mean_returns(
+        ["random", "round_robin", "earliest_finish", "energy_aware", "eclipse_safe"], range(10)
+    )
+    for good in ("earliest_finish", "energy_aware"):
+        for weak in ("random", "round_robin"):
+            assert res[good][0] > res[weak][0], (good, weak, res)
+    assert res["eclipse_safe"][1] < res["energy_aware"][1], res
