@@ -1,0 +1,109 @@
+"""bench/: the suite runs end to end on tiny sizes and yields every row with a finite ratio.
+
+No timing is asserted (shared CI machines): only that each figure exists and is a number.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench import run as bench_run
+from bench.profile import format_stats, profile_steps
+
+TINY = {
+    "steps": 20,
+    "mega_steps": 10,
+    "cartpole_steps": 2_000,
+    "train_n_steps": 64,
+    "train_batch_size": 32,
+    "train_epochs": 1,
+    "train_rollouts": 1,
+    "resets": 2,
+    "memory_env": "orbit_env/Tiny-v0",  # the Megaconstellation-v0 subprocess is the quick run's job
+    "memory_steps": 5,
+    "memory_timeout_s": 120.0,
+    "scaling_sizes": (16, 32),
+    "scaling_steps": 20,
+}
+
+
+def expected_keys(settings: bench_run.Settings) -> list[str]:
+    keys = [f"step_rate/{name}" for name in settings.scenarios]
+    keys += [
+        "train_fps",
+        "train_fps/1_thread",
+        "geometry",
+        "reset_warm",
+        "reset_disk",
+        "reset_cold",
+        "memory",
+    ]
+    keys += [f"scaling/{n}" for n in settings.scaling_sizes]
+    return keys
+
+
+@pytest.fixture(scope="module")
+def tiny_results(tmp_path_factory):
+    settings = bench_run.Settings.for_mode(True, **TINY)
+    out = tmp_path_factory.mktemp("bench_out")
+    return bench_run.run(settings, out_dir=out), out
+
+
+def test_every_row_with_a_finite_ratio(tiny_results):
+    res, _ = tiny_results
+    assert [r.error for r in res.rows if r.error] == []
+    assert [r.key for r in res.rows] == expected_keys(res.settings)
+    for row in res.rows:
+        assert math.isfinite(row.measured) and row.measured > 0, row
+        assert math.isfinite(row.reference) and row.reference > 0, row
+        assert math.isfinite(row.ratio) and row.ratio > 0, row
+        assert row.marker in ("✓", "✗", "·"), row
+    targets = {r.key: r.target for r in res.rows}
+    assert targets["step_rate/WalkerLEO-v0"] == (">=", 0.25)
+    assert targets["step_rate/Megaconstellation-v0"] == (">=", 0.05)
+    assert targets["train_fps"] == (">=", 0.7)
+    assert targets["geometry"] == ("<=", 2.5)
+    assert targets["reset_warm"] == ("<=", 1.0)
+    assert targets["memory"] == ("<=", 1.0)
+
+
+def test_outputs_table_json_and_plot(tiny_results):
+    res, out = tiny_results
+    bench_run.write_outputs(res, out)
+    md = (out / "results.md").read_text(encoding="utf-8")
+    assert "Machine: " in md and "| what | measured | reference | ratio | target |" in md
+    table_lines = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(table_lines) == 1 + len(res.rows)  # header + one line per row
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [r["key"] for r in data["rows"]] == expected_keys(res.settings)
+    assert all(math.isfinite(r["ratio"]) for r in data["rows"])
+    assert {"cpu", "cores", "python", "numpy"} <= set(data["machine"])
+    assert (out / "scaling.png").stat().st_size > 0
+    assert math.isfinite(data["details"]["scaling_slope"])
+
+
+def test_missed_target_is_a_marker_not_an_error():
+    row = bench_run.Row("x", "x", 1.0, "1", 10.0, "10", (">=", 0.25), "≥ 0.25")
+    assert row.ratio == pytest.approx(0.1) and row.passed is False and row.marker == "✗"
+    row = bench_run.Row("x", "x", 1.0, "1", 10.0, "10", ("<=", 0.25), "≤ 0.25")
+    assert row.passed is True and row.marker == "✓"
+    row = bench_run.Row("x", "x", 1.0, "1", 10.0, "10", None, "info")
+    assert row.passed is None and row.marker == "·"
+
+
+def test_cli_never_fails_on_a_missed_target(capsys):
+    # the warm reset budget is checked, and the exit code is 0 whether or not it is met
+    assert bench_run.main(["--quick", "--only", "reset"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Machine: ")
+    assert "reset() WalkerLEO-v0, warm cache" in out
+
+
+def test_profile_helper_lists_env_step():
+    stats, summary = profile_steps("orbit_env/Tiny-v0", 30, seed=0)
+    assert summary["steps"] == 30 and summary["profiled_step_s"] > 0
+    text = format_stats(stats, "cumulative", 10)
+    assert "ncalls" in text and "placement.py" in text
