@@ -146,8 +146,11 @@ class LinkModel:
     def uplink_estimate(self, station: int, now_s: float, size_gb: float, targets: np.ndarray) -> np.ndarray:
         """Input arrival time [s] at each target for data at ``station``; ``inf`` if never."""
         t_reach, inv_rate_s_per_gb, latency_s = self._uplink_terms(station, now_s)
-        first_gap, _ = self.antennas.earliest(station, now_s, self.ground_s(size_gb))
-        ready = np.maximum(t_reach, first_gap) + size_gb * inv_rate_s_per_gb + latency_s
+        # the station's first free antenna at each distinct reach time (a handful per step)
+        reach_times, which = np.unique(t_reach, return_inverse=True)
+        occupy = self.ground_s(size_gb)
+        starts = np.array([self.antennas.earliest(station, t, occupy)[0] for t in reach_times])
+        ready = starts[which.reshape(-1)] + size_gb * inv_rate_s_per_gb + latency_s
         return ready if targets is None else ready[targets]
 
     def _uplink_terms(self, station: int, now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -213,6 +213,7 @@ class Simulator:
         self.finish_s = np.full(j, np.inf)
         self.delivery_s = np.full(j, np.inf)
         self.target = np.full(j, -1, dtype=np.int64)
+        self.slot_of = np.full(j, -1, dtype=np.int64)  # slot reserved on the target
         self.src_station = jobs.origin_station.astype(np.int64).copy()
         self.src_sat = jobs.origin_sat.astype(np.int64).copy()
         self.counters = Counters()
@@ -274,8 +275,7 @@ class Simulator:
             ready = float(self._input_estimate(job, np.array([sat]))[0])
             occupy = 0.0 if self.src_sat[job] == sat else jobs.input_gb[job] * 8 / self.config.links.isl_gbps
         self.radio_backlog_s[sat] += occupy
-        slot = int(np.argmax(self.queue[sat] < 0))
-        self.queue[sat, slot] = job
+        self.queue[sat, int(np.argmax(self.queue[sat] < 0))] = job
         self.state[job] = JobState.QUEUED
         self.target[job] = sat
         self.ready_s[job] = ready
@@ -399,7 +399,7 @@ class Simulator:
         return self.slot_remaining_s.sum(axis=1) + left.sum(axis=1)
 
     def _project_free(self) -> None:
-        """Projected free time of every slot [s], list-scheduling running then queued work."""
+        """Projected free time of every slot [s]: running work, then each slot's reserved jobs."""
         now = self.now_s
         free = np.where(self.slot_job >= 0, now + self.slot_remaining_s, now)
         jobs = self.jobs
@@ -408,14 +408,16 @@ class Simulator:
             rows = np.flatnonzero(ids >= 0)
             if rows.size == 0:
                 break
-            slot = free[rows].argmin(axis=1)
             j = ids[rows]
+            slot = self.slot_of[j]
             begin = np.maximum(free[rows, slot], self.ready_s[j])
             free[rows, slot] = begin + jobs.work_s[j] - self.progress_s[j]
         self.proj_free_s = free
 
     def _project_one(self, sat: int, job: int) -> None:
+        """Reserve the slot of ``sat`` that frees first for a newly queued ``job``."""
         slot = int(self.proj_free_s[sat].argmin())
+        self.slot_of[job] = slot
         begin = max(self.proj_free_s[sat, slot], self.ready_s[job])
         self.proj_free_s[sat, slot] = begin + self.jobs.work_s[job] - self.progress_s[job]
 
@@ -436,6 +438,8 @@ class Simulator:
         self._run_step(k, t0, t1)
         self.step_index += 1
         self._end_of_step(k, t1)
+        if self.done:
+            self._settle_certain_misses(t1)
         self._project_free()
 
     def _sun_window(self, k: int, t0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -485,12 +489,12 @@ class Simulator:
         raise RuntimeError(f"more than {_MAX_EVENTS_PER_STEP} events in step {k}")
 
     def _next_ready(self, tau: np.ndarray) -> np.ndarray:
-        """Earliest future input arrival of a queued job on satellites with a free slot."""
-        free_slot = (self.slot_job < 0).any(axis=1)
+        """Earliest future input arrival of a queued job whose reserved slot is free."""
         ids = self.queue
-        ready = np.where(ids >= 0, self.ready_s[np.maximum(ids, 0)], np.inf)
-        ready = np.where(ready > tau[:, None], ready, np.inf).min(axis=1)
-        return np.where(free_slot, ready, np.inf)
+        safe_ids = np.maximum(ids, 0)
+        slot_free = np.take_along_axis(self.slot_job, np.maximum(self.slot_of[safe_ids], 0), axis=1) < 0
+        ready = np.where((ids >= 0) & slot_free, self.ready_s[safe_ids], np.inf)
+        return np.where(ready > tau[:, None], ready, np.inf).min(axis=1)
 
     def _handle_events(
         self, tau: np.ndarray, alive: np.ndarray, sun_a: np.ndarray, sun_b: np.ndarray, radio_w: np.ndarray
@@ -510,9 +514,8 @@ class Simulator:
         self.safe &= ~recovered
         # 3. starts: FIFO over queued jobs whose input has arrived and whose deadline is ahead
         can_start = alive & ~self.safe & (self.energy_wh >= p.reserve_soc * p.battery_wh - _EPS_WH)
-        free = (self.slot_job < 0).sum(axis=1) * can_start
-        if free.any() and (self.queue >= 0).any():
-            self._start_jobs(tau, free)
+        if can_start.any() and (self.queue >= 0).any():
+            self._start_jobs(tau, can_start)
         # 4. brownouts: an empty battery with a deficit
         busy = (self.slot_job >= 0).sum(axis=1)
         gen_w = np.where((tau >= sun_a) & (tau < sun_b) & alive, p.solar_array_w, 0.0)
@@ -521,24 +524,40 @@ class Simulator:
         if brown.any():
             self._brownout(np.flatnonzero(brown), tau)
 
-    def _start_jobs(self, tau: np.ndarray, free: np.ndarray) -> None:
+    def _start_jobs(self, tau: np.ndarray, can_start: np.ndarray) -> None:
+        """Start, on every free slot, the first job reserved for it if its input has arrived.
+
+        Each queued job holds a slot reserved at placement and slots run their jobs in queue
+        order, so a later placement never delays an earlier one and ``estimate`` is exact but
+        for power events.
+        """
         ids = self.queue
         safe_ids = np.maximum(ids, 0)
-        cand = (ids >= 0) & (self.ready_s[safe_ids] <= tau[:, None] + _EPS_S)
-        cand &= self.jobs.deadline_s[safe_ids] > tau[:, None]
-        start = cand & (np.cumsum(cand, axis=1) <= free[:, None])
-        if not start.any():
+        queued = ids >= 0
+        waiting = queued & (
+            self.jobs.deadline_s[safe_ids] > tau[:, None]
+        )  # expired ones leave at the boundary
+        slot_of = np.where(waiting, self.slot_of[safe_ids], -1)
+        started = np.zeros_like(queued)
+        for a in range(self.slot_job.shape[1]):  # slots per satellite, vectorised over satellites
+            mine = slot_of == a
+            head = mine.argmax(axis=1)
+            rows = np.flatnonzero(mine.any(axis=1) & can_start & (self.slot_job[:, a] < 0))
+            if rows.size == 0:
+                continue
+            j = ids[rows, head[rows]]
+            go = self.ready_s[j] <= tau[rows] + _EPS_S
+            rows, j = rows[go], j[go]
+            self.slot_job[rows, a] = j
+            self.slot_remaining_s[rows, a] = self.jobs.work_s[j] - self.progress_s[j]
+            started[rows, head[rows]] = True
+        if not started.any():
             return
-        n_start = start.sum(axis=1)
-        slot_free = self.slot_job < 0
-        use = slot_free & (np.cumsum(slot_free, axis=1) <= n_start[:, None])
-        jobs = ids[start]  # row-major: grouped by satellite in queue order
-        self.slot_job[use] = jobs
-        self.slot_remaining_s[use] = self.jobs.work_s[jobs] - self.progress_s[jobs]
+        jobs = ids[started]
         self.state[jobs] = JobState.RUNNING
         self.ready_s[jobs] = np.inf
-        self.queue[start] = -1
-        rows = np.flatnonzero(n_start)
+        self.queue[started] = -1
+        rows = np.flatnonzero(started.any(axis=1))
         order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")  # compact, keeping FIFO
         self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
 
@@ -642,6 +661,22 @@ class Simulator:
             c.arrived += last - first
             c.value_arrived += float(jobs.value[first:last].sum())
             self._next_arrival = last
+
+    def _settle_certain_misses(self, t_s: float) -> None:
+        """At the horizon, count as late the jobs in flight that can no longer be on time.
+
+        A running job past its deadline, or an output booked to land after it, would be
+        late after the episode; counting it now keeps "start doomed work at the end" from
+        looking better than rejecting it.
+        """
+        jobs, c = self.jobs, self.counters
+        running_late = (self.state == JobState.RUNNING) & (jobs.deadline_s < t_s)
+        landing_late = (self.state == JobState.DOWNLINK) & (self.delivery_s > jobs.deadline_s)
+        late = np.flatnonzero(running_late | landing_late)
+        if late.size:
+            self.state[late] = JobState.LATE
+            c.late += int(late.size)
+            c.value_late += float(jobs.value[late].sum())
 
     # -- bookkeeping -------------------------------------------------------------------------
     def job_counts(self) -> dict[str, int]:

@@ -1,0 +1,90 @@
+"""Tune the thresholds of ``value_density`` / ``eclipse_safe`` on train-split seeds only.
+
+Coordinate search: each parameter in turn is swept over its grid with the others held, and
+the best mean return on the train seeds is kept; rounds repeat until nothing improves. The
+evaluation seeds of ``evaluate.py`` (test split, seeds from 1000) are never touched.
+
+Usage::
+
+    python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy eclipse_safe --episodes 4 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+import orbit_env  # noqa: F401  (registers the ids)
+from agents.heuristics import HEURISTICS, Thresholds
+
+GRID: dict[str, tuple[float, ...]] = {
+    "scarce_soc": (0.0, 0.3, 0.4, 0.5, 0.6, 0.8),
+    "min_value_density": (2.0, 4.0, 8.0, 12.0, 20.0),
+    "eclipse_margin_soc": (-0.1, 0.0, 0.1, 0.2, 0.3),
+    "reserve_soc": (0.1, 0.2, 0.3),
+}
+TRAIN_SEEDS_FROM = 0  # train seeds 0, 1, ...; evaluation uses the test split from seed 1000
+
+
+def mean_return(env: gym.Env, policy_name: str, thresholds: Thresholds, seeds: list[int]) -> float:
+    """Mean episode return of the rule with ``thresholds`` over ``seeds``."""
+    returns = []
+    for seed in seeds:
+        policy = HEURISTICS[policy_name](seed=seed, thresholds=thresholds)
+        obs, _ = env.reset(seed=seed)
+        total, done = 0.0, False
+        while not done:
+            action, _ = policy.predict(obs)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += reward
+            done = terminated or truncated
+        returns.append(total)
+    return float(np.mean(returns))
+
+
+def tune(env_id: str, policy_name: str, episodes: int, rounds: int) -> tuple[Thresholds, float]:
+    env = gym.make(env_id, split="train")
+    seeds = list(range(TRAIN_SEEDS_FROM, TRAIN_SEEDS_FROM + episodes))
+    params = [p for p in GRID if policy_name == "eclipse_safe" or p != "eclipse_margin_soc"]
+    best = Thresholds()
+    best_score = mean_return(env, policy_name, best, seeds)
+    print(f"start {best} -> {best_score:.1f}")
+    for r in range(rounds):
+        improved = False
+        for name in params:
+            for value in tqdm(GRID[name], desc=f"round {r + 1} {name}", leave=False):
+                if value == getattr(best, name):
+                    continue
+                trial = dataclasses.replace(best, **{name: value})
+                score = mean_return(env, policy_name, trial, seeds)
+                if score > best_score:
+                    best, best_score, improved = trial, score, True
+            print(f"round {r + 1} {name}: {best} -> {best_score:.1f}")
+        if not improved:
+            break
+    return best, best_score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v0")
+    parser.add_argument("--policy", default="eclipse_safe", choices=["value_density", "eclipse_safe"])
+    parser.add_argument("--episodes", type=int, default=4, help="train-split seeds 0..episodes-1")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    best, score = tune(args.env, args.policy, args.episodes, args.rounds)
+    print(f"best for {args.policy} on {args.env} (train split): {best}, mean return {score:.1f}")
+    print(f"took {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
