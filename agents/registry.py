@@ -108,7 +108,7 @@ def detect_algo(path: str | Path) -> str:
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not a stable-baselines3 model zip ({err})") from None
     module = str(data.get("policy_class", {}).get("__module__", ""))
-    if module.startswith("sb3_contrib.common.maskable"):
+    if module.startswith("sb3_contrib.common.maskable") or module == "agents.rl":  # SatScorer is maskable
         return "maskable_ppo"
     if module.startswith("stable_baselines3.dqn") or "exploration_rate" in data:
         return "dqn"

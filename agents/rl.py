@@ -1,0 +1,678 @@
+"""Reinforcement-learning agents: algorithms, hyperparameters, the SatScorer policy, cloning, loading.
+
+>>> hp = load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v0", {"learning_rate": 1e-4})
+>>> model = make_model("maskable_ppo", vec_env, hp, seed=0, tensorboard_log=None)
+>>> stats = behaviour_clone(model, "orbit_env/WalkerLEO-v0", teacher="eclipse_safe", episodes=20)
+>>> model.learn(1_000_000)
+>>> model = load_model("runs/X/best_model.zip", env=env)
+
+Hyperparameters live in ``hyperparams/<algo>.yml``, one entry per env id (rl-baselines3-zoo
+style) with a ``default`` entry as fallback. An entry may hold a ``finetune`` block that is laid
+over it when the policy starts as a clone of a heuristic (small learning rate, ``target_kl``).
+
+``SatScorer`` (:class:`SatScorerPolicy`, MaskablePPO only) is the permutation-equivariant
+policy of design §3.6: one small MLP with shared weights scores every satellite's row, so
+permuting the satellites permutes their logits. Its weights do not depend on the number of
+satellites, but SB3 checks a model's observation shape at load time, so a saved model runs only on
+constellations of the size it was trained on (copy its ``policy.state_dict()`` into a new model
+to move it to another size).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import time
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch as th
+import yaml
+from gymnasium import spaces
+from sb3_contrib import MaskablePPO
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.utils import LinearSchedule
+from torch import nn
+
+import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
+from agents.base import flatten_observation, layout_for
+from agents.heuristics import HEURISTICS
+from agents.registry import check_observation_space, detect_algo
+from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS
+
+ALGOS: dict[str, type[BaseAlgorithm]] = {"maskable_ppo": MaskablePPO, "ppo": PPO, "a2c": A2C, "dqn": DQN}
+HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
+# Keys of a hyperparams entry that are not constructor arguments of the algorithm.
+EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune")
+# Constructor arguments that train.py sets itself; not accepted from a yml file.
+RESERVED_KEYS = ("env", "tensorboard_log", "seed", "device", "verbose", "_init_setup_model")
+SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
+
+
+# -- hyperparameters ------------------------------------------------------------------------------
+def parse_value(text: str) -> Any:
+    """A command-line value: YAML (``true``, ``[64, 64]``, ``{a: 1}``), with ``1e-4`` read as a float."""
+    value = yaml.safe_load(text)
+    return _coerce_number(value)
+
+
+def parse_key_values(items: Sequence[str] | None, what: str = "argument") -> dict[str, Any]:
+    """``["a=1", "b=[64, 64]"]`` -> ``{"a": 1, "b": [64, 64]}`` (values through :func:`parse_value`)."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{what} {item!r} is not key=value")
+        out[key.strip()] = parse_value(text)
+    return out
+
+
+def _coerce_number(value: Any) -> Any:
+    # PyYAML follows YAML 1.1, where "1e-4" (no dot) is a string; every user means a float.
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def allowed_keys(algo: str) -> tuple[str, ...]:
+    """Hyperparameter keys ``algo`` understands: its constructor arguments plus :data:`EXTRA_KEYS`."""
+    cls = _algo(algo)
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    return tuple(p for p in params if p not in RESERVED_KEYS) + EXTRA_KEYS
+
+
+def load_hyperparams(
+    algo: str,
+    env_id: str,
+    overrides: Mapping[str, Any] | None = None,
+    finetune: bool = False,
+    hyperparams_dir: str | Path | None = None,
+) -> dict[str, Any]:
+    """The hyperparameters of ``algo`` on ``env_id``: yml entry (or ``default``), then overrides.
+
+    Args:
+        algo: a key of :data:`ALGOS`.
+        env_id: registered id; the entry is looked up as given, with and without ``orbit_env/``.
+        overrides: values that replace the file's (e.g. from ``--hyperparams key=value``).
+        finetune: lay the entry's ``finetune`` block over it (used when the policy starts as a
+            clone of a heuristic).
+        hyperparams_dir: folder of ``<algo>.yml`` files (default: the repository's ``hyperparams/``).
+
+    Returns:
+        A plain dict (YAML-serialisable; :func:`make_model` turns strings into objects) that
+        always has ``policy`` and ``n_envs``.
+
+    Raises:
+        ValueError: unknown algorithm or keys (named), or no entry and no ``default``.
+    """
+    algo = _check_algo(algo)
+    path = Path(hyperparams_dir or HYPERPARAMS_DIR) / f"{algo}.yml"
+    table: dict[str, Any] = {}
+    if path.is_file():
+        table = yaml.safe_load(path.read_text()) or {}
+    short = env_id.split("/")[-1]
+    for key in (env_id, f"orbit_env/{short}", short, "default"):
+        if key in table:
+            entry = dict(table[key] or {})
+            break
+    else:
+        entry = {}
+        if table or path.is_file():
+            raise ValueError(f"{path} has no entry for {env_id} and no 'default' entry")
+    block = entry.pop("finetune", None) or {}
+    if finetune:
+        entry.update(block)
+    entry.update(overrides or {})
+    unknown = sorted(set(entry) - set(allowed_keys(algo)))
+    if unknown:
+        raise ValueError(
+            f"unknown {algo} hyperparameter(s): {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(allowed_keys(algo)))}"
+        )
+    entry = {k: _coerce_number(v) for k, v in entry.items()}
+    entry.setdefault("policy", "MlpPolicy")
+    entry.setdefault("n_envs", 1)
+    if entry.get("normalize"):
+        raise ValueError("normalize: true is not supported (observations are already scaled to [-1, 1])")
+    entry.pop("finetune", None)
+    return entry
+
+
+def _check_algo(algo: str) -> str:
+    algo = algo.lower()
+    if algo not in ALGOS:
+        raise ValueError(f"unknown algorithm {algo!r}; algorithms: {', '.join(ALGOS)}")
+    return algo
+
+
+def _algo(algo: str) -> type[BaseAlgorithm]:
+    return ALGOS[_check_algo(algo)]
+
+
+def _schedule(value: Any) -> Any:
+    """``"lin_3e-4"`` -> a linear schedule from 3e-4 to 0 (rl-zoo's notation); numbers unchanged."""
+    if isinstance(value, str) and value.startswith("lin_"):
+        return LinearSchedule(float(value[4:]), 0.0, 1.0)
+    return value
+
+
+def _policy_kwargs(value: Any) -> dict[str, Any]:
+    """policy_kwargs from a dict or an rl-zoo string such as ``"dict(net_arch=[64, 64])"``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        # rl-zoo evaluates this string too; only names for building kwargs are in scope.
+        value = eval(value, {"__builtins__": {}}, {"dict": dict, "nn": nn, "th": th, "list": list})
+    if not isinstance(value, dict):
+        raise ValueError(f"policy_kwargs must be a dict or a 'dict(...)' string, got {value!r}")
+    out = dict(value)
+    act = out.get("activation_fn")
+    if isinstance(act, str):  # "relu", "tanh", "nn.ReLU"
+        name = act.split(".")[-1].lower()
+        table = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "leakyrelu": nn.LeakyReLU, "gelu": nn.GELU}
+        if name not in table:
+            raise ValueError(f"unknown activation_fn {act!r}; one of {', '.join(table)}")
+        out["activation_fn"] = table[name]
+    return out
+
+
+def model_kwargs(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
+    """Constructor keyword arguments from resolved hyperparameters (schedules and policy built)."""
+    algo = _check_algo(algo)
+    kwargs = {k: v for k, v in hyperparams.items() if k not in EXTRA_KEYS}
+    policy = kwargs.get("policy", "MlpPolicy")
+    if policy in POLICIES:
+        if algo != "maskable_ppo":
+            raise ValueError(f"policy {policy!r} needs algo maskable_ppo, not {algo}")
+        kwargs["policy"] = POLICIES[policy]
+    for key in SCHEDULE_KEYS:
+        if key in kwargs:
+            kwargs[key] = _schedule(kwargs[key])
+    if "policy_kwargs" in kwargs:
+        kwargs["policy_kwargs"] = _policy_kwargs(kwargs["policy_kwargs"])
+    if isinstance(kwargs.get("train_freq"), list):  # DQN: [1, "episode"]
+        kwargs["train_freq"] = tuple(kwargs["train_freq"])
+    return kwargs
+
+
+def make_model(
+    algo: str,
+    env: Any,
+    hyperparams: Mapping[str, Any],
+    seed: int | None = None,
+    tensorboard_log: str | Path | None = None,
+    device: str = "cpu",
+    verbose: int = 0,
+) -> BaseAlgorithm:
+    """A new ``algo`` model on ``env`` (a VecEnv or env) from :func:`load_hyperparams` output."""
+    kwargs = model_kwargs(algo, hyperparams)
+    policy = kwargs.pop("policy", "MlpPolicy")
+    if algo == "dqn":
+        warnings.warn(
+            "DQN cannot use action masks: an invalid action counts as reject", UserWarning, stacklevel=2
+        )
+    return _algo(algo)(
+        policy,
+        env,
+        seed=seed,
+        tensorboard_log=str(tensorboard_log) if tensorboard_log else None,
+        device=device,
+        verbose=verbose,
+        **kwargs,
+    )
+
+
+# -- the SatScorer policy (design §3.6, §6) -------------------------------------------------------
+class LayoutExtractor(BaseFeaturesExtractor):
+    """The flat observation ``[B, N·F + J + G]``, from the flat ``Box`` or the ``obs_mode="dict"`` form."""
+
+    def __init__(self, observation_space: spaces.Space) -> None:
+        super().__init__(observation_space, _flat_dim(observation_space))
+        self.is_dict = isinstance(observation_space, spaces.Dict)
+
+    def forward(self, observations: Any) -> th.Tensor:
+        if not self.is_dict:
+            return observations.flatten(1)
+        sats = observations["satellites"]
+        return th.cat([sats.flatten(1), observations["job"], observations["globals"]], dim=1)
+
+
+def _flat_dim(space: spaces.Space) -> int:
+    if isinstance(space, spaces.Dict):
+        return sum(_flat_dim(s) for s in space.spaces.values())
+    return int(np.prod(space.shape))
+
+
+def _mlp(sizes: Sequence[int], activation_fn: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        layers += [nn.Linear(a, b), activation_fn()]
+    return nn.Sequential(*layers)
+
+
+class SatScorerNet(nn.Module):
+    """Actor and critic over the flat observation, shared weights across satellites.
+
+    Each satellite's row ``[F]`` is concatenated with the job ``[J]`` and global ``[G]`` blocks
+    and encoded by one MLP into ``e_i [H]``; a linear head scores it (logit of "place on i"). The
+    pooled embedding ``[mean_i e_i, max_i e_i, job, globals]`` gives the two logits of defer and
+    reject. The critic has its own encoder of the same shape (so fitting the value never moves
+    the actor) and feeds its pooled embedding to the value head.
+
+    ``forward_actor`` returns the logits ``[B, N + 2]`` (``latent_dim_pi = N + 2``; the policy's
+    ``action_net`` is the identity); ``forward_critic`` returns ``[B, H]``.
+    """
+
+    def __init__(self, obs_dim: int, n_actions: int, net_arch: Sequence[int], activation_fn: type[nn.Module]):
+        super().__init__()
+        f, j, g = len(SAT_COLUMNS), len(JOB_COLUMNS), len(GLOBAL_COLUMNS)
+        n_sats, rest = divmod(obs_dim - j - g, f)
+        if rest or n_sats < 1:
+            raise ValueError(f"SatScorer: an observation of {obs_dim} entries matches no orbit_env layout")
+        if n_actions != n_sats + 2:
+            raise ValueError(f"SatScorer: {n_sats} satellites need {n_sats + 2} actions, got {n_actions}")
+        if not net_arch:
+            raise ValueError("SatScorer: net_arch needs at least one hidden layer, e.g. [64, 64]")
+        self.n_sats, self.n_sat_features, self.n_context = n_sats, f, j + g
+        hidden = int(net_arch[-1])
+        sizes = [f + j + g, *map(int, net_arch)]
+        pooled = 2 * hidden + j + g
+        self.actor_encoder = _mlp(sizes, activation_fn)
+        self.score_head = nn.Linear(hidden, 1)
+        self.choice_head = nn.Sequential(nn.Linear(pooled, hidden), activation_fn(), nn.Linear(hidden, 2))
+        self.critic_encoder = _mlp(sizes, activation_fn)
+        self.critic_trunk = nn.Sequential(nn.Linear(pooled, hidden), activation_fn())
+        self.latent_dim_pi = n_sats + 2
+        self.latent_dim_vf = hidden
+
+    def output_layers(self) -> list[nn.Module]:
+        """The layers that produce logits (initialised small, so the first policy is near uniform)."""
+        return [self.score_head, self.choice_head[-1]]
+
+    def _rows(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        n, f = self.n_sats, self.n_sat_features
+        sats = obs[:, : n * f].reshape(obs.shape[0], n, f)
+        context = obs[:, n * f :]
+        rows = th.cat([sats, context.unsqueeze(1).expand(-1, n, -1)], dim=-1)
+        return rows, context
+
+    @staticmethod
+    def _pool(emb: th.Tensor, context: th.Tensor) -> th.Tensor:
+        return th.cat([emb.mean(dim=1), emb.amax(dim=1), context], dim=-1)
+
+    def forward_actor(self, obs: th.Tensor) -> th.Tensor:
+        rows, context = self._rows(obs)
+        emb = self.actor_encoder(rows)  # [B, N, H]
+        scores = self.score_head(emb).squeeze(-1)  # [B, N]
+        tail = self.choice_head(self._pool(emb, context))  # [B, 2]: defer, reject
+        return th.cat([scores, tail], dim=-1)
+
+    def forward_critic(self, obs: th.Tensor) -> th.Tensor:
+        rows, context = self._rows(obs)
+        return self.critic_trunk(self._pool(self.critic_encoder(rows), context))
+
+    def forward(self, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+        return self.forward_actor(obs), self.forward_critic(obs)
+
+
+class SatScorerPolicy(MaskableActorCriticPolicy):
+    """MaskablePPO policy with a shared-weight per-satellite scorer (``policy: SatScorer``).
+
+    Keyword arguments as MaskableActorCriticPolicy; ``net_arch`` is the list of hidden sizes of
+    the per-satellite encoder (default ``[64, 64]``; a ``dict(pi=..., vf=...)`` uses ``pi``) and
+    ``activation_fn`` defaults to ReLU (max pooling works on non-saturating units). Works with the
+    flat and the ``obs_mode="dict"`` observation. Permuting the satellites of an observation
+    permutes the first N logits the same way and leaves defer, reject and the value unchanged.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        net_arch: Sequence[int] | dict[str, Sequence[int]] | None = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: type[BaseFeaturesExtractor] = LayoutExtractor,
+        **kwargs: Any,
+    ) -> None:
+        if net_arch is None:
+            net_arch = [64, 64]
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=net_arch,
+            activation_fn=activation_fn,
+            features_extractor_class=features_extractor_class,
+            **kwargs,
+        )
+
+    def _build_mlp_extractor(self) -> None:
+        arch = self.net_arch["pi"] if isinstance(self.net_arch, dict) else self.net_arch
+        self.mlp_extractor = SatScorerNet(
+            self.features_dim, int(self.action_space.n), list(arch), self.activation_fn
+        ).to(self.device)
+
+    def _build(self, lr_schedule: Any) -> None:
+        self._build_mlp_extractor()
+        self.action_net = nn.Identity()  # the scorer already outputs the N + 2 logits
+        self.value_net = nn.Linear(self.mlp_extractor.latent_dim_vf, 1)
+        if self.ortho_init:
+            self.mlp_extractor.apply(partial(self.init_weights, gain=np.sqrt(2)))
+            for layer in self.mlp_extractor.output_layers():
+                layer.apply(partial(self.init_weights, gain=0.01))
+            self.value_net.apply(partial(self.init_weights, gain=1.0))
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+
+POLICIES: dict[str, type[MaskableActorCriticPolicy]] = {"SatScorer": SatScorerPolicy}
+# So MaskablePPO("SatScorer", env) works once this module is imported (a new dict, not a mutation).
+MaskablePPO.policy_aliases = {**MaskablePPO.policy_aliases, **POLICIES}
+
+
+# -- behaviour cloning --------------------------------------------------------------------------
+def collect_teacher(
+    env_id: str,
+    teacher: str = "eclipse_safe",
+    episodes: int = 20,
+    env_kwargs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """Roll out a heuristic on ``split="train"`` episodes; flat observations, actions, masks, rewards.
+
+    Episode i uses seed ``100_000 · (seed + 1) + i``: disjoint from the training envs' seeds
+    (``seed, seed + 1, ...``), train.py's validation seeds (500–599) and evaluation seeds (1000+).
+
+    Returns:
+        ``obs float32[T, D]``, ``actions int64[T]``, ``masks bool[T, N + 2]``, ``rewards
+        float32[T]``, ``episode_starts bool[T]``, ``returns float64[E]``, ``on_time_value_rate
+        float64[E]``.
+    """
+    if teacher not in HEURISTICS:
+        raise ValueError(f"unknown teacher {teacher!r}; heuristics: {', '.join(HEURISTICS)}")
+    env = gymnasium.make(env_id, split="train", **dict(env_kwargs or {}))
+    obs_l, act_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=episodes, desc=f"cloning {teacher}", unit="ep", dynamic_ncols=True)
+    for i in range(episodes):
+        policy = HEURISTICS[teacher](seed=seed + i)
+        obs, info = env.reset(seed=100_000 * (seed + 1) + i)
+        start, total, done = True, 0.0, False
+        while not done:
+            flat = flatten_observation(obs)
+            mask = np.asarray(env.unwrapped.action_masks(), dtype=bool)
+            action, _ = policy.predict(obs, episode_start=np.array([start]), deterministic=True)
+            obs_l.append(flat.astype(np.float32, copy=False))
+            act_l.append(int(action))
+            mask_l.append(mask)
+            start_l.append(start)
+            obs, reward, terminated, truncated, info = env.step(action)
+            rew_l.append(float(reward))
+            total += float(reward)
+            start, done = False, terminated or truncated
+        returns.append(total)
+        rates.append(float(info["episode_metrics"]["on_time_value_rate"]))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    env.close()
+    return {
+        "obs": np.stack(obs_l),
+        "actions": np.asarray(act_l, dtype=np.int64),
+        "masks": np.stack(mask_l),
+        "rewards": np.asarray(rew_l, dtype=np.float32),
+        "episode_starts": np.asarray(start_l, dtype=bool),
+        "returns": np.asarray(returns),
+        "on_time_value_rate": np.asarray(rates),
+    }
+
+
+def discounted_returns(rewards: np.ndarray, episode_starts: np.ndarray, gamma: float) -> np.ndarray:
+    """Monte-Carlo returns ``G_t = r_t + γ G_{t+1}`` within each episode (no bootstrap at its end)."""
+    out = np.zeros(len(rewards), dtype=np.float64)
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        running = rewards[t] + gamma * running
+        out[t] = running
+        if episode_starts[t]:
+            running = 0.0
+    return out
+
+
+def behaviour_clone(
+    model: BaseAlgorithm,
+    env_id: str,
+    teacher: str = "eclipse_safe",
+    episodes: int = 20,
+    epochs: int = 10,
+    env_kwargs: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    fit_value: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Clone a heuristic into an actor-critic policy before RL fine-tuning (design §3.6).
+
+    1. Roll out ``teacher`` for ``episodes`` train-split episodes (:func:`collect_teacher`).
+    2. Supervised pass: minimise the cross-entropy of the policy's masked action distribution
+       against the teacher's actions (Adam, ``epochs`` passes, minibatches of ``batch_size``).
+    3. If ``fit_value``, fit the value head to the Monte-Carlo returns (``model.gamma``) with
+       only the parameters the actor does not use, so PPO starts from a clone with a critic that
+       does not undo it in its first updates.
+
+    Args:
+        model: a MaskablePPO, PPO or A2C model (DQN has no policy distribution to clone into).
+        env_id: registered env id; env_kwargs: its config overrides.
+
+    Returns:
+        ``{"teacher", "episodes", "samples", "accuracy", "accuracy_placements", "loss",
+        "epoch_loss": [...], "epoch_accuracy": [...], "value_loss", "value_explained_variance",
+        "teacher_return", "teacher_on_time_value_rate", "seconds"}``; accuracy is the share of
+        the collected decisions where the policy's most likely valid action is the teacher's,
+        ``accuracy_placements`` the same over the decisions where the teacher placed the job.
+    """
+    if isinstance(model, DQN):
+        raise ValueError("behaviour cloning needs an actor-critic model (maskable_ppo, ppo, a2c), not DQN")
+    start_time = time.perf_counter()
+    data = collect_teacher(env_id, teacher, episodes, env_kwargs, seed, progress)
+    policy = model.policy
+    masked = isinstance(policy, MaskableActorCriticPolicy)
+    obs, actions, masks = data["obs"], data["actions"], data["masks"]
+    valid = masks[np.arange(len(actions)), actions]
+    if not valid.all():  # a rule should never pick a masked action; drop such samples if it did
+        warnings.warn(f"{(~valid).sum()} teacher actions were masked; dropped", RuntimeWarning, stacklevel=2)
+    keep = np.flatnonzero(valid)
+    n = len(keep)
+    rng = np.random.default_rng(seed)
+    device = policy.device
+    to_obs = _obs_converter(policy.observation_space, obs.shape[-1], device)
+
+    def distribution(idx: np.ndarray) -> Any:
+        x = to_obs(obs[idx])
+        if masked:
+            return policy.get_distribution(x, action_masks=masks[idx])
+        return policy.get_distribution(x)
+
+    params = [p for p in policy.parameters() if p.requires_grad]
+    # Which parameters the actor uses: those that receive a gradient from the policy loss.
+    policy.set_training_mode(True)
+    probe = keep[: min(n, batch_size)]
+    policy.optimizer.zero_grad()
+    (-distribution(probe).log_prob(th.as_tensor(actions[probe], device=device)).mean()).backward()
+    actor = [p for p in params if p.grad is not None]
+    critic_only = [p for p in params if p.grad is None]
+    for p in params:
+        p.grad = None
+    optimizer = th.optim.Adam(actor, lr=learning_rate)
+
+    epoch_loss, epoch_acc = [], []
+    for _ in range(epochs):
+        order = rng.permutation(keep)
+        total_loss, hits = 0.0, 0
+        for b in range(0, n, batch_size):
+            idx = order[b : b + batch_size]
+            dist = distribution(idx)
+            target = th.as_tensor(actions[idx], device=device)
+            loss = -dist.log_prob(target).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(actor, 1.0)
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(idx)
+            hits += int((_mode(dist) == target).sum())
+        epoch_loss.append(total_loss / n)
+        epoch_acc.append(hits / n)
+
+    # Final accuracy and loss over all collected decisions, with the trained policy.
+    policy.set_training_mode(False)
+    pred = np.empty(n, dtype=np.int64)
+    loss_sum = 0.0
+    with th.no_grad():
+        for b in range(0, n, 4 * batch_size):
+            idx = keep[b : b + 4 * batch_size]
+            dist = distribution(idx)
+            loss_sum += float(-dist.log_prob(th.as_tensor(actions[idx], device=device)).sum())
+            pred[b : b + len(idx)] = _mode(dist).cpu().numpy()
+    target = actions[keep]
+    n_sats = masks.shape[1] - 2
+    placed = target < n_sats
+    stats: dict[str, Any] = {
+        "teacher": teacher,
+        "episodes": episodes,
+        "samples": int(n),
+        "accuracy": float((pred == target).mean()),
+        "accuracy_placements": float((pred[placed] == target[placed]).mean()) if placed.any() else None,
+        "loss": loss_sum / n,
+        "epoch_loss": epoch_loss,
+        "epoch_accuracy": epoch_acc,
+        "teacher_return": float(data["returns"].mean()),
+        "teacher_on_time_value_rate": float(data["on_time_value_rate"].mean()),
+        "value_loss": None,
+        "value_explained_variance": None,
+    }
+    if fit_value and critic_only:
+        returns = discounted_returns(data["rewards"], data["episode_starts"], float(model.gamma))
+        stats.update(_fit_value(policy, to_obs, obs, returns, critic_only, epochs, batch_size, rng))
+    elif fit_value:
+        warnings.warn("actor and critic share every parameter: value head not fitted", stacklevel=2)
+    policy.set_training_mode(False)
+    stats["seconds"] = time.perf_counter() - start_time
+    return stats
+
+
+def _mode(dist: Any) -> th.Tensor:
+    # Masked distributions put -1e8 on invalid logits, so argmax of the probabilities is the mode.
+    return dist.distribution.probs.argmax(dim=-1)
+
+
+def _obs_converter(space: spaces.Space, size: int, device: th.device) -> Any:
+    """Flat numpy observations ``[B, D]`` -> what the policy takes (tensor, or dict for Dict spaces)."""
+    if isinstance(space, spaces.Dict):
+        layout = layout_for(np.zeros(size))
+
+        def to_dict(x: np.ndarray) -> dict[str, th.Tensor]:
+            return {k: th.as_tensor(v, device=device) for k, v in layout.to_dict(x).items()}
+
+        return to_dict
+    return lambda x: th.as_tensor(x, device=device)
+
+
+def _fit_value(
+    policy: Any,
+    to_obs: Any,
+    obs: np.ndarray,
+    returns: np.ndarray,
+    params: list[th.nn.Parameter],
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    learning_rate: float = 1e-3,
+) -> dict[str, float]:
+    optimizer = th.optim.Adam(params, lr=learning_rate)
+    policy.set_training_mode(True)
+    n = len(obs)
+    target_all = th.as_tensor(returns, dtype=th.float32, device=policy.device)
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for b in range(0, n, batch_size):
+            idx = order[b : b + batch_size]
+            value = policy.predict_values(to_obs(obs[idx])).flatten()
+            loss = nn.functional.mse_loss(value, target_all[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+    policy.set_training_mode(False)
+    with th.no_grad():
+        chunks = range(0, n, 4 * batch_size)
+        pred = th.cat([policy.predict_values(to_obs(obs[b : b + 4 * batch_size])).flatten() for b in chunks])
+    mse = float(nn.functional.mse_loss(pred, target_all))
+    var = float(target_all.var())
+    return {"value_loss": mse, "value_explained_variance": 1.0 - mse / var if var > 0 else None}
+
+
+# -- loading ------------------------------------------------------------------------------------
+def model_algo(path: str | Path) -> str:
+    """:func:`agents.registry.detect_algo`, plus models whose policy class is defined here (SatScorer)."""
+    try:
+        return detect_algo(path)
+    except ValueError:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+        if str(data.get("policy_class", {}).get("__module__", "")) == __name__:
+            return "maskable_ppo"  # every policy class in this module is a MaskableActorCriticPolicy
+        raise
+
+
+def load_model(
+    path: str | Path,
+    algo: str | None = None,
+    env: Any = None,
+    device: str = "cpu",
+    **kwargs: Any,
+) -> BaseAlgorithm:
+    """Load a saved model; the algorithm is read from the zip unless given.
+
+    Args:
+        path: a ``.zip`` (SB3 appends it on save, so it may be omitted) or a run folder (its
+            ``best_model.zip``, else ``model.zip``).
+        algo: a key of :data:`ALGOS`; read from the zip when None.
+        env: optional env or VecEnv to attach; its observation space is checked first, with a
+            clear error naming both sizes (:func:`agents.registry.check_observation_space`).
+        kwargs: passed to ``<Algo>.load`` (e.g. ``custom_objects`` or hyperparameters to change).
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = next((path / n for n in ("best_model.zip", "model.zip") if (path / n).is_file()), path)
+    if not path.is_file() and path.with_name(path.name + ".zip").is_file():
+        path = path.with_name(path.name + ".zip")
+    if not path.is_file():
+        raise FileNotFoundError(f"model file not found: {path}")
+    algo = _check_algo(algo) if algo else model_algo(path)
+    model = ALGOS[algo].load(path, device=device, **kwargs)
+    if env is not None:
+        check_observation_space(model.observation_space, env.observation_space, path, env)
+        model.set_env(env)
+    return model

@@ -1,0 +1,203 @@
+"""train.py and agents.rl: a short real run on Tiny-v0, resuming, loading, cloning, the SatScorer policy."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+import pytest
+import torch as th
+import yaml
+from gymnasium import spaces
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+import orbit_env  # noqa: F401
+import train
+from agents import rl
+from agents.registry import make_policy
+from evaluate import evaluate
+
+th.set_num_threads(1)
+
+TINY = "orbit_env/Tiny-v0"
+FAST = ["--hyperparams", "n_steps=64", "batch_size=32", "n_epochs=2", "--no-progress"]
+
+
+def scalar_tags(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run_dir))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One short MaskablePPO run on Tiny-v0, cloned from eclipse_safe, shared by the tests below."""
+    root = tmp_path_factory.mktemp("runs")
+    args = ["--env", TINY, "--timesteps", "300", "--n-envs", "1", "--seed", "3", "--run-dir", str(root)]
+    args += ["--run-name", "smoke", "--eval-freq", "150", "--eval-episodes", "1", "--checkpoint-freq", "150"]
+    args += ["--init-from", "eclipse_safe", "--bc-episodes", "1", "--bc-epochs", "2", *FAST]
+    return train.main(args)
+
+
+def test_short_run_writes_models_config_checkpoints_and_tensorboard(run: Path) -> None:
+    for name in (
+        "model.zip",
+        "best_model.zip",
+        "bc_model.zip",
+        "config.yml",
+        "evaluations.npz",
+        "progress.csv",
+    ):
+        assert (run / name).is_file(), name
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.zip")) == [
+        "rl_model_150_steps.zip",
+        "rl_model_300_steps.zip",
+    ]
+    config = yaml.safe_load((run / "config.yml").read_text())
+    assert config["env"] == TINY and config["algo"] == "maskable_ppo" and config["seed"] == 3
+    assert len(config["git_commit"]) == 40 or config["git_commit"] == "unknown"
+    assert {"orbit-env", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy"} <= set(
+        config["versions"]
+    )
+    assert config["hyperparams"]["n_steps"] == 64 and config["hyperparams"]["policy"] == "SatScorer"
+    assert config["args"]["eval_freq"] == 150 and config["start_time"]
+    assert config["validation"] == {"split": "test", "seeds": [500, 500]}
+
+
+def test_tensorboard_logs_episode_metrics_at_the_global_step(run: Path) -> None:
+    tags = scalar_tags(run)
+    for tag in ("episode/on_time_value_rate", "episode/brownouts", "rollout/ep_rew_mean", "eval/mean_reward"):
+        assert tag in tags, tag
+    steps = [s for s, _ in tags["episode/on_time_value_rate"]]
+    assert steps == sorted(steps) and steps[0] >= 64  # global steps, not episode counts
+    assert all(0.0 <= v <= 1.0 for _, v in tags["episode/on_time_value_rate"])
+
+
+def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
+    tags = scalar_tags(run)
+    assert [s for s, _ in tags["bc/accuracy"]] == [1, 2]
+    assert "bc/loss" in tags and "bc/final_accuracy" in tags
+    bc = yaml.safe_load((run / "config.yml").read_text())["behaviour_clone"]
+    assert bc["teacher"] == "eclipse_safe" and bc["episodes"] == 1 and bc["samples"] > 10
+    assert 0.0 <= bc["accuracy"] <= 1.0
+    # The run's hyperparameters got the finetune block of the Tiny-v0 entry.
+    assert yaml.safe_load((run / "config.yml").read_text())["hyperparams"]["learning_rate"] == 3e-5
+
+
+def test_resume_continues_the_step_count(run: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    first = rl.load_model(copy / "model.zip").num_timesteps
+    train.main(["--resume", str(copy), "--timesteps", "100", "--no-progress"])
+    resumed = rl.load_model(copy / "model.zip")
+    assert resumed.num_timesteps >= first + 100
+    config = yaml.safe_load((copy / "config.yml").read_text())
+    assert len(config["starts"]) == 2 and config["starts"][1]["from_step"] == first
+    assert config["args"]["eval_freq"] == 150  # the run's arguments, not the parser's defaults
+    assert max(s for s, _ in scalar_tags(copy)["rollout/ep_rew_mean"]) > first
+
+
+def test_saved_model_runs_in_evaluate(run: Path) -> None:
+    assert rl.model_algo(run / "best_model.zip") == "maskable_ppo"
+    # registry.detect_algo does not know policy classes defined outside sb3 (SatScorer): name it.
+    results = evaluate(
+        TINY, [f"maskable_ppo:{run / 'best_model.zip'}"], episodes=1, seed=1000, ceiling=False, progress=False
+    )
+    (row,) = results["policies"].values()
+    assert np.isfinite(row["return"]["mean"])
+
+
+def test_model_on_an_env_of_another_size_gives_a_clear_error(run: Path) -> None:
+    walker = gymnasium.make("orbit_env/WalkerLEO-v0")
+    with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
+        make_policy(f"maskable_ppo:{run / 'model.zip'}", env=walker)
+    with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v0"):
+        rl.load_model(run / "model.zip", env=walker)
+
+
+def test_ctrl_c_saves_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupt(self: train.EpisodeMetricsCallback) -> bool:
+        if self.num_timesteps >= 100:
+            raise KeyboardInterrupt
+        return True
+
+    monkeypatch.setattr(train.EpisodeMetricsCallback, "_on_step", interrupt)
+    args = ["--env", TINY, "--timesteps", "1000", "--n-envs", "1", "--run-dir", str(tmp_path)]
+    run_dir = train.main([*args, "--run-name", "ctrl_c", "--eval-freq", "0", "--checkpoint-freq", "0", *FAST])
+    assert rl.load_model(run_dir / "model.zip").num_timesteps == 100
+    assert yaml.safe_load((run_dir / "config.yml").read_text())["starts"][0]["interrupted"] is True
+
+
+@pytest.mark.parametrize("algo", ["a2c", "dqn"])
+def test_other_algorithms_train_and_save(algo: str, tmp_path: Path) -> None:
+    args = ["--env", TINY, "--algo", algo, "--timesteps", "80", "--n-envs", "1", "--run-dir", str(tmp_path)]
+    with pytest.warns(UserWarning, match="DQN cannot use action masks") if algo == "dqn" else _nothing():
+        run_dir = train.main([*args, "--eval-freq", "40", "--eval-episodes", "1", "--no-progress"])
+    assert rl.model_algo(run_dir / "model.zip") == algo
+    assert (run_dir / "best_model.zip").is_file()
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_satscorer_logits_permute_with_the_satellites() -> None:
+    n, f = 7, len(orbit_env.envs.observation.SAT_COLUMNS)
+    size = orbit_env.envs.observation.ObservationLayout(n).size
+    policy = rl.SatScorerPolicy(
+        spaces.Box(-1.0, 1.0, (size,), np.float32), spaces.Discrete(n + 2), lambda _: 3e-4
+    )
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (3, size)).astype(np.float32)
+    perm = rng.permutation(n)
+    sats = obs[:, : n * f].reshape(3, n, f)
+    permuted = np.concatenate([sats[:, perm].reshape(3, -1), obs[:, n * f :]], axis=1)
+    masks = np.ones((3, n + 2), dtype=bool)
+    masks[:, 2] = False  # satellite 2 invalid; after the permutation it sits wherever perm puts it
+    masks_p = np.concatenate([masks[:, :n][:, perm], masks[:, n:]], axis=1)
+    with th.no_grad():
+        probs = policy.get_distribution(th.as_tensor(obs), masks).distribution.probs.numpy()
+        probs_p = policy.get_distribution(th.as_tensor(permuted), masks_p).distribution.probs.numpy()
+        value = policy.predict_values(th.as_tensor(obs)).numpy()
+        value_p = policy.predict_values(th.as_tensor(permuted)).numpy()
+    np.testing.assert_allclose(probs_p[:, :n], probs[:, :n][:, perm], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(probs_p[:, n:], probs[:, n:], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(value_p, value, rtol=1e-5, atol=1e-6)
+    assert np.all(probs[:, 2] == 0) or np.all(probs[:, 2] < 1e-6)
+
+
+def test_satscorer_runs_on_the_dict_observation() -> None:
+    env = gymnasium.make(TINY, obs_mode="dict")
+    model = rl.make_model(
+        "maskable_ppo", env, {"policy": "SatScorer", "n_steps": 32, "batch_size": 16}, seed=0
+    )
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, action_masks=env.unwrapped.action_masks(), deterministic=True)
+    assert env.unwrapped.action_masks()[int(action)]
+
+
+def test_hyperparams_from_yml_with_overrides_and_clear_errors(tmp_path: Path) -> None:
+    (tmp_path / "maskable_ppo.yml").write_text(
+        "default:\n  n_steps: 128\n  learning_rate: !!float 3e-4\n  finetune:\n    learning_rate: 1.0e-5\n"
+        "orbit_env/Tiny-v0:\n  n_steps: 32\n"
+    )
+    overrides = rl.parse_key_values(["learning_rate=1e-4", "policy_kwargs=dict(net_arch=[32, 32])"])
+    hp = rl.load_hyperparams("maskable_ppo", TINY, overrides, hyperparams_dir=tmp_path)
+    assert hp["n_steps"] == 32 and hp["learning_rate"] == 1e-4 and hp["n_envs"] == 1
+    assert rl.model_kwargs("maskable_ppo", hp)["policy_kwargs"] == {"net_arch": [32, 32]}
+    fallback = rl.load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v0", {}, True, tmp_path)
+    assert fallback["n_steps"] == 128 and fallback["learning_rate"] == 1e-5
+    schedule = rl.model_kwargs("maskable_ppo", {"learning_rate": "lin_3e-4"})["learning_rate"]
+    assert schedule(1.0) == pytest.approx(3e-4) and schedule(0.5) == pytest.approx(1.5e-4)
+    with pytest.raises(ValueError, match="unknown maskable_ppo hyperparameter.*n_step\\b"):
+        rl.load_hyperparams("maskable_ppo", TINY, {"n_step": 8}, hyperparams_dir=tmp_path)
+    with pytest.raises(ValueError, match="needs algo maskable_ppo"):
+        rl.model_kwargs("ppo", {"policy": "SatScorer"})
+    with pytest.raises(ValueError, match="not key=value"):
+        rl.parse_key_values(["learning_rate"])

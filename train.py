@@ -1,0 +1,582 @@
+"""Train an RL placement policy on an orbit_env scenario (design §7).
+
+    python train.py --env orbit_env/WalkerLEO-v0 --algo maskable_ppo --timesteps 1000000 --seed 0
+    python train.py --env orbit_env/WalkerLEO-v0 --init-from eclipse_safe --bc-episodes 20
+    python train.py --resume runs/WalkerLEO-v0_maskable_ppo_0_20260101-120000 --timesteps 500000
+    tensorboard --logdir runs/
+
+Read top to bottom: arguments, setup (run folder, config, envs, model, optional behaviour
+cloning), then learning with callbacks for episode metrics, evaluation, checkpoints and a
+progress bar.
+
+Hyperparameters come from ``hyperparams/<algo>.yml`` (the env's entry, else ``default``; with
+``--init-from`` the entry's ``finetune`` block on top), then ``--hyperparams key=value``.
+
+The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--run-name``) holds:
+
+* ``config.yml``: every argument, the resolved hyperparameters, ``env`` and ``env_kwargs``,
+  package versions, git commit, start time, cloning stats and one entry per (re)start.
+* ``model.zip`` (final, also written on Ctrl-C), ``best_model.zip`` (best mean validation
+  return), ``checkpoints/rl_model_<steps>_steps.zip`` (and the replay buffer for DQN),
+  ``bc_model.zip`` (the clone before RL, with ``--init-from``).
+* TensorBoard events and ``progress.csv``: SB3's scalars, ``episode/<metric>`` (the env's
+  ``episode_metrics``, mean over the training episodes finished since the last log),
+  ``eval/<metric>`` and ``bc/*``; every scalar at the global step (env steps over all envs).
+* ``evaluations.npz``: steps, returns and on-time value rates of every validation episode.
+
+Honest evaluation: model selection looks at its validation episodes, so those must not be the
+episodes of the final comparison. Validation uses ``split="test"`` days (so it measures
+generalisation to unseen days) with seeds ``--eval-seed`` .. (default 500–599); ``evaluate.py``
+compares policies on seeds from 1000, which training never sees. Behaviour cloning rolls out the
+teacher on ``split="train"`` with seeds from 100 000 (``agents.rl.collect_teacher``).
+
+Masking: MaskablePPO reads the env's ``action_masks()`` through the Monitor and Gymnasium
+wrappers (``VecEnv.env_method`` uses ``get_wrapper_attr``). PPO, A2C and DQN cannot use masks:
+an invalid action counts as reject.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch as th
+import yaml
+from stable_baselines3.common.callbacks import BaseCallback, CallbackList
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from tqdm import tqdm
+
+import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
+from agents import rl
+from agents.heuristics import HEURISTICS
+from agents.registry import ModelPolicy
+from evaluate import resolve_env_id, run_episode
+
+REPO = Path(__file__).resolve().parent
+PACKAGES = ("orbit-env", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
+
+
+# -- arguments ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train MaskablePPO / PPO / A2C / DQN on an orbit_env scenario.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--env", default="orbit_env/WalkerLEO-v0", help="env id (orbit_env/ prefix optional)")
+    p.add_argument("--algo", default="maskable_ppo", choices=list(rl.ALGOS), help="learning algorithm")
+    p.add_argument(
+        "--timesteps",
+        type=int,
+        default=None,
+        help="env steps to train (all envs together); None: the entry's n_timesteps, else 1e6. "
+        "With --resume: further steps (None: what is left of the run's budget)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the model and of the training envs (seed + i)"
+    )
+    p.add_argument("--n-envs", type=int, default=None, help="parallel envs (None: the entry's n_envs)")
+    p.add_argument("--vec-env", default="dummy", choices=["dummy", "subproc"], help="vector env class")
+    p.add_argument("--run-dir", default="runs", help="parent folder of run folders")
+    p.add_argument("--run-name", default=None, help="run folder name (None: <env>_<algo>_<seed>_<time>)")
+    p.add_argument("--resume", default=None, help="run folder or model .zip to continue (same config)")
+    p.add_argument("--env-kwargs", nargs="*", default=[], metavar="KEY=VALUE", help="env config overrides")
+    p.add_argument(
+        "--hyperparams", nargs="*", default=[], metavar="KEY=VALUE", help="hyperparameter overrides"
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        choices=sorted(HEURISTICS),
+        help="clone this heuristic into the policy before RL (applies the entry's finetune block)",
+    )
+    p.add_argument("--bc-episodes", type=int, default=20, help="teacher episodes for behaviour cloning")
+    p.add_argument("--bc-epochs", type=int, default=10, help="supervised epochs of behaviour cloning")
+    p.add_argument("--bc-lr", type=float, default=1e-3, help="Adam learning rate of behaviour cloning")
+    p.add_argument(
+        "--eval-freq", type=int, default=10000, help="validate every this many env steps (0: never)"
+    )
+    p.add_argument("--eval-episodes", type=int, default=5, help="validation episodes per evaluation")
+    p.add_argument("--eval-seed", type=int, default=500, help="seed of validation episode 0 (test split)")
+    p.add_argument(
+        "--checkpoint-freq", type=int, default=50000, help="checkpoint every this many steps (0: never)"
+    )
+    p.add_argument("--device", default="cpu", help="torch device")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for small nets)")
+    p.add_argument("--verbose", type=int, default=0, help="1: print SB3's tables")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Arguments; with ``--resume`` the run's saved arguments are the defaults (CLI still wins)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.resume:
+        run_dir, _ = find_resume(args.resume)
+        saved = load_config(run_dir).get("args", {})
+        # Overrides given now apply on top of the run's resolved config, so they are not inherited.
+        fresh = ("resume", "timesteps", "init_from", "hyperparams", "env_kwargs")
+        keep = {k: v for k, v in saved.items() if k not in fresh}
+        parser.set_defaults(**keep)
+        args = parser.parse_args(argv)
+        args.run_dir_resolved = run_dir
+    return args
+
+
+# -- run folder and config --------------------------------------------------------------------
+def find_resume(spec: str) -> tuple[Path, Path]:
+    """(run folder, model to load): the newest of ``model.zip`` and ``checkpoints/*.zip`` by step count."""
+    path = Path(spec)
+    if path.is_file():
+        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return run_dir, path
+    if not path.is_dir():
+        raise FileNotFoundError(f"--resume: no run folder or model at {spec}")
+    candidates = [path / "model.zip", *sorted((path / "checkpoints").glob("*.zip"))]
+    candidates = [c for c in candidates if c.is_file()]
+    if not candidates:
+        raise FileNotFoundError(f"--resume: {spec} has no model.zip and no checkpoints/*.zip")
+    return path, max(candidates, key=saved_timesteps)
+
+
+def saved_timesteps(path: Path) -> int:
+    """``num_timesteps`` stored in a model zip (without loading it)."""
+    with zipfile.ZipFile(path) as archive:
+        return int(json.loads(archive.read("data")).get("num_timesteps", 0))
+
+
+def load_config(run_dir: Path) -> dict[str, Any]:
+    cfg = run_dir / "config.yml"
+    return yaml.safe_load(cfg.read_text()) if cfg.is_file() else {}
+
+
+def git_commit() -> tuple[str, bool | None]:
+    """(HEAD commit or "unknown", whether the work tree has uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=REPO, capture_output=True, text=True, timeout=10
+        ).stdout
+        return head, bool(status.strip())
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def write_config(run_dir: Path, config: dict[str, Any]) -> None:
+    (run_dir / "config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+# -- callbacks ------------------------------------------------------------------------------------
+class EpisodeMetricsCallback(BaseCallback):
+    """Logs each finished episode's ``info["episode_metrics"]`` as ``episode/<metric>``.
+
+    Values are averaged over the episodes finished since the last dump (``record_mean``); SB3
+    dumps at the end of every rollout (on-policy) or every few episodes (DQN), at the global step.
+    """
+
+    def _on_step(self) -> bool:
+        for info in self.locals.get("infos", ()):
+            metrics = info.get("episode_metrics")
+            if metrics:
+                for key, value in metrics.items():
+                    self.logger.record_mean(f"episode/{key}", float(value))
+        return True
+
+
+class ValidationCallback(BaseCallback):
+    """Every ``eval_freq`` env steps, play ``n_episodes`` on fixed seeds and keep the best model.
+
+    Episodes use seeds ``seed, seed + 1, ...`` on the validation env (``split="test"``), the same
+    episodes at every evaluation, so the best model is chosen on a like-for-like comparison (SB3's
+    EvalCallback seeds only the first reset). The policy acts deterministically, masked from the
+    observation for MaskablePPO (``agents.registry.ModelPolicy``, as ``evaluate.py`` does). Logs
+    ``eval/mean_reward``, ``eval/std_reward``, ``eval/mean_ep_length`` (decisions) and
+    ``eval/<metric>`` for every episode metric; a final evaluation runs at the end of training.
+    """
+
+    def __init__(
+        self,
+        env: gymnasium.Env,
+        algo: str,
+        eval_freq: int,
+        n_episodes: int,
+        seed: int,
+        run_dir: Path,
+        report: Any = print,
+    ) -> None:
+        super().__init__()
+        self.env, self.algo, self.eval_freq, self.n_episodes, self.seed = (
+            env,
+            algo,
+            eval_freq,
+            n_episodes,
+            seed,
+        )
+        self.run_dir, self.report = run_dir, report
+        self.best_mean = -np.inf
+        self.seconds = 0.0  # wall time spent validating [s]
+        self.last_eval_step = -1
+        self.next_eval = 0
+        self.history: dict[str, list] = {"timesteps": [], "results": [], "ep_lengths": [], "on_time": []}
+        npz = run_dir / "evaluations.npz"
+        if npz.is_file():  # a resumed run keeps its history and its best
+            with np.load(npz) as old:
+                self.history = {k: old[k].tolist() for k in self.history}
+                if len(old["results"]):
+                    self.best_mean = float(np.max(np.mean(old["results"], axis=1)))
+
+    def _on_training_start(self) -> None:
+        self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next_eval:
+            self.evaluate()
+            self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.last_eval_step != self.num_timesteps:
+            self.evaluate()
+
+    def evaluate(self) -> float:
+        started = time.perf_counter()
+        policy = ModelPolicy(self.model, self.algo)
+        returns, rows = [], []
+        for i in range(self.n_episodes):
+            ret, metrics, _ = run_episode(self.env, policy, self.seed + i)
+            returns.append(ret)
+            rows.append(metrics)
+        mean = float(np.mean(returns))
+        self.logger.record("eval/mean_reward", mean)
+        self.logger.record("eval/std_reward", float(np.std(returns)))
+        self.logger.record("eval/mean_ep_length", float(np.mean([r["decisions"] for r in rows])))
+        for key in rows[0]:
+            self.logger.record(f"eval/{key}", float(np.mean([r[key] for r in rows])))
+        self.logger.dump(self.num_timesteps)
+        self.last_eval_step = self.num_timesteps
+        on_time = [r["on_time_value_rate"] for r in rows]
+        for key, value in zip(
+            self.history, (self.num_timesteps, returns, [r["decisions"] for r in rows], on_time), strict=True
+        ):
+            self.history[key].append(value)
+        np.savez(self.run_dir / "evaluations.npz", **{k: np.asarray(v) for k, v in self.history.items()})
+        best = mean > self.best_mean
+        if best:
+            self.best_mean = mean
+            self.model.save(self.run_dir / "best_model.zip")
+        self.report(
+            f"eval @ {self.num_timesteps:,} steps: return {mean:.1f} ± {np.std(returns):.1f}, on-time value "
+            f"rate {np.mean(on_time):.3f}, brownouts {np.mean([r['brownouts'] for r in rows]):.1f}"
+            + (" (new best)" if best else "")
+        )
+        self.seconds += time.perf_counter() - started
+        return mean
+
+
+class StepCheckpointCallback(BaseCallback):
+    """Saves ``checkpoints/rl_model_<steps>_steps.zip`` every ``freq`` env steps (replay buffer for DQN).
+
+    Counted in env steps over all envs from step 0, so a resumed run keeps the same grid (SB3's
+    CheckpointCallback counts calls, i.e. steps ÷ n_envs, from the start of each ``learn``).
+    """
+
+    def __init__(self, freq: int, folder: Path) -> None:
+        super().__init__()
+        self.freq, self.folder, self.next = freq, folder, 0
+
+    def _on_training_start(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.next = (self.num_timesteps // self.freq + 1) * self.freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self.next:
+            self.model.save(self.folder / f"rl_model_{self.num_timesteps}_steps.zip")
+            if getattr(self.model, "replay_buffer", None) is not None:
+                self.model.save_replay_buffer(self.folder / f"replay_buffer_{self.num_timesteps}_steps.pkl")
+            self.next = (self.num_timesteps // self.freq + 1) * self.freq
+        return True
+
+
+class ProgressBarCallback(BaseCallback):
+    """A tqdm bar over the env steps of this ``learn`` call (SB3's own bar needs ``rich``)."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__()
+        self.total, self.bar, self.start = total, None, 0
+
+    def _on_training_start(self) -> None:
+        self.start = self.num_timesteps
+        self.bar = tqdm(total=self.total, unit="step", dynamic_ncols=True, desc="training")
+
+    def _on_step(self) -> bool:
+        # learn() finishes its last rollout, so the step count may pass the total: stop the bar there.
+        self.bar.update(min(self.num_timesteps - self.start, self.total) - self.bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+# -- main -----------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Train; return the run folder."""
+    args = parse_args(argv)
+    th.set_num_threads(args.threads)
+    say = print if args.no_progress else tqdm.write
+    env_id = resolve_env_id(args.env)
+    env_kwargs = rl.parse_key_values(args.env_kwargs, "--env-kwargs")
+    if "split" in env_kwargs:
+        raise ValueError(
+            "the split is fixed (train for learning, test for validation); drop it from --env-kwargs"
+        )
+    overrides = rl.parse_key_values(args.hyperparams, "--hyperparams")
+    if args.eval_freq > 0 and args.eval_seed + args.eval_episodes > 1000:
+        raise ValueError("validation seeds must stay below 1000, the seeds evaluate.py compares policies on")
+    resuming = bool(args.resume)
+
+    # Run folder and config.
+    if resuming:
+        run_dir, model_path = find_resume(args.resume)
+        config = load_config(run_dir)
+        if not config:
+            raise FileNotFoundError(f"--resume: no config.yml in {run_dir} (not a train.py run folder)")
+        env_kwargs = {**config.get("env_kwargs", {}), **env_kwargs}
+        # The run's resolved hyperparameters (finetune block included), then the new overrides.
+        hyperparams = rl.load_hyperparams(args.algo, env_id, {**config.get("hyperparams", {}), **overrides})
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        name = args.run_name or f"{env_id.split('/')[-1]}_{args.algo}_{args.seed}_{stamp}"
+        run_dir = Path(args.run_dir) / name
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise FileExistsError(
+                f"{run_dir} exists and is not empty; use --resume {run_dir} or another name"
+            )
+        hyperparams = rl.load_hyperparams(args.algo, env_id, overrides, finetune=args.init_from is not None)
+        run_dir.mkdir(parents=True, exist_ok=True)  # only once the arguments are known to be good
+        config = {}
+    n_envs = int(args.n_envs or hyperparams.get("n_envs", 1))
+    hyperparams["n_envs"] = n_envs
+    done_steps = saved_timesteps(model_path) if resuming else 0
+    if args.timesteps is not None:
+        timesteps = args.timesteps
+    elif resuming:
+        timesteps = int(config.get("timesteps", 0)) - done_steps
+        if timesteps <= 0:
+            raise ValueError(f"{run_dir} already trained {done_steps:,} steps; give --timesteps for more")
+    else:
+        timesteps = int(float(hyperparams.get("n_timesteps", 1_000_000)))
+    commit, dirty = git_commit()
+    start = {
+        "time": dt.datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv if argv is None else ["train.py", *argv]),
+        "git_commit": commit,
+        "git_dirty": dirty,
+        "from_step": done_steps,
+        "timesteps": timesteps,
+        "resumed_from": str(model_path) if resuming else None,
+        "env_kwargs": env_kwargs,
+        "hyperparam_overrides": overrides,
+    }
+    if not resuming:
+        config = {
+            "env": env_id,
+            "env_kwargs": env_kwargs,
+            "algo": args.algo,
+            "seed": args.seed,
+            "timesteps": timesteps,
+            "n_envs": n_envs,
+            "hyperparams": hyperparams,
+            "args": {k: v for k, v in vars(args).items() if k != "run_dir_resolved"},
+            "validation": {
+                "split": "test",
+                "seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
+            },
+            "versions": versions(),
+            "git_commit": commit,
+            "git_dirty": dirty,
+            "start_time": start["time"],
+            "starts": [],
+        }
+    else:
+        config["timesteps"] = done_steps + timesteps
+        config["hyperparams"] = hyperparams
+        config["versions_at_resume"] = versions()
+    config["starts"].append(start)
+    write_config(run_dir, config)
+
+    # Envs: training on the train split (seeds seed + i), validation on the test split.
+    vec_cls = SubprocVecEnv if args.vec_env == "subproc" else DummyVecEnv
+    env = make_vec_env(
+        env_id,
+        n_envs=n_envs,
+        seed=args.seed,
+        env_kwargs={"split": "train", **env_kwargs},
+        vec_env_cls=vec_cls,
+    )
+    eval_env = gymnasium.make(env_id, split="test", **env_kwargs)
+
+    # Model: new, or the run's newest save; SB3's logger writes TensorBoard and CSV into the run folder.
+    logger = configure(str(run_dir), ["csv", "tensorboard"] + (["stdout"] if args.verbose else []))
+    if resuming:
+        model = rl.load_model(
+            model_path, args.algo, env=env, device=args.device, **_resume_kwargs(args.algo, overrides)
+        )
+        steps = saved_timesteps(model_path)
+        replay = (
+            run_dir / "replay_buffer.pkl"
+            if model_path.name == "model.zip"
+            else run_dir / "checkpoints" / f"replay_buffer_{steps}_steps.pkl"
+        )
+        if args.algo == "dqn" and replay.is_file():
+            model.load_replay_buffer(replay)
+        say(f"resuming {model_path} at step {model.num_timesteps:,}")
+    else:
+        model = rl.make_model(
+            args.algo, env, hyperparams, seed=args.seed, device=args.device, verbose=args.verbose
+        )
+    model.set_logger(logger)
+
+    # Optional warm start: clone a heuristic, logged as bc/* (x axis: cloning epoch).
+    if args.init_from and not resuming:
+        say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs")
+        stats = rl.behaviour_clone(
+            model,
+            env_id,
+            teacher=args.init_from,
+            episodes=args.bc_episodes,
+            epochs=args.bc_epochs,
+            env_kwargs=env_kwargs,
+            seed=args.seed,
+            learning_rate=args.bc_lr,
+            progress=not args.no_progress,
+        )
+        for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
+            logger.record("bc/loss", loss)
+            logger.record("bc/accuracy", acc)
+            logger.dump(epoch + 1)
+        logger.record("bc/final_accuracy", stats["accuracy"])
+        if stats["accuracy_placements"] is not None:
+            logger.record("bc/final_accuracy_placements", stats["accuracy_placements"])
+        if stats["value_explained_variance"] is not None:
+            logger.record("bc/value_explained_variance", stats["value_explained_variance"])
+        logger.dump(0)
+        model.save(run_dir / "bc_model.zip")  # the clone before RL, to measure what fine-tuning adds
+        config["behaviour_clone"] = {k: v for k, v in stats.items() if not k.startswith("epoch_")}
+        write_config(run_dir, config)
+        nan = float("nan")
+        placements, ev = stats["accuracy_placements"], stats["value_explained_variance"]
+        say(
+            f"cloned {stats['samples']:,} decisions in {stats['seconds']:.0f} s: accuracy "
+            f"{stats['accuracy']:.3f} (placements {nan if placements is None else placements:.3f}), "
+            f"value explained variance {nan if ev is None else ev:.3f}; "
+            f"teacher return {stats['teacher_return']:.1f}"
+        )
+
+    # Learn, with the callbacks; Ctrl-C saves the model before leaving.
+    callbacks: list[BaseCallback] = [EpisodeMetricsCallback()]
+    if args.eval_freq > 0:
+        callbacks.append(
+            ValidationCallback(
+                eval_env, args.algo, args.eval_freq, args.eval_episodes, args.eval_seed, run_dir, say
+            )
+        )
+    if args.checkpoint_freq > 0:
+        callbacks.append(StepCheckpointCallback(args.checkpoint_freq, run_dir / "checkpoints"))
+    if not args.no_progress:
+        callbacks.append(ProgressBarCallback(timesteps))
+    say(
+        f"training {args.algo} on {env_id} for {timesteps:,} steps with {n_envs} env(s); run folder {run_dir}"
+    )
+    started, first_step = time.perf_counter(), model.num_timesteps
+    interrupted = False
+    try:
+        model.learn(
+            total_timesteps=timesteps,
+            callback=CallbackList(callbacks),
+            reset_num_timesteps=not resuming,
+            progress_bar=False,
+        )
+    except KeyboardInterrupt:
+        interrupted = True
+        for cb in callbacks:
+            if isinstance(cb, ProgressBarCallback) and cb.bar is not None:
+                cb.bar.close()
+        print(f"\ninterrupted at step {model.num_timesteps:,}: saving {run_dir / 'model.zip'}")
+    elapsed = time.perf_counter() - started
+    model.save(run_dir / "model.zip")
+    if args.algo == "dqn":
+        model.save_replay_buffer(run_dir / "replay_buffer.pkl")
+    steps = model.num_timesteps - first_step
+    fps = steps / max(elapsed, 1e-9)
+    eval_s = sum(cb.seconds for cb in callbacks if isinstance(cb, ValidationCallback))
+    train_fps = steps / max(elapsed - eval_s, 1e-9)
+    config["starts"][-1].update(
+        {"end_time": dt.datetime.now().isoformat(timespec="seconds"), "to_step": model.num_timesteps}
+    )
+    config["starts"][-1].update(
+        {"interrupted": interrupted, "fps": round(fps, 1), "fps_without_validation": round(train_fps, 1)}
+    )
+    write_config(run_dir, config)
+    env.close()
+    eval_env.close()
+
+    status = "stopped" if interrupted else "done"
+    print(
+        f"{status}: {model.num_timesteps:,} steps in {elapsed:.0f} s: {fps:.0f} steps/s, "
+        f"{train_fps:.0f} steps/s without the {eval_s:.0f} s of validation"
+    )
+    print(f"  run folder   {run_dir}")
+    print(f"  final model  {run_dir / 'model.zip'}")
+    if (run_dir / "best_model.zip").is_file():
+        print(
+            f"  best model   {run_dir / 'best_model.zip'} (validation: test split, seeds {args.eval_seed}+)"
+        )
+    print(f"  config       {run_dir / 'config.yml'}")
+    print(f"  tensorboard  tensorboard --logdir {run_dir}")
+    best = run_dir / "best_model.zip"
+    print(f"  evaluate     python evaluate.py --env {env_id} --policies eclipse_safe,maskable_ppo:{best}")
+    return run_dir
+
+
+def _resume_kwargs(algo: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Hyperparameter overrides applied to a loaded model (SB3's ``load(**kwargs)``)."""
+    kwargs = rl.model_kwargs(algo, overrides)
+    for key in ("policy", "policy_kwargs"):
+        if key in kwargs:
+            raise ValueError(f"--hyperparams {key}=... cannot change when resuming (the network is saved)")
+    return kwargs
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
