@@ -306,3 +306,18 @@ def test_radiation_upsets_restart_running_jobs_from_their_checkpoint():
     assert upset.state[0] == JobState.RUNNING and upset.slot_remaining_s.max() > 0
     assert upset.state[1] == JobState.ON_TIME
     assert upset.finish_s[1] > results[0.0].finish_s[1]
+
+
+def test_vectorised_antenna_search_agrees_with_the_scalar_one():
+    from orbit_env.sim.links import AntennaSchedule
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        schedule = AntennaSchedule(1, int(rng.integers(1, 4)))
+        for _ in range(int(rng.integers(0, 10))):
+            t, d = float(rng.uniform(0, 100)), float(rng.uniform(0.1, 10))
+            start, antenna = schedule.earliest(0, t, d)
+            schedule.book(0, antenna, start, d)
+        times, d = rng.uniform(0, 120, 50), float(rng.uniform(0.1, 10))
+        one_by_one = [schedule.earliest(0, t, d)[0] for t in times]
+        assert np.allclose(schedule.earliest_many(0, times, d), one_by_one)

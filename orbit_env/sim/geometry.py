@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GEOMETRY_VERSION", "EARTH_RADIUS_KM", "Geometry", "compute_geometry", "cache_dir"]
 
-GEOMETRY_VERSION = 1
+GEOMETRY_VERSION = 2
 EARTH_RADIUS_KM = 6378.137  # shadow and ISL grazing sphere (WGS84 equatorial radius)
 _WGS84_A_KM = 6378.137
 _WGS84_F = 1.0 / 298.257223563
@@ -55,6 +55,7 @@ _ARRAY_FIELDS = (
     "isl_pairs",
     "isl_active",
     "station_hops",
+    "sat_hops_all",
 )
 
 
@@ -79,6 +80,9 @@ class Geometry:
         station_visible: ``bool[T, G, N]`` elevation >= the station's ``min_elevation_deg``.
         isl_pairs: ``int32[P, 2]`` candidate ISL pairs (i < j).
         isl_active: ``bool[T, P]`` both valid, in range, line of sight clears Earth + grazing height.
+        sat_hops_all: ``int16[T, N, N]`` hops between every pair of satellites at every sample
+            (-1 unreachable), precomputed when ISLs are on and N <= ``_ALL_PAIRS_MAX_N``; empty
+            ``[0, 0, 0]`` otherwise (then :meth:`sat_hops` computes and caches per query).
         station_hops: ``int16[T, G, N]`` fewest active ISL hops from a satellite station g sees
             to satellite n (0 = g sees n), -1 unreachable.
     """
@@ -98,6 +102,7 @@ class Geometry:
     isl_pairs: np.ndarray
     isl_active: np.ndarray
     station_hops: np.ndarray
+    sat_hops_all: np.ndarray
     _hops_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -124,24 +129,20 @@ class Geometry:
         """Fewest active ISL hops from satellite ``source`` at sample ``k``: ``int16[N]``.
 
         0 for ``source`` itself, -1 where unreachable (everywhere if ``source`` is invalid).
-        Computed on first use: for up to ``_ALL_PAIRS_MAX_N`` satellites all sources of a sample
-        at once (one csgraph call serves every later query of that sample), else per source.
-        Only the most recent samples are kept.
+        Read from ``sat_hops_all`` when it was precomputed; otherwise computed on first use per
+        ``(k, source)``, keeping only the most recent samples.
         """
         k, source = int(k), int(source)
         if not (0 <= k < self.T and 0 <= source < self.N):
             self._check_k(k)
             check_number("source", source, lo=0, hi=self.N - 1, integer=True)
+        if self.sat_hops_all.shape[0]:
+            return self.sat_hops_all[k, source]
         per_k = self._hops_cache.get(k)
         if per_k is None:
             if len(self._hops_cache) >= _HOPS_CACHE_SAMPLES:
                 self._hops_cache.pop(next(iter(self._hops_cache)))
             per_k = self._hops_cache[k] = {}
-            if self.N <= _ALL_PAIRS_MAX_N:
-                per_k["all"] = self._hops_from(k, None)
-        table = per_k.get("all")
-        if table is not None:
-            return table[source]
         out = per_k.get(source)
         if out is None:
             out = per_k[source] = self._hops_from(k, source)
@@ -337,6 +338,9 @@ def _compute(
             pairs = _nearest_pairs(pos32, valid, isl["isl_neighbours"], isl["max_range_km"])
         active = _isl_active(pos32, valid, pairs, isl["max_range_km"], isl["isl_grazing_altitude_km"])
         hops = _station_hops(vis, pairs, active)
+    all_pairs = np.zeros((0, 0, 0), dtype=np.int16)
+    if isl is not None and valid.shape[1] <= _ALL_PAIRS_MAX_N:
+        all_pairs = _all_pairs_hops(valid, pairs, active)
 
     return Geometry(
         start=start,
@@ -354,7 +358,27 @@ def _compute(
         isl_pairs=pairs,
         isl_active=active,
         station_hops=hops,
+        sat_hops_all=all_pairs,
     )
+
+
+def _all_pairs_hops(valid: np.ndarray, pairs: np.ndarray, active: np.ndarray) -> np.ndarray:
+    """``int16[T, N, N]`` ISL hops between all satellites, one csgraph call per sample."""
+    n_t, n_sat = valid.shape
+    out = np.full((n_t, n_sat, n_sat), -1, dtype=np.int16)
+    diagonal = np.arange(n_sat)
+    for k in range(n_t):
+        p = pairs[active[k]]
+        if len(p):
+            dist = shortest_path(_sat_graph(p, n_sat), directed=False, unweighted=True)
+            ok = np.isfinite(dist)
+            out[k][ok] = dist[ok].astype(np.int16)
+        else:
+            out[k, diagonal, diagonal] = 0
+        dead = ~valid[k]
+        out[k, dead, :] = -1
+        out[k, :, dead] = -1
+    return out
 
 
 def _shadow_terms(s: np.ndarray, sun: np.ndarray) -> np.ndarray:
@@ -634,6 +658,10 @@ def _load(
         "isl_pairs": ((n_p, 2), np.int32),
         "isl_active": ((n_t, n_p), np.bool_),
         "station_hops": ((n_t, n_g, n_sat), np.int16),
+        "sat_hops_all": (
+            arrays["sat_hops_all"].shape if arrays["sat_hops_all"].size == 0 else (n_t, n_sat, n_sat),
+            np.int16,
+        ),
     }
     for name, (shape, dtype) in expected.items():
         arr = arrays[name]

@@ -81,6 +81,25 @@ class AntennaSchedule:
                 best, best_antenna = start, a
         return best, best_antenna
 
+    def earliest_many(self, station: int, t_s: np.ndarray, duration_s: float) -> np.ndarray:
+        """:meth:`earliest` start for each of the times ``t_s`` (vectorised over times)."""
+        finite = t_s[np.isfinite(t_s)]
+        if finite.size == 0:
+            return t_s
+        first, last = float(finite.min()), float(finite.max())
+        best = None
+        for intervals in self.busy[station]:
+            start, reach = t_s, last
+            for lo, hi in intervals:  # sorted and disjoint: pushing past one can only meet later ones
+                if lo >= reach + duration_s:
+                    break  # no start reaches this interval, nor any later one
+                if hi <= first:
+                    continue
+                start = np.where((start + duration_s > lo) & (start < hi), hi, start)
+                reach = max(reach, hi)
+            best = start if best is None else np.minimum(best, start)
+        return best
+
     def book(self, station: int, antenna: int, start_s: float, duration_s: float) -> None:
         intervals = self.busy[station][antenna]
         intervals.append((start_s, start_s + duration_s))
@@ -146,11 +165,8 @@ class LinkModel:
     def uplink_estimate(self, station: int, now_s: float, size_gb: float, targets: np.ndarray) -> np.ndarray:
         """Input arrival time [s] at each target for data at ``station``; ``inf`` if never."""
         t_reach, inv_rate_s_per_gb, latency_s = self._uplink_terms(station, now_s)
-        # the station's first free antenna at each distinct reach time (a handful per step)
-        reach_times, which = np.unique(t_reach, return_inverse=True)
-        occupy = self.ground_s(size_gb)
-        starts = np.array([self.antennas.earliest(station, t, occupy)[0] for t in reach_times])
-        ready = starts[which.reshape(-1)] + size_gb * inv_rate_s_per_gb + latency_s
+        starts = self.antennas.earliest_many(station, t_reach, self.ground_s(size_gb))
+        ready = starts + size_gb * inv_rate_s_per_gb + latency_s
         return ready if targets is None else ready[targets]
 
     def _uplink_terms(self, station: int, now_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
