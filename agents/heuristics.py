@@ -148,7 +148,7 @@ class Thresholds:
 #   python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy eclipse_safe --episodes 4 --rounds 2
 #     mean train return 7027 with the defaults above -> 8312 (converged in round 2)
 #   python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy value_density --episodes 4 --rounds 2
-#     7042 -> 7947 (round 1; round 2 repeats the same sweeps, so it cannot move)
+#     6508 -> 7947 (round 1; round 2 repeats the same sweeps, so it cannot move)
 TUNED: dict[str, Thresholds] = {
     "value_density": Thresholds(reserve_soc=0.2, scarce_soc=0.3, min_value_density=4.0),
     "eclipse_safe": Thresholds(
