@@ -17,7 +17,9 @@ record is a feasible point of the LP whose objective is at least the run's retur
   ``slots`` such jobs), or (D) in downlink at the horizon, which needs all its work done
   between its earliest start and min(deadline + work, horizon) (a downlink can be delayed by
   antenna contention, so any finish before the horizon is allowed). Every other outcome pays
-  at most -0.25 v, which the LP charges.
+  at most -0.25 v, which the LP charges. (The simulator now settles (R) and (D) jobs that can
+  no longer be on time as late at the horizon, -v; the LP still allows them 0, which only
+  loosens the bound.)
 * Timing. A job cannot start before it is presented (the boundary after arrival) and its input
   has reached some satellite (the origin station's first contact with any satellite, plus the
   transfer at the ground rate, which is the fastest link), and it is on time only if it
