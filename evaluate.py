@@ -22,7 +22,6 @@ upper bound on any policy's return) is solved once per episode. Outputs in ``--o
 from __future__ import annotations
 
 import argparse
-import ast
 import csv
 import difflib
 import json
@@ -41,6 +40,7 @@ from tqdm import tqdm
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents.base import Policy
 from agents.registry import POLICY_NAMES, make_policy
+from orbit_env.config import parse_overrides
 
 DEFAULT_ENV = "orbit_env/WalkerLEO-v0"
 CEILING = "ceiling"
@@ -97,38 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"1.5"`` -> 1.5, ``"true"`` -> True, ``"none"`` -> None, ``"(1, 2)"`` -> (1, 2).
-
-    Anything else stays a string.
-    """
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text.strip()[:1] in "([{":
-        try:
-            return ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            pass
-    return text
-
-
 def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
-    """``["battery_wh=1000", "epoch=2026-12-21T00:00:00Z"]`` -> dict (split on the first '=')."""
-    kwargs: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SetupError(f"--env-kwargs entries must be key=value, got {item!r}")
-        kwargs[key.strip()] = parse_value(value)
-    return kwargs
+    """``["battery_wh=1000", "epoch=2026-12-21T00:00:00Z"]`` -> typed dict (see ``parse_overrides``)."""
+    try:
+        return parse_overrides(items)
+    except ValueError as err:
+        raise SetupError(f"--env-kwargs: {err}") from None
 
 
 def resolve_env_id(env_id: str) -> str:

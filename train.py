@@ -64,6 +64,7 @@ from agents import rl
 from agents.heuristics import HEURISTICS
 from agents.registry import ModelPolicy
 from evaluate import resolve_env_id, run_episode
+from orbit_env.config import parse_overrides
 
 REPO = Path(__file__).resolve().parent
 PACKAGES = ("orbit-env", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
@@ -351,7 +352,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     th.set_num_threads(args.threads)
     say = print if args.no_progress else tqdm.write
     env_id = resolve_env_id(args.env)
-    env_kwargs = rl.parse_key_values(args.env_kwargs, "--env-kwargs")
+    env_kwargs = parse_overrides(args.env_kwargs)
     if "split" in env_kwargs:
         raise ValueError(
             "the split is fixed (train for learning, test for validation); drop it from --env-kwargs"

@@ -8,8 +8,10 @@ range. Field names are unique across all configs, so a flat keyword such as
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -401,3 +403,41 @@ def all_field_names() -> list[str]:
     names = [f.name for kind in SUBCONFIGS.values() for f in dataclasses.fields(kind)]
     names += [f.name for f in dataclasses.fields(ScenarioConfig) if f.name not in SUBCONFIGS]
     return names
+
+
+def parse_override_value(text: str) -> object:
+    """A config value typed on a command line: ``"3"`` -> 3, ``"1.5"`` -> 1.5, ``"true"`` -> True,
+    ``"none"`` -> None, ``"(1, 2)"`` or ``"[1, 2]"`` -> (1, 2); anything else (an ISO epoch, a
+    name) stays a string for the config to validate."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text.strip()[:1] in "([":
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            return text
+        return tuple(value) if isinstance(value, list | tuple) else value
+    return text
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, object]:
+    """``["battery_wh=1000", "epoch=2026-12-21T00:00:00Z"]`` -> typed dict (split on the first '=').
+
+    Raises:
+        ValueError: an entry without ``=`` or with an empty key.
+    """
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"config overrides must be key=value, got {item!r}")
+        out[key.strip()] = parse_override_value(value)
+    return out
