@@ -155,3 +155,23 @@ def test_configs_are_frozen():
     cfg = PowerConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.battery_wh = 5.0  # type: ignore[misc]
+
+
+def test_command_line_overrides_are_typed_for_the_configs():
+    from orbit_env.config import parse_overrides
+
+    parsed = parse_overrides(
+        ["battery_wh=1000", "load=1.2", "epoch=2026-12-21T00:00:00Z", "season_doy=[335, 20]"]
+    )
+    assert parsed == {
+        "battery_wh": 1000,
+        "load": 1.2,
+        "epoch": "2026-12-21T00:00:00Z",
+        "season_doy": (335, 20),
+    }
+    assert ScenarioConfig().replace(**{k: v for k, v in parsed.items() if k != "epoch"}).season_doy == (
+        335,
+        20,
+    )
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["battery_wh"])
