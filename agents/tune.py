@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the ids)
 from agents.heuristics import HEURISTICS, Thresholds
+from evaluate import run_episode
 
 GRID: dict[str, tuple[float, ...]] = {
     "scarce_soc": (0.0, 0.3, 0.4, 0.5, 0.6, 0.8),
@@ -33,17 +34,9 @@ TRAIN_SEEDS_FROM = 0  # train seeds 0, 1, ...; evaluation uses the test split fr
 
 def mean_return(env: gym.Env, policy_name: str, thresholds: Thresholds, seeds: list[int]) -> float:
     """Mean episode return of the rule with ``thresholds`` over ``seeds``."""
-    returns = []
-    for seed in seeds:
-        policy = HEURISTICS[policy_name](seed=seed, thresholds=thresholds)
-        obs, _ = env.reset(seed=seed)
-        total, done = 0.0, False
-        while not done:
-            action, _ = policy.predict(obs)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            total += reward
-            done = terminated or truncated
-        returns.append(total)
+    returns = [
+        run_episode(env, HEURISTICS[policy_name](seed=seed, thresholds=thresholds), seed)[0] for seed in seeds
+    ]
     return float(np.mean(returns))
 
 
