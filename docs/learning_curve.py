@@ -1,0 +1,78 @@
+"""Draw a training run's learning curve from its TensorBoard event files.
+
+Usage: ``python docs/learning_curve.py runs/X [--out docs/img/learning_curve.png] [--baseline 8078]``
+
+Top: validation return (``eval/mean_reward`` ± ``eval/std_reward``) and the training episodes'
+return (``rollout/ep_rew_mean``) against environment steps, with an optional horizontal line for
+a baseline measured on the same validation seeds. Bottom: brownouts per episode.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def scalars(run: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """tag -> (steps, values) from every event file of ``run``."""
+    out: dict[str, tuple[list[int], list[float]]] = {}
+    for path in sorted(run.rglob("events.out.tfevents*")):
+        acc = EventAccumulator(str(path))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            steps, values = out.setdefault(tag, ([], []))
+            for event in acc.Scalars(tag):
+                steps.append(event.step)
+                values.append(event.value)
+    return {tag: (np.asarray(s), np.asarray(v)) for tag, (s, v) in out.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("run", type=Path, help="run folder written by train.py")
+    parser.add_argument("--out", type=Path, default=Path("docs/img/learning_curve.png"))
+    parser.add_argument("--baseline", type=float, help="a baseline's mean return on the validation seeds")
+    parser.add_argument("--baseline-name", default="eclipse_safe")
+    args = parser.parse_args(argv)
+    data = scalars(args.run)
+    fig = Figure(figsize=(9, 6.5), constrained_layout=True)
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    if "eval/mean_reward" in data:
+        steps, mean = data["eval/mean_reward"]
+        std = data.get("eval/std_reward", (steps, np.zeros_like(mean)))[1]
+        top.errorbar(
+            steps, mean, yerr=std, marker="o", capsize=3, label="validation return (test-split days)"
+        )
+    if "rollout/ep_rew_mean" in data:
+        top.plot(*data["rollout/ep_rew_mean"], alpha=0.6, label="training episodes (train split)")
+    if args.baseline is not None:
+        top.axhline(
+            args.baseline, color="k", linestyle="--", label=f"{args.baseline_name}, same validation seeds"
+        )
+    top.set_ylabel("episode return")
+    top.legend(loc="lower right", fontsize=8)
+    top.grid(alpha=0.3)
+    for tag, label in (("eval/brownouts", "validation"), ("episode/brownouts", "training episodes")):
+        if tag in data:
+            bottom.plot(*data[tag], marker="o" if tag.startswith("eval") else None, label=label)
+    bottom.set_ylabel("brownouts per episode")
+    bottom.set_xlabel("environment steps (decisions)")
+    bottom.legend(fontsize=8)
+    bottom.grid(alpha=0.3)
+    fig.suptitle(f"learning curve: {args.run.name}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
