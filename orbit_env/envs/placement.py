@@ -273,8 +273,7 @@ class OrbitPlacementEnv(gym.Env):
         }
 
     def _observe(self):
-        obs = self._features.observe(self.sim, self._job, self._pending)
-        self._mask = self._features.mask
+        obs = self._features.observe(self.sim, self._job, self._pending)  # also updates self._mask
         if self.obs_mode == "flat":
             return obs
         return {name: np.ascontiguousarray(block) for name, block in self.layout.to_dict(obs).items()}

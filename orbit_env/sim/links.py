@@ -131,11 +131,9 @@ class LinkModel:
         self.antennas = AntennaSchedule(station_hops.shape[1], cfg.antennas)
         self._uplink_cache: dict[tuple[float, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         # per-GB transfer time and hop latency of a downlink, by (sample, satellite)
-        down_rate = np.where(
-            self.down_hops > 0, min(cfg.ground_link_gbps, cfg.isl_gbps), cfg.ground_link_gbps
-        )
-        self._down_s_per_gb = GBIT_PER_GB / down_rate
-        self._down_latency_s = np.where(any_reach, self.down_hops, 0) * cfg.hop_latency_s
+        down_hops = np.where(any_reach, self.down_hops, 0)
+        self._down_s_per_gb = self._s_per_gb(down_hops)
+        self._down_latency_s = self._latency_s(down_hops)
 
     def reset(self) -> None:
         """Free every antenna."""
@@ -147,12 +145,18 @@ class LinkModel:
         """Index of the step containing ``t_s`` (clipped to the grid)."""
         return np.clip(np.floor(np.asarray(t_s) / self.dt_s), 0, self.n_samples - 1).astype(np.int64)
 
+    def _s_per_gb(self, hops: np.ndarray) -> np.ndarray:
+        """Seconds per GB through a ground link and ``hops`` ISL hops (the bottleneck rate)."""
+        bottleneck = min(self.cfg.ground_link_gbps, self.cfg.isl_gbps)
+        return GBIT_PER_GB / np.where(hops > 0, bottleneck, self.cfg.ground_link_gbps)
+
+    def _latency_s(self, hops: np.ndarray) -> np.ndarray:
+        """Switching and propagation delay of ``hops`` ISL hops [s] (none for −1 = unreachable)."""
+        return np.maximum(hops, 0) * self.cfg.hop_latency_s
+
     def transfer_s(self, size_gb: float | np.ndarray, hops: np.ndarray) -> np.ndarray:
         """Time to move ``size_gb`` over ``hops`` ISL hops after a ground or ISL link [s]."""
-        rate = np.where(
-            hops > 0, min(self.cfg.ground_link_gbps, self.cfg.isl_gbps), self.cfg.ground_link_gbps
-        )
-        return size_gb * GBIT_PER_GB / rate + np.maximum(hops, 0) * self.cfg.hop_latency_s
+        return size_gb * self._s_per_gb(hops) + self._latency_s(hops)
 
     def ground_s(self, size_gb: float) -> float:
         """Antenna occupancy of one ground transfer [s]."""
@@ -183,10 +187,7 @@ class LinkModel:
             k_reach = self.next_reach[k, station]
             t_reach = np.maximum(now_s, self._time_at(k_reach))
             hops = self.hops[np.minimum(k_reach, self.n_samples - 1), station, np.arange(k_reach.shape[0])]
-            rate = np.where(
-                hops > 0, min(self.cfg.ground_link_gbps, self.cfg.isl_gbps), self.cfg.ground_link_gbps
-            )
-            terms = (t_reach, GBIT_PER_GB / rate, np.maximum(hops, 0) * self.cfg.hop_latency_s)
+            terms = (t_reach, self._s_per_gb(hops), self._latency_s(hops))
             self._uplink_cache[key] = terms
         return terms
 
@@ -204,7 +205,7 @@ class LinkModel:
         k = np.minimum(np.where(finite, finish_s, 0.0) // self.dt_s, self.n_samples - 1).astype(np.intp)
         k_down = self.next_down[k, cols]
         kd = np.minimum(k_down, self.n_samples - 1)
-        t_down = np.maximum(finish_s, np.where(k_down < self.n_samples, self.t_s[kd], np.inf))
+        t_down = np.maximum(finish_s, self._time_at(k_down))
         return t_down + size_gb * self._down_s_per_gb[kd, cols] + self._down_latency_s[kd, cols]
 
     # -- bookings (one transfer each; antennas serve the earliest ready first) --------------

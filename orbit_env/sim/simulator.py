@@ -557,8 +557,11 @@ class Simulator:
         self.state[jobs] = JobState.RUNNING
         self.ready_s[jobs] = np.inf
         self.queue[started] = -1
-        rows = np.flatnonzero(started.any(axis=1))
-        order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")  # compact, keeping FIFO
+        self._compact_queues(np.flatnonzero(started.any(axis=1)))
+
+    def _compact_queues(self, rows: np.ndarray) -> None:
+        """Close the gaps in the queues of satellites ``rows``, keeping FIFO order."""
+        order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")
         self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
 
     def _finish(self, job: int, sat: int, t_s: float) -> None:
@@ -645,9 +648,7 @@ class Simulator:
             queued = expired[self.state[expired] == JobState.QUEUED]
             if queued.size:
                 self.queue[np.isin(self.queue, queued)] = -1
-                rows = np.unique(self.target[queued])
-                order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")
-                self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
+                self._compact_queues(np.unique(self.target[queued]))
             self.state[expired] = JobState.EXPIRED
             c.expired += int(expired.size)
             c.value_expired += float(jobs.value[expired].sum())
