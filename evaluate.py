@@ -586,6 +586,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)  # one observation at a time: extra threads only contend on 2 cores
+    old_format = warnings.formatwarning  # one-line warnings for the command line, restored after
     warnings.formatwarning = lambda message, *rest, **kw: f"evaluate.py: warning: {message}\n"
     try:
         results = evaluate(
@@ -600,10 +601,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             trace_episode=args.trace_episode,
             ceiling_time_limit_s=args.ceiling_time_limit,
         )
-    except (SetupError, FileNotFoundError) as err:
+    except (SetupError, FileNotFoundError, PermissionError) as err:
         message = " ".join(str(err).split())
         print(f"evaluate.py: error: {message}", file=sys.stderr)
         return 2
+    finally:
+        warnings.formatwarning = old_format
     table = write_outputs(results, Path(args.out), plots=not args.no_plots)
     print(table)
     print(

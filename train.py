@@ -43,6 +43,7 @@ import json
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from collections.abc import Sequence
 from importlib import metadata
@@ -143,6 +144,8 @@ def find_resume(spec: str) -> tuple[Path, Path]:
     """(run folder, model to load): the newest of ``model.zip`` and ``checkpoints/*.zip`` by step count."""
     path = Path(spec)
     if path.is_file():
+        if _readable_timesteps(path) is None:
+            raise ValueError(f"--resume: {spec} is not a readable model zip")
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         return run_dir, path
     if not path.is_dir():
@@ -151,13 +154,29 @@ def find_resume(spec: str) -> tuple[Path, Path]:
     candidates = [c for c in candidates if c.is_file()]
     if not candidates:
         raise FileNotFoundError(f"--resume: {spec} has no model.zip and no checkpoints/*.zip")
-    return path, max(candidates, key=saved_timesteps)
+    # A run killed while saving leaves a cut zip behind: resume from the newest readable save.
+    steps = {c: _readable_timesteps(c) for c in candidates}
+    for c, n in steps.items():
+        if n is None:
+            warnings.warn(f"--resume: skipping {c}: not a readable model zip", stacklevel=1)
+    readable = {c: n for c, n in steps.items() if n is not None}
+    if not readable:
+        raise FileNotFoundError(f"--resume: {spec} has no readable model.zip or checkpoints/*.zip")
+    return path, max(readable, key=readable.__getitem__)
 
 
 def saved_timesteps(path: Path) -> int:
     """``num_timesteps`` stored in a model zip (without loading it)."""
     with zipfile.ZipFile(path) as archive:
         return int(json.loads(archive.read("data")).get("num_timesteps", 0))
+
+
+def _readable_timesteps(path: Path) -> int | None:
+    """``saved_timesteps``, or ``None`` for a file that is no readable model zip."""
+    try:
+        return saved_timesteps(path)
+    except (OSError, KeyError, ValueError, TypeError, AttributeError, zipfile.BadZipFile):
+        return None
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:

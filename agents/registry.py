@@ -105,8 +105,10 @@ def detect_algo(path: str | Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as err:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not a stable-baselines3 model zip ({err})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("policy_class", {}), dict):
+        raise ValueError(f"{path} is not a stable-baselines3 model zip (its 'data' is no model description)")
     module = str(data.get("policy_class", {}).get("__module__", ""))
     if module.startswith("sb3_contrib.common.maskable") or module == "agents.rl":  # SatScorer is maskable
         return "maskable_ppo"

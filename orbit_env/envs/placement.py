@@ -96,7 +96,9 @@ class OrbitPlacementEnv(gym.Env):
     ## Episode End
     Truncated at ``horizon_s``; terminated early only if every satellite stops propagating.
     The final ``info["episode_metrics"]`` holds the episode's job, value, energy, utilisation
-    and latency figures.
+    and latency figures. An episode in which no job awaits a decision before it ends (no
+    arrivals, or every satellite lost first) offers only defer and reject after ``reset``, and
+    its one step ends it.
 
     ## Arguments
     ``gymnasium.make("orbit_env/WalkerLEO-v0", render_mode=None, obs_mode="flat", strict=False,
@@ -145,6 +147,7 @@ class OrbitPlacementEnv(gym.Env):
         self._sim_cache_size = 4 if n_sats <= 256 else 1
         self.sim: Simulator | None = None
         self._job: int | None = None
+        self._no_decision = False
         self._features = FeatureBuilder(self.layout)
         self._mask = self._features.mask
         self._last = dict.fromkeys(REWARD_KEYS, 0.0)
@@ -174,13 +177,18 @@ class OrbitPlacementEnv(gym.Env):
         self._features.reset()
         self._last = self._reward_totals()
         self._next_decision()
+        # An episode may hold no decision at all (no job presented before the horizon, or every
+        # satellite lost first): its one step then only ends it, so defer and reject stay valid.
+        self._no_decision = self._job is None
         obs = self._observe()
+        if self._no_decision:
+            self._mask[self.n_sats :] = True
         return obs, self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
 
     def step(self, action: Any):
         if self.sim is None:
             raise RuntimeError("call reset() before step()")
-        if self._job is None:
+        if self._job is None and not self._no_decision:
             raise RuntimeError("the episode is over: call reset()")
         a = self._parse_action(action)
         invalid = not (0 <= a < self.n_sats + 2) or not self._mask[a]
@@ -190,7 +198,9 @@ class OrbitPlacementEnv(gym.Env):
                 f"(satellites 0..{self.n_sats - 1}, defer={self.n_sats}, reject={self.n_sats + 1})"
             )
         job, sim = self._job, self.sim
-        if invalid or a == self.n_sats + 1:
+        if job is None:  # the step that ends an episode without decisions
+            self._no_decision = False
+        elif invalid or a == self.n_sats + 1:
             sim.reject(job)
         elif a == self.n_sats:
             sim.defer(job)

@@ -394,6 +394,8 @@ class Simulator:
 
     def committed_s(self) -> np.ndarray:
         """float[N] work still to run on each satellite, running and queued [slot-s]."""
+        if len(self.jobs) == 0:  # an empty job stream: nothing queued, and no row to index
+            return self.slot_remaining_s.sum(axis=1)
         ids = np.maximum(self.queue, 0)
         left = np.where(self.queue >= 0, self.jobs.work_s[ids] - self.progress_s[ids], 0.0)
         return self.slot_remaining_s.sum(axis=1) + left.sum(axis=1)
@@ -490,6 +492,8 @@ class Simulator:
 
     def _next_ready(self, tau: np.ndarray) -> np.ndarray:
         """Earliest future input arrival of a queued job whose reserved slot is free."""
+        if len(self.jobs) == 0:  # an empty job stream: nothing queued, and no row to index
+            return np.full(self.n_sats, np.inf)
         ids = self.queue
         safe_ids = np.maximum(ids, 0)
         slot_free = np.take_along_axis(self.slot_job, np.maximum(self.slot_of[safe_ids], 0), axis=1) < 0
