@@ -488,7 +488,12 @@ class Simulator:
             self.slot_remaining_s -= progress
             self.counters.busy_slot_s += float(progress.sum())
             tau = nxt
-        raise RuntimeError(f"more than {_MAX_EVENTS_PER_STEP} events in step {k}")
+        # Only a battery too small for the load gets here: it browns out and recovers in a loop.
+        raise ValueError(
+            f"more than {_MAX_EVENTS_PER_STEP} power events in step {k} (t = {t0:.0f} s): the battery "
+            f"cycles between brownout and recovery; battery_wh={p.battery_wh:g} with recover_soc="
+            f"{p.recover_soc:g} is too small for this load, raise battery_wh"
+        )
 
     def _next_ready(self, tau: np.ndarray) -> np.ndarray:
         """Earliest future input arrival of a queued job whose reserved slot is free."""
