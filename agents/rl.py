@@ -409,11 +409,7 @@ def collect_teacher(
         raise ValueError(f"unknown teacher {teacher!r}; heuristics: {', '.join(HEURISTICS)}")
     env = gymnasium.make(env_id, split="train", **dict(env_kwargs or {}))
     obs_l, act_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], []
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=episodes, desc=f"cloning {teacher}", unit="ep", dynamic_ncols=True)
+    bar = _bar(progress, episodes, f"cloning {teacher}", "ep")
     for i in range(episodes):
         policy = HEURISTICS[teacher](seed=seed + i)
         obs, info = env.reset(seed=100_000 * (seed + 1) + i)
@@ -528,6 +524,7 @@ def behaviour_clone(
     optimizer = th.optim.Adam(actor, lr=learning_rate)
 
     epoch_loss, epoch_acc = [], []
+    bar = _bar(progress, 2 * epochs if fit_value and critic_only else epochs, f"fitting {teacher}", "epoch")
     for _ in range(epochs):
         order = rng.permutation(keep)
         total_loss, hits = 0.0, 0
@@ -544,6 +541,9 @@ def behaviour_clone(
             hits += int((_mode(dist) == target).sum())
         epoch_loss.append(total_loss / n)
         epoch_acc.append(hits / n)
+        if bar is not None:
+            bar.set_postfix(loss=f"{epoch_loss[-1]:.3f}", accuracy=f"{epoch_acc[-1]:.3f}")
+            bar.update()
 
     # Final accuracy and loss over all collected decisions, with the trained policy.
     policy.set_training_mode(False)
@@ -574,12 +574,25 @@ def behaviour_clone(
     }
     if fit_value and critic_only:
         returns = discounted_returns(data["rewards"], data["episode_starts"], float(model.gamma))
-        stats.update(_fit_value(policy, to_obs, obs, returns, critic_only, epochs, batch_size, rng))
+        if bar is not None:
+            bar.set_description("fitting the value head")
+        stats.update(_fit_value(policy, to_obs, obs, returns, critic_only, epochs, batch_size, rng, bar=bar))
     elif fit_value:
         warnings.warn("actor and critic share every parameter: value head not fitted", stacklevel=2)
     policy.set_training_mode(False)
+    if bar is not None:
+        bar.close()
     stats["seconds"] = time.perf_counter() - start_time
     return stats
+
+
+def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:
+    """A tqdm progress bar, or ``None`` without progress output."""
+    if not progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True)
 
 
 def _mode(dist: Any) -> th.Tensor:
@@ -609,6 +622,7 @@ def _fit_value(
     batch_size: int,
     rng: np.random.Generator,
     learning_rate: float = 1e-3,
+    bar: Any = None,
 ) -> dict[str, float]:
     optimizer = th.optim.Adam(params, lr=learning_rate)
     policy.set_training_mode(True)
@@ -624,6 +638,8 @@ def _fit_value(
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
+        if bar is not None:
+            bar.update()
     policy.set_training_mode(False)
     with th.no_grad():
         chunks = range(0, n, 4 * batch_size)
