@@ -221,6 +221,7 @@ class Simulator:
         self._next_arrival = 0
         self._placements = 0
         self._decision_key: tuple[int, int] | None = None
+        self._input_key: tuple[int, int, int] | None = None
         self._project_free()
 
     @property
@@ -302,6 +303,16 @@ class Simulator:
     # -- predictions -------------------------------------------------------------------------
     def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
         """Input arrival time [s] of ``job`` at each target (all when ``None``)."""
+        if targets is None:  # observation then place() ask for the same job: computed once
+            key = (job, self.step_index, self._placements)
+            if self._input_key != key:
+                self._input_all = self._input_estimate_uncached(job, None)
+                self._input_all.flags.writeable = False  # shared by every caller until the key changes
+                self._input_key = key
+            return self._input_all
+        return self._input_estimate_uncached(job, targets)
+
+    def _input_estimate_uncached(self, job: int, targets: np.ndarray | None) -> np.ndarray:
         jobs = self.jobs
         if self.src_station[job] >= 0:
             return self.links.uplink_estimate(
