@@ -1,6 +1,8 @@
 """Draw a training run's learning curve from its TensorBoard event files.
 
-Usage: ``python docs/learning_curve.py runs/X [--out docs/img/learning_curve.png] [--baseline 8078]``
+Usage::
+
+    python docs/learning_curve.py runs/X [--out docs/img/learning_curve.png] [--baseline [NAME=]8078 ...]
 
 Top: validation return (``eval/mean_reward`` ± ``eval/std_reward``) and the training episodes'
 return (``rollout/ep_rew_mean``) against environment steps, with an optional horizontal line for
@@ -38,9 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("run", type=Path, help="run folder written by train.py")
     parser.add_argument("--out", type=Path, default=Path("docs/img/learning_curve.png"))
-    parser.add_argument("--baseline", type=float, help="a baseline's mean return on the validation seeds")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="[NAME=]RETURN",
+        help="a baseline's mean return on the validation seeds (repeatable; NAME defaults to "
+        "--baseline-name)",
+    )
     parser.add_argument("--baseline-name", default="eclipse_safe")
     args = parser.parse_args(argv)
+    baselines = []
+    for item in args.baseline:
+        name, sep, value = item.rpartition("=")
+        try:
+            baselines.append((name if sep else args.baseline_name, float(value)))
+        except ValueError:
+            parser.error(f"--baseline expects [NAME=]RETURN, got {item!r}")
     data = scalars(args.run)
     fig = Figure(figsize=(9, 6.5), constrained_layout=True)
     FigureCanvasAgg(fig)
@@ -53,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "rollout/ep_rew_mean" in data:
         top.plot(*data["rollout/ep_rew_mean"], alpha=0.6, label="training episodes (train split)")
-    if args.baseline is not None:
-        top.axhline(
-            args.baseline, color="k", linestyle="--", label=f"{args.baseline_name}, same validation seeds"
-        )
+    for (name, value), style in zip(baselines, ("--", ":", "-."), strict=False):
+        top.axhline(value, color="k", linestyle=style, label=f"{name}, same validation seeds")
     top.set_ylabel("episode return")
     top.legend(loc="lower right", fontsize=8)
     top.grid(alpha=0.3)
