@@ -33,7 +33,9 @@ TINY = {
 def expected_keys(settings: bench_run.Settings) -> list[str]:
     keys = [f"step_rate/{name}" for name in settings.scenarios]
     keys += [
+        "train_fps/frozen",
         "train_fps",
+        "train_fps/1_thread/frozen",
         "train_fps/1_thread",
         "geometry",
         "reset_warm",
