@@ -1,6 +1,9 @@
 """Combine evaluate.py outputs into the README's results table (one column per scenario).
 
-Usage: ``python docs/results_table.py results/Tiny-v0 results/WalkerLEO-v0 ...``
+Usage: ``python docs/results_table.py results/Tiny-v0 results/WalkerLEO-v0 results/WalkerLEO-v0-model ...``
+
+Folders of the same env are merged (they must share seeds and split); saved models (``*.zip``)
+share one row, "trained maskable_ppo".
 """
 
 from __future__ import annotations
@@ -15,10 +18,36 @@ def cell(metric: dict) -> str:
     return f"{metric['mean']:.0f} [{lo:.0f}, {hi:.0f}]"
 
 
+MODEL_ROW = "trained maskable_ppo"
+
+
+def label(policy: str) -> str:
+    """A row label: saved models (``*.zip``) share one row, the trained policy of each scenario."""
+    return MODEL_ROW if policy.endswith(".zip") else policy
+
+
+def merged(folders: list[str]) -> dict[str, dict]:
+    """env id -> results, folders of the same env merged (same seeds required: comparisons are paired)."""
+    out: dict[str, dict] = {}
+    for folder in folders:
+        run = json.loads((Path(folder) / "results.json").read_text())
+        policies = {label(p): m for p, m in run["policies"].items()}
+        if run["env"] not in out:
+            out[run["env"]] = dict(run, policies=policies)
+            continue
+        first = out[run["env"]]
+        if run["seeds"] != first["seeds"] or run["split"] != first["split"]:
+            raise SystemExit(f"{folder}: other seeds or split than the first {run['env']} folder")
+        for name, metrics in policies.items():
+            first["policies"].setdefault(name, metrics)
+    return out
+
+
 def main(folders: list[str]) -> str:
-    runs = [json.loads((Path(f) / "results.json").read_text()) for f in folders]
+    runs = list(merged(folders).values())
     names = [r["env"].split("/")[-1] for r in runs]
-    policies = list(runs[0]["policies"])
+    policies = list(dict.fromkeys(p for r in runs for p in r["policies"] if p != "ceiling"))
+    policies = [p for p in policies if p != MODEL_ROW] + [MODEL_ROW, "ceiling"]
     lines = [
         "| policy | " + " | ".join(f"{n} return [95 % CI] · brownouts" for n in names) + " |",
         "|---|" + "---|" * len(runs),
@@ -28,7 +57,7 @@ def main(folders: list[str]) -> str:
         for run in runs:
             m = run["policies"].get(policy)
             if m is None:
-                cells.append("")
+                cells.append("—")
                 continue
             brown = m.get("brownouts")
             cells.append(cell(m["return"]) + (f" · {brown['mean']:.1f}" if brown else ""))
@@ -36,7 +65,8 @@ def main(folders: list[str]) -> str:
     heads = []
     for name, run in zip(names, runs, strict=True):
         pol = run["policies"]
-        best = max((p for p in pol if p != "ceiling"), key=lambda p: pol[p]["return"]["mean"])
+        rules = [p for p in pol if p not in ("ceiling", MODEL_ROW)]
+        best = max(rules, key=lambda p: pol[p]["return"]["mean"])
         if "ceiling" in pol:
             ceiling = pol["ceiling"]["return"]["mean"]
             room = (ceiling - pol[best]["return"]["mean"]) / abs(ceiling)
