@@ -304,7 +304,11 @@ def fault_overrides(draw) -> dict[str, object]:
 @given(overrides=fault_overrides(), seed=st.integers(0, 1000))
 def test_hostile_settings_keep_every_invariant(overrides, seed):
     env = gym.make("orbit_env/Tiny-v0", epoch=EQUINOX, horizon_s=HOUR_S, geometry_cache=False, **overrides)
-    out = play(env, seed, place_p=0.8)
+    try:
+        out = play(env, seed, place_p=0.8)
+    except ValueError as err:  # a recovery charge of mWh: the documented brownout-loop error, by name
+        assert "battery_wh=" in str(err) and "recover_soc=" in str(err), err
+        return
     assert out.truncated
 
 
