@@ -134,3 +134,30 @@ def test_run_folder_config_names_the_training_env(models, tmp_path):
     (run / "config.yml").write_text("env: orbit_env/Tiny-v0\nalgo: ppo\n")
     with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v0"):
         make_policy(str(model), env=gym.make("orbit_env/WalkerLEO-v0"))
+
+
+COMMITTED = sorted(Path(__file__).resolve().parent.parent.glob("models/*/maskable_ppo.zip"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.parent.name)
+def test_committed_models_load_and_take_only_valid_actions(path):
+    """Each models/<Scenario>/maskable_ppo.zip has its config.yml, loads for its scenario, and
+    plays 200 decisions of a test-split episode without one masked action."""
+    import yaml
+
+    config = yaml.safe_load((path.parent / "config.yml").read_text())
+    env_id = f"orbit_env/{path.parent.name}"
+    assert config["env"] == env_id and config["algo"] == "maskable_ppo"
+    env = gym.make(env_id, split="test", strict=True)  # strict: a masked action raises
+    policy = make_policy(str(path), env=env)
+    obs, info = env.reset(seed=1000)
+    for _ in range(200):
+        action, _ = policy.predict(obs, deterministic=True)
+        assert info["action_mask"][int(action)]
+        obs, _, terminated, truncated, info = env.step(action)
+        assert not (terminated or truncated)
+    env.close()
+
+
+def test_both_required_models_are_committed():
+    assert {p.parent.name for p in COMMITTED} >= {"WalkerLEO-v0", "SuncatcherEclipse-v0"}
