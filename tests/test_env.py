@@ -159,6 +159,7 @@ def test_masked_random_rollouts_keep_every_invariant(name):
         ({"render_mode": "video"}, "render_mode must be one of"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:.*render_mode='video'")  # gymnasium's own warning before ours
 def test_bad_keywords_give_a_clear_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gym.make("orbit_env/WalkerLEO-v0", **kwargs)
