@@ -29,6 +29,7 @@ from orbit_env.config import DEFAULT_STATIONS
 from orbit_env.sim.orbits import Constellation, GroundStation
 from orbit_env.sim.simulator import JobState
 from orbit_env.sim.workload import KIND_NAMES, Jobs
+from tests.checks import assert_jobs_conserved
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TRACE_COLUMNS = [f.name for f in dataclasses.fields(Jobs)]
@@ -105,13 +106,7 @@ def play(
     metrics = info["episode_metrics"]
     assert not info["action_mask"].any()  # the final observation offers no decision
     assert all(math.isfinite(float(v)) for v in metrics.values()), metrics
-    assert metrics["jobs_arrived"] == (
-        metrics["jobs_on_time"]
-        + metrics["jobs_late"]
-        + metrics["jobs_expired"]
-        + metrics["jobs_rejected"]
-        + metrics["jobs_in_flight"]
-    )
+    assert_jobs_conserved(metrics)
     assert metrics["decisions"] == steps - closing_steps
     return Played(env, steps, no_sat, terminated, truncated, total, metrics)
 
