@@ -14,20 +14,10 @@ import numpy as np
 import pytest
 
 import orbit_env  # noqa: F401  (registers the ids)
+from tests.checks import assert_jobs_conserved
 
 DAY_S = 86400.0
 CHECK_EVERY = 2000  # decisions between full invariant checks
-
-
-def energy_errors(sim) -> tuple[float, float]:
-    """Relative errors of battery change = charged − discharged and generation = used + stored +
-    curtailed, each over the constellation's largest per-satellite flow."""
-    lg, p = sim.ledger, sim.power
-    change = sim.energy_wh - sim.energy0_wh
-    scale = max(1.0, float(np.abs(lg.generated).max()), float(np.abs(change).max()))
-    battery = float(np.abs(change - (lg.charged - lg.discharged)).max()) / scale
-    bus = float(np.abs(lg.generated - (lg.used + lg.stored(p) + lg.curtailed)).max()) / scale
-    return battery, bus
 
 
 def run_week(env_id: str, days: float, seed: int, **overrides) -> dict:
@@ -50,12 +40,10 @@ def run_week(env_id: str, days: float, seed: int, **overrides) -> dict:
     assert truncated and not terminated
     assert sim.now_s == pytest.approx(days * DAY_S)
     sim.check_invariants(rtol=1e-9)
-    battery, bus = energy_errors(sim)
+    battery, bus, _ = sim.energy_errors()
     assert battery <= 1e-9 and bus <= 1e-9
     m = info["episode_metrics"]
-    assert m["jobs_arrived"] == sum(
-        m[k] for k in ("jobs_on_time", "jobs_late", "jobs_expired", "jobs_rejected", "jobs_in_flight")
-    )
+    assert_jobs_conserved(m)
     assert m["jobs_arrived"] == sim.counters.arrived and m["decisions"] == steps
     assert m["energy_generated_kwh"] > 0 and m["energy_used_kwh"] > 0
     seconds = time.perf_counter() - started

@@ -719,16 +719,27 @@ class Simulator:
         total = sum(counts[k] for k in ("pending", "in_flight", "on_time", "late", "expired", "rejected"))
         if counts["arrived"] != total or counts["arrived"] != self.counters.arrived:
             raise AssertionError(f"job conservation broken: {counts}, counter {self.counters.arrived}")
-        lg, p = self.ledger, self.power
+        battery, bus, scale = self.energy_errors()
+        if battery > rtol:
+            raise AssertionError("battery change != charged - discharged")
+        if bus > rtol:
+            raise AssertionError(f"generation != used + stored + curtailed (gap {bus * scale:g} Wh)")
+        if (self.energy_wh < 0).any() or (self.energy_wh > self.power.battery_wh).any():
+            raise AssertionError("battery charge outside [0, battery_wh]")
+
+    def energy_errors(self) -> tuple[float, float, float]:
+        """Largest per-satellite errors of the two energy balances, relative to ``scale``.
+
+        Returns:
+            (|battery change − (charged − discharged)| / scale, |generated − (used + stored +
+            curtailed)| / scale, scale [Wh]: the largest generation or battery change, at least 1).
+        """
+        lg = self.ledger
         change = self.energy_wh - self.energy0_wh
         scale = max(1.0, float(np.abs(lg.generated).max()), float(np.abs(change).max()))
-        if np.abs(change - (lg.charged - lg.discharged)).max() > rtol * scale:
-            raise AssertionError("battery change != charged - discharged")
-        gap = lg.generated - (lg.used + lg.stored(p) + lg.curtailed)
-        if np.abs(gap).max() > rtol * scale:
-            raise AssertionError(f"generation != used + stored + curtailed (gap {np.abs(gap).max():g} Wh)")
-        if (self.energy_wh < 0).any() or (self.energy_wh > p.battery_wh).any():
-            raise AssertionError("battery charge outside [0, battery_wh]")
+        battery = float(np.abs(change - (lg.charged - lg.discharged)).max()) / scale
+        bus = float(np.abs(lg.generated - (lg.used + lg.stored(self.power) + lg.curtailed)).max()) / scale
+        return battery, bus, scale
 
     def metrics(self) -> dict[str, float]:
         """Episode metrics so far (the keys of ``info["episode_metrics"]``)."""
