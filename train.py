@@ -155,11 +155,13 @@ def find_resume(spec: str) -> tuple[Path, Path]:
     if not candidates:
         raise FileNotFoundError(f"--resume: {spec} has no model.zip and no checkpoints/*.zip")
     # A run killed while saving leaves a cut zip behind: resume from the newest readable save.
-    steps = {c: _readable_timesteps(c) for c in candidates}
-    for c, n in steps.items():
+    readable: dict[Path, int] = {}
+    for c in candidates:
+        n = _readable_timesteps(c)
         if n is None:
             warnings.warn(f"--resume: skipping {c}: not a readable model zip", stacklevel=1)
-    readable = {c: n for c, n in steps.items() if n is not None}
+        else:
+            readable[c] = n
     if not readable:
         raise FileNotFoundError(f"--resume: {spec} has no readable model.zip or checkpoints/*.zip")
     return path, max(readable, key=readable.__getitem__)

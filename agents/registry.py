@@ -107,9 +107,10 @@ def detect_algo(path: str | Path) -> str:
             data = json.loads(archive.read("data"))
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not a stable-baselines3 model zip ({err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("policy_class", {}), dict):
+    policy_class = data.get("policy_class", {}) if isinstance(data, dict) else None
+    if not isinstance(policy_class, dict):
         raise ValueError(f"{path} is not a stable-baselines3 model zip (its 'data' is no model description)")
-    module = str(data.get("policy_class", {}).get("__module__", ""))
+    module = str(policy_class.get("__module__", ""))
     if module.startswith("sb3_contrib.common.maskable") or module == "agents.rl":  # SatScorer is maskable
         return "maskable_ppo"
     if module.startswith("stable_baselines3.dqn") or "exploration_rate" in data:
