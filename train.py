@@ -2,6 +2,7 @@
 
     python train.py --env orbit_env/WalkerLEO-v0 --algo maskable_ppo --timesteps 1000000 --seed 0
     python train.py --env orbit_env/WalkerLEO-v0 --init-from eclipse_safe --bc-episodes 20
+    python train.py --env orbit_env/WalkerLEO-v0 --init-from runs/<clone run>/bc_model.zip
     python train.py --resume runs/WalkerLEO-v0_maskable_ppo_0_20260101-120000 --timesteps 500000
     tensorboard --logdir runs/
 
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import json
 import subprocess
 import sys
@@ -102,8 +104,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--init-from",
         default=None,
-        choices=sorted(HEURISTICS),
-        help="clone this heuristic into the policy before RL (applies the entry's finetune block)",
+        metavar="HEURISTIC|MODEL.zip",
+        help="clone this heuristic into the policy before RL, or start from a saved model's weights "
+        f"(e.g. another run's bc_model.zip); either applies the entry's finetune block. "
+        f"Heuristics: {', '.join(sorted(HEURISTICS))}",
     )
     p.add_argument("--bc-episodes", type=int, default=20, help="teacher episodes for behaviour cloning")
     p.add_argument("--bc-epochs", type=int, default=10, help="supervised epochs of behaviour cloning")
@@ -127,6 +131,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Arguments; with ``--resume`` the run's saved arguments are the defaults (CLI still wins)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.init_from is not None and args.init_from not in HEURISTICS:
+        if not args.init_from.endswith(".zip"):
+            parser.error(
+                f"--init-from: {args.init_from!r} is neither a heuristic ({', '.join(sorted(HEURISTICS))}) "
+                "nor a model .zip"
+            )
+        if not Path(args.init_from).is_file():
+            parser.error(f"--init-from: no model at {args.init_from}")
     if args.resume:
         run_dir, _ = find_resume(args.resume)
         saved = load_config(run_dir).get("args", {})
@@ -485,8 +497,22 @@ def main(argv: Sequence[str] | None = None) -> Path:
         )
     model.set_logger(logger)
 
-    # Optional warm start: clone a heuristic, logged as bc/* (x axis: cloning epoch).
-    if args.init_from and not resuming:
+    # Optional warm start: a saved model's weights (e.g. a clone from another run), or clone a
+    # heuristic here, logged as bc/* (x axis: cloning epoch).
+    if args.init_from and args.init_from not in HEURISTICS and not resuming:
+        rl.warm_start(model, args.init_from)
+        source = Path(args.init_from)
+        origin = load_config(source.parent.parent if source.parent.name == "checkpoints" else source.parent)
+        config["warm_start"] = {
+            "model": str(source),
+            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+            "num_timesteps": saved_timesteps(source),
+            # The source run's cloning stats (and time), so the cost of the warm start is on record.
+            **({"behaviour_clone": origin["behaviour_clone"]} if "behaviour_clone" in origin else {}),
+        }
+        write_config(run_dir, config)
+        say(f"warm start from {source} (its step count {config['warm_start']['num_timesteps']:,})")
+    elif args.init_from and not resuming:
         say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs")
         stats = rl.behaviour_clone(
             model,

@@ -692,3 +692,26 @@ def load_model(
         check_observation_space(model.observation_space, env.observation_space, path, env)
         model.set_env(env)
     return model
+
+
+def warm_start(model: BaseAlgorithm, path: str | Path) -> BaseAlgorithm:
+    """Copy a saved model's network (and optimizer state) into ``model``, e.g. a clone to fine-tune.
+
+    The saved model must be the same algorithm with the same policy class and spaces; otherwise a
+    ``ValueError`` names what differs. Returns the loaded source model (for its metadata).
+    """
+    path = Path(path)
+    source = load_model(path)
+    check_observation_space(source.observation_space, model.observation_space, path, model.get_env())
+    if source.action_space != model.action_space:
+        raise ValueError(f"{path} acts in {source.action_space}, the env in {model.action_space}")
+    if type(source.policy) is not type(model.policy):
+        raise ValueError(
+            f"{path} holds a {type(source.policy).__name__} policy; this run builds "
+            f"{type(model.policy).__name__} (set --hyperparams policy=... to match)"
+        )
+    try:
+        model.set_parameters(source.get_parameters(), exact_match=True, device=model.device)
+    except (RuntimeError, ValueError) as err:  # layer shapes differ (net_arch)
+        raise ValueError(f"{path} does not fit this run's network ({str(err).splitlines()[0]})") from None
+    return source
