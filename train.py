@@ -42,6 +42,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -500,7 +501,12 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # Optional warm start: a saved model's weights (e.g. a clone from another run), or clone a
     # heuristic here, logged as bc/* (x axis: cloning epoch).
     if args.init_from and args.init_from not in HEURISTICS and not resuming:
-        rl.warm_start(model, args.init_from)
+        try:
+            rl.warm_start(model, args.init_from)
+        except ValueError:
+            logger.close()
+            shutil.rmtree(run_dir)  # created by this call: leave no half-made run behind
+            raise
         source = Path(args.init_from)
         origin = load_config(source.parent.parent if source.parent.name == "checkpoints" else source.parent)
         config["warm_start"] = {

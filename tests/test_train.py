@@ -86,6 +86,37 @@ def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
     assert yaml.safe_load((run / "config.yml").read_text())["hyperparams"]["learning_rate"] == 3e-5
 
 
+def test_init_from_a_saved_clone_starts_from_its_weights(run: Path, tmp_path: Path) -> None:
+    args = ["--env", TINY, "--timesteps", "64", "--n-envs", "1", "--run-dir", str(tmp_path), "--eval-freq", "0"]
+    run_dir = train.main([*args, "--run-name", "ws", "--init-from", str(run / "bc_model.zip"), *FAST])
+    config = yaml.safe_load((run_dir / "config.yml").read_text())
+    ws = config["warm_start"]
+    assert ws["model"] == str(run / "bc_model.zip") and len(ws["sha256"]) == 64 and ws["num_timesteps"] == 0
+    assert ws["behaviour_clone"]["teacher"] == "eclipse_safe"  # the clone's cost stays on record
+    assert config["hyperparams"]["learning_rate"] == 3e-5  # the finetune block, as with a heuristic
+    # Before any update the new model is the clone: with lr 0 the weights stay equal.
+    frozen = train.main(
+        [*args, "--run-name", "ws0", "--init-from", str(run / "bc_model.zip"), *FAST[:-1], "learning_rate=0"]
+        + ["--no-progress"]
+    )
+    clone = rl.load_model(run / "bc_model.zip").policy.state_dict()
+    for key, value in rl.load_model(frozen / "model.zip").policy.state_dict().items():
+        assert th.equal(value, clone[key]), key
+
+
+def test_init_from_a_model_of_another_env_is_a_clear_error_and_leaves_no_run(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--env", "orbit_env/WalkerLEO-v0", "--timesteps", "64", "--run-dir", str(tmp_path)]
+    with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
+        train.main([*args, "--run-name", "bad", "--init-from", str(run / "model.zip"), *FAST])
+    assert not (tmp_path / "bad").exists()
+    for spec, message in (("nothing", "neither a heuristic"), (str(tmp_path / "missing.zip"), "no model at")):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--init-from", spec])
+        assert message in capsys.readouterr().err
+
+
 def test_resume_continues_the_step_count(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
