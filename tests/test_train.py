@@ -87,7 +87,8 @@ def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
 
 
 def test_init_from_a_saved_clone_starts_from_its_weights(run: Path, tmp_path: Path) -> None:
-    args = ["--env", TINY, "--timesteps", "64", "--n-envs", "1", "--run-dir", str(tmp_path), "--eval-freq", "0"]
+    args = ["--env", TINY, "--timesteps", "64", "--n-envs", "1", "--run-dir", str(tmp_path)]
+    args += ["--eval-freq", "0"]
     run_dir = train.main([*args, "--run-name", "ws", "--init-from", str(run / "bc_model.zip"), *FAST])
     config = yaml.safe_load((run_dir / "config.yml").read_text())
     ws = config["warm_start"]
