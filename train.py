@@ -42,13 +42,15 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import multiprocessing
 import shutil
 import subprocess
 import sys
 import time
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -117,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--eval-freq", type=int, default=10000, help="validate every this many env steps (0: never)"
     )
     p.add_argument("--eval-episodes", type=int, default=5, help="validation episodes per evaluation")
+    p.add_argument(
+        "--eval-async",
+        action="store_true",
+        help="validate in a worker process while training goes on (a second core takes it off the clock)",
+    )
     p.add_argument("--eval-seed", type=int, default=500, help="seed of validation episode 0 (test split)")
     p.add_argument(
         "--checkpoint-freq", type=int, default=50000, help="checkpoint every this many steps (0: never)"
@@ -244,6 +251,33 @@ class EpisodeMetricsCallback(BaseCallback):
         return True
 
 
+def play_validation(
+    env: gymnasium.Env, policy: Any, seeds: Sequence[int]
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Returns and ``episode_metrics`` of one episode per seed."""
+    returns, rows = [], []
+    for seed in seeds:
+        ret, metrics, _ = run_episode(env, policy, seed)
+        returns.append(ret)
+        rows.append(metrics)
+    return returns, rows
+
+
+_WORKER_ENVS: dict[str, gymnasium.Env] = {}
+
+
+def validate_saved(
+    path: str, env_id: str, env_kwargs: dict[str, Any], algo: str, seeds: list[int]
+) -> tuple[list[float], list[dict[str, float]]]:
+    """``play_validation`` of a saved model, in a worker process (one torch thread, env kept)."""
+    th.set_num_threads(1)
+    key = repr((env_id, sorted(env_kwargs.items())))
+    if key not in _WORKER_ENVS:
+        _WORKER_ENVS[key] = gymnasium.make(env_id, split="test", **env_kwargs)
+    policy = ModelPolicy(rl.load_model(path, algo), algo, Path(path))
+    return play_validation(_WORKER_ENVS[key], policy, seeds)
+
+
 class ValidationCallback(BaseCallback):
     """Every ``eval_freq`` env steps, play ``n_episodes`` on fixed seeds and keep the best model.
 
@@ -252,30 +286,41 @@ class ValidationCallback(BaseCallback):
     EvalCallback seeds only the first reset). The policy acts deterministically, masked from the
     observation for MaskablePPO (``agents.registry.ModelPolicy``, as ``evaluate.py`` does). Logs
     ``eval/mean_reward``, ``eval/std_reward``, ``eval/mean_ep_length`` (decisions) and
-    ``eval/<metric>`` for every episode metric; a final evaluation runs at the end of training.
+    ``eval/<metric>`` for every episode metric at the step of the evaluated model; a final
+    evaluation runs at the end of training.
+
+    ``background=True`` plays the episodes in a worker process on a saved copy of the model
+    (``validation/model_<steps>_steps.zip``, removed once scored) while training goes on: on two
+    cores this takes validation off the training's clock. Results are logged when they arrive, at
+    the step of the model they score, and are identical to the foreground ones. If an evaluation
+    point comes while one validation runs and another waits, it is skipped (and said so). The end
+    of training waits for the outstanding validations.
     """
 
     def __init__(
         self,
-        env: gymnasium.Env,
+        env: gymnasium.Env | None,
         algo: str,
         eval_freq: int,
         n_episodes: int,
         seed: int,
         run_dir: Path,
         report: Any = print,
+        background: bool = False,
+        env_id: str | None = None,
+        env_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        self.env, self.algo, self.eval_freq, self.n_episodes, self.seed = (
-            env,
-            algo,
-            eval_freq,
-            n_episodes,
-            seed,
-        )
+        if background and env_id is None:
+            raise ValueError("background validation needs env_id (the worker builds its own env)")
+        self.env, self.algo, self.eval_freq = env, algo, eval_freq
+        self.seeds = [seed + i for i in range(n_episodes)]
         self.run_dir, self.report = run_dir, report
+        self.background, self.env_id, self.env_kwargs = background, env_id, dict(env_kwargs or {})
+        self.pool: Any = None
+        self.pending: deque[tuple[int, Path, Any]] = deque()
         self.best_mean = -np.inf
-        self.seconds = 0.0  # wall time spent validating [s]
+        self.seconds = 0.0  # wall time the training spent validating or waiting for it [s]
         self.last_eval_step = -1
         self.next_eval = 0
         self.history: dict[str, list] = {"timesteps": [], "results": [], "ep_lengths": [], "on_time": []}
@@ -288,8 +333,12 @@ class ValidationCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+        if self.background and self.pool is None:
+            # spawn: a fresh interpreter (fork would copy torch's threads and the training envs).
+            self.pool = multiprocessing.get_context("spawn").Pool(1)
 
     def _on_step(self) -> bool:
+        self._collect(wait=False)
         if self.num_timesteps >= self.next_eval:
             self.evaluate()
             self.next_eval = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
@@ -297,41 +346,86 @@ class ValidationCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         if self.last_eval_step != self.num_timesteps:
-            self.evaluate()
+            self.evaluate(final=True)
+        if self.pending:
+            self.report(f"waiting for {len(self.pending)} background validation(s)")
+        self._collect(wait=True)
+        self.close()
 
-    def evaluate(self) -> float:
-        started = time.perf_counter()
-        policy = ModelPolicy(self.model, self.algo)
-        returns, rows = [], []
-        for i in range(self.n_episodes):
-            ret, metrics, _ = run_episode(self.env, policy, self.seed + i)
-            returns.append(ret)
-            rows.append(metrics)
+    def close(self, terminate: bool = False) -> None:
+        """Stop the worker (``terminate``: at once, dropping validations still running)."""
+        if self.pool is not None:
+            if terminate:
+                self.pool.terminate()
+            else:
+                self.pool.close()
+            self.pool.join()
+            self.pool = None
+        for _, path, _ in self.pending:
+            path.unlink(missing_ok=True)
+        self.pending.clear()
+
+    def evaluate(self, final: bool = False) -> None:
+        """Validate the model as it is now: here, or handed to the worker (never skipped if ``final``)."""
+        step = self.num_timesteps
+        self.last_eval_step = step
+        if not self.background:
+            started = time.perf_counter()
+            returns, rows = play_validation(self.env, ModelPolicy(self.model, self.algo), self.seeds)
+            self._record(step, returns, rows, lambda best: self.model.save(best))
+            self.seconds += time.perf_counter() - started
+            return
+        if len(self.pending) >= 2 and not final:
+            self.report(f"validation @ {step:,} steps skipped: the worker is still on earlier models")
+            return
+        path = self.run_dir / "validation" / f"model_{step}_steps.zip"
+        path.parent.mkdir(exist_ok=True)
+        self.model.save(path)
+        job = self.pool.apply_async(
+            validate_saved, (str(path), self.env_id, self.env_kwargs, self.algo, self.seeds)
+        )
+        self.pending.append((step, path, job))
+
+    def _collect(self, wait: bool) -> None:
+        while self.pending and (wait or self.pending[0][2].ready()):
+            step, path, job = self.pending[0]
+            started = time.perf_counter()
+            returns, rows = job.get()  # a worker's exception is raised here
+            if wait:
+                self.seconds += time.perf_counter() - started
+            self.pending.popleft()
+            self._record(step, returns, rows, lambda best, src=path: shutil.copyfile(src, best))
+            path.unlink(missing_ok=True)
+
+    def _record(
+        self, step: int, returns: list[float], rows: list[dict[str, float]], save_best: Callable[[Path], Any]
+    ) -> None:
         mean = float(np.mean(returns))
-        self.logger.record("eval/mean_reward", mean)
-        self.logger.record("eval/std_reward", float(np.std(returns)))
-        self.logger.record("eval/mean_ep_length", float(np.mean([r["decisions"] for r in rows])))
-        for key in rows[0]:
-            self.logger.record(f"eval/{key}", float(np.mean([r[key] for r in rows])))
-        self.logger.dump(self.num_timesteps)
-        self.last_eval_step = self.num_timesteps
+        values = {
+            "eval/mean_reward": mean,
+            "eval/std_reward": float(np.std(returns)),
+            "eval/mean_ep_length": float(np.mean([r["decisions"] for r in rows])),
+            **{f"eval/{key}": float(np.mean([r[key] for r in rows])) for key in rows[0]},
+        }
+        # Straight to the output formats at the evaluated model's step, so a result that arrives
+        # later (background) lands where it belongs and SB3's pending train/* values are left alone.
+        for fmt in self.logger.output_formats:
+            fmt.write(values, dict.fromkeys(values), step)
         on_time = [r["on_time_value_rate"] for r in rows]
         for key, value in zip(
-            self.history, (self.num_timesteps, returns, [r["decisions"] for r in rows], on_time), strict=True
+            self.history, (step, returns, [r["decisions"] for r in rows], on_time), strict=True
         ):
             self.history[key].append(value)
         np.savez(self.run_dir / "evaluations.npz", **{k: np.asarray(v) for k, v in self.history.items()})
         best = mean > self.best_mean
         if best:
             self.best_mean = mean
-            self.model.save(self.run_dir / "best_model.zip")
+            save_best(self.run_dir / "best_model.zip")
         self.report(
-            f"eval @ {self.num_timesteps:,} steps: return {mean:.1f} ± {np.std(returns):.1f}, on-time value "
+            f"eval @ {step:,} steps: return {mean:.1f} ± {np.std(returns):.1f}, on-time value "
             f"rate {np.mean(on_time):.3f}, brownouts {np.mean([r['brownouts'] for r in rows]):.1f}"
             + (" (new best)" if best else "")
         )
-        self.seconds += time.perf_counter() - started
-        return mean
 
 
 class StepCheckpointCallback(BaseCallback):
@@ -475,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         env_kwargs={"split": "train", **env_kwargs},
         vec_env_cls=vec_cls,
     )
-    eval_env = gymnasium.make(env_id, split="test", **env_kwargs)
+    foreground_eval = args.eval_freq > 0 and not args.eval_async
+    eval_env = gymnasium.make(env_id, split="test", **env_kwargs) if foreground_eval else None
 
     # Model: new, or the run's newest save; SB3's logger writes TensorBoard and CSV into the run folder.
     logger = configure(str(run_dir), ["csv", "tensorboard"] + (["stdout"] if args.verbose else []))
@@ -558,7 +653,16 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.eval_freq > 0:
         callbacks.append(
             ValidationCallback(
-                eval_env, args.algo, args.eval_freq, args.eval_episodes, args.eval_seed, run_dir, say
+                eval_env,
+                args.algo,
+                args.eval_freq,
+                args.eval_episodes,
+                args.eval_seed,
+                run_dir,
+                say,
+                background=args.eval_async,
+                env_id=env_id,
+                env_kwargs=env_kwargs,
             )
         )
     if args.checkpoint_freq > 0:
@@ -582,6 +686,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
         for cb in callbacks:
             if isinstance(cb, ProgressBarCallback) and cb.bar is not None:
                 cb.bar.close()
+            if isinstance(cb, ValidationCallback):
+                cb.close(terminate=True)
         print(f"\ninterrupted at step {model.num_timesteps:,}: saving {run_dir / 'model.zip'}")
     elapsed = time.perf_counter() - started
     model.save(run_dir / "model.zip")
@@ -599,7 +705,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     )
     write_config(run_dir, config)
     env.close()
-    eval_env.close()
+    if eval_env is not None:
+        eval_env.close()
 
     status = "stopped" if interrupted else "done"
     print(

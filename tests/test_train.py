@@ -118,6 +118,23 @@ def test_init_from_a_model_of_another_env_is_a_clear_error_and_leaves_no_run(
         assert message in capsys.readouterr().err
 
 
+def test_background_validation_matches_the_foreground_one(run: Path, tmp_path: Path) -> None:
+    """Same run with --eval-async: same validation results, at the same steps, and the same best model."""
+    args = ["--env", TINY, "--timesteps", "300", "--n-envs", "1", "--seed", "3", "--run-dir", str(tmp_path)]
+    args += ["--run-name", "async", "--eval-freq", "150", "--eval-episodes", "1", "--checkpoint-freq", "150"]
+    args += ["--init-from", "eclipse_safe", "--bc-episodes", "1", "--bc-epochs", "2", "--eval-async", *FAST]
+    background = train.main(args)
+    with np.load(run / "evaluations.npz") as fg, np.load(background / "evaluations.npz") as bg:
+        assert fg["timesteps"].tolist() == bg["timesteps"].tolist() == [150, 300, 320]  # 320: the end
+        for key in ("results", "ep_lengths", "on_time"):
+            np.testing.assert_array_equal(fg[key], bg[key])
+    assert scalar_tags(background)["eval/mean_reward"] == scalar_tags(run)["eval/mean_reward"]
+    best = {k: v for k, v in rl.load_model(run / "best_model.zip").policy.state_dict().items()}
+    for key, value in rl.load_model(background / "best_model.zip").policy.state_dict().items():
+        assert th.equal(value, best[key]), key
+    assert not any((background / "validation").iterdir())  # scored copies are removed
+
+
 def test_resume_continues_the_step_count(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
@@ -149,7 +166,10 @@ def test_model_on_an_env_of_another_size_gives_a_clear_error(run: Path) -> None:
         rl.load_model(run / "model.zip", env=walker)
 
 
-def test_ctrl_c_saves_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("validation", [["--eval-freq", "0"], ["--eval-freq", "40", "--eval-async"]])
+def test_ctrl_c_saves_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, validation: list[str]
+) -> None:
     def interrupt(self: train.EpisodeMetricsCallback) -> bool:
         if self.num_timesteps >= 100:
             raise KeyboardInterrupt
@@ -157,9 +177,12 @@ def test_ctrl_c_saves_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     monkeypatch.setattr(train.EpisodeMetricsCallback, "_on_step", interrupt)
     args = ["--env", TINY, "--timesteps", "1000", "--n-envs", "1", "--run-dir", str(tmp_path)]
-    run_dir = train.main([*args, "--run-name", "ctrl_c", "--eval-freq", "0", "--checkpoint-freq", "0", *FAST])
+    args += ["--eval-episodes", "1", *validation]
+    run_dir = train.main([*args, "--run-name", "ctrl_c", "--checkpoint-freq", "0", *FAST])
     assert rl.load_model(run_dir / "model.zip").num_timesteps == 100
     assert yaml.safe_load((run_dir / "config.yml").read_text())["starts"][0]["interrupted"] is True
+    # A background worker is stopped at once and its unscored copies are removed.
+    assert not (run_dir / "validation").exists() or not any((run_dir / "validation").iterdir())
 
 
 @pytest.mark.parametrize("algo", ["a2c", "dqn"])
