@@ -3,15 +3,25 @@
 Usage::
 
     python docs/learning_curve.py runs/X [--out docs/img/learning_curve.png] [--baseline [NAME=]8078 ...]
+        [--validation results/X-val ...]
 
 Top: validation return (``eval/mean_reward`` ± ``eval/std_reward``) and the training episodes'
 return (``rollout/ep_rew_mean``) against environment steps, with an optional horizontal line for
 a baseline measured on the same validation seeds. Bottom: brownouts per episode.
+
+``--validation`` adds checkpoints scored afterwards by ``evaluate.py`` (for a run trained with
+``--eval-freq 0``), e.g. ``python evaluate.py --split test --seed 500 --episodes 8 --policies
+value_density,runs/X/bc_model.zip,runs/X/checkpoints/rl_model_800000_steps.zip --out
+results/X-val``: each model is drawn at its step count (``bc_model.zip`` at 0) with its 95 %
+interval, and each heuristic in the same file as a baseline.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +44,39 @@ def scalars(run: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {tag: (np.asarray(s), np.asarray(v)) for tag, (s, v) in out.items()}
 
 
+def model_step(spec: str) -> int | None:
+    """Environment steps behind a model path of ``evaluate.py`` (None: not a model)."""
+    path = Path(spec.partition(":")[2] if ":" in spec and not Path(spec).exists() else spec)
+    if path.name == "bc_model.zip":
+        return 0
+    if match := re.search(r"_(\d+)_steps\.zip$", path.name):
+        return int(match.group(1))
+    if path.suffix == ".zip" and path.is_file():
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read("data")).get("num_timesteps", 0))
+    return None
+
+
+def validation_points(
+    results: Path,
+) -> tuple[list[tuple[int, float, float, float, float]], list[tuple[str, float]], int]:
+    """(step, mean, ci low, ci high, brownouts) per model, (name, mean) per heuristic, episodes."""
+    path = results / "results.json" if results.is_dir() else results
+    data = json.loads(path.read_text())
+    points, baselines = [], []
+    for name, row in data["policies"].items():
+        if name == "ceiling":
+            continue
+        step = model_step(name)
+        mean = row["return"]["mean"]
+        if step is None:
+            baselines.append((name, mean))
+        else:
+            low, high = row["return"]["ci95"]
+            points.append((step, mean, low, high, row["brownouts"]["mean"]))
+    return sorted(points), baselines, int(data["episodes"])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -49,6 +92,14 @@ def main(argv: list[str] | None = None) -> int:
         "--baseline-name)",
     )
     parser.add_argument("--baseline-name", default="eclipse_safe")
+    parser.add_argument(
+        "--validation",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="RESULTS",
+        help="evaluate.py output (folder or results.json) scoring this run's checkpoints (repeatable)",
+    )
     args = parser.parse_args(argv)
     baselines = []
     for item in args.baseline:
@@ -67,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         top.errorbar(
             steps, mean, yerr=std, marker="o", capsize=3, label="validation return (test-split days)"
         )
+    for results in args.validation:
+        points, heuristics, episodes = validation_points(results)
+        baselines += [h for h in heuristics if h[0] not in {b[0] for b in baselines}]
+        if points:
+            step, mean, low, high, brown = (np.asarray(c) for c in zip(*points, strict=True))
+            label = f"checkpoints, {episodes} validation episodes (95 % CI)"
+            top.errorbar(step, mean, yerr=[mean - low, high - mean], marker="s", capsize=3, label=label)
+            bottom.plot(step, brown, marker="s", label="checkpoints (validation)")
     if "rollout/ep_rew_mean" in data:
         top.plot(*data["rollout/ep_rew_mean"], alpha=0.6, label="training episodes (train split)")
     for (name, value), style in zip(baselines, ("--", ":", "-."), strict=False):

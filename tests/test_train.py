@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -256,3 +257,32 @@ def test_hyperparams_from_yml_with_overrides_and_clear_errors(tmp_path: Path) ->
         rl.model_kwargs("ppo", {"policy": "SatScorer"})
     with pytest.raises(ValueError, match="not key=value"):
         rl.parse_key_values(["learning_rate"])
+
+
+def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, tmp_path: Path) -> None:
+    import importlib.util
+
+    path = Path(train.REPO) / "docs" / "learning_curve.py"
+    spec = importlib.util.spec_from_file_location("learning_curve", path)
+    curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(curve)
+    row = {"return": {"mean": 10.0, "ci95": [8.0, 12.0]}, "brownouts": {"mean": 1.0}}
+    better = {"mean": 11.0, "ci95": [9.0, 13.0]}
+    results = {
+        "episodes": 8,
+        "policies": {
+            "eclipse_safe": row,
+            str(run / "checkpoints" / "rl_model_150_steps.zip"): {**row, "return": better},
+            f"maskable_ppo:{run / 'bc_model.zip'}": row,
+            str(run / "model.zip"): row,
+            "ceiling": {"return": {"mean": 20.0}},
+        },
+    }
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    points, baselines, episodes = curve.validation_points(tmp_path)
+    final = rl.load_model(run / "model.zip").num_timesteps
+    assert [p[:2] for p in points] == [(0, 10.0), (150, 11.0), (final, 10.0)]
+    assert baselines == [("eclipse_safe", 10.0)] and episodes == 8
+    out = tmp_path / "curve.png"
+    assert curve.main([str(run), "--out", str(out), "--validation", str(tmp_path)]) == 0
+    assert out.stat().st_size > 10_000
