@@ -85,7 +85,9 @@ def ceiling(
     Returns:
         dict with ``return`` and ``value_on_time`` (the bounds), ``status`` (``"optimal"``,
         ``"pooled"`` after a fallback, or ``"trivial"``), ``solve_s``, ``buckets``, ``groups``,
-        ``energy_step_s``, ``brownouts`` (in the return LP's optimum) and ``jobs_on_time``.
+        ``energy_step_s``, ``brownouts`` (in the return LP's optimum), ``jobs_on_time`` and
+        ``job_on_time`` ([J] each job's on-time share in that optimum, in [0, 1]; 1 for every
+        on-time-feasible job in the trivial bound), e.g. to see which jobs a policy leaves.
 
     Raises:
         ValueError: a job has already been placed, rejected or finished.
@@ -254,7 +256,13 @@ def _solve(
         - rw.brownout_penalty * c0.brownouts
     )
     if steps <= 0:
-        return {"return": accrued, "value_on_time": c0.value_on_time, "buckets": 0, "groups": 0}
+        return {
+            "return": accrued,
+            "value_on_time": c0.value_on_time,
+            "buckets": 0,
+            "groups": 0,
+            "job_on_time": np.zeros(jobs.value.size),
+        }
 
     m_big = max(1, int(round(bucket_s / dt)))
     m_e = max(1, int(round((energy_s if energy_s is not None else 2 * dt) / dt)))
@@ -482,6 +490,7 @@ def _solve(
         "energy_step_s": f_len_s,
         "brownouts": float(res_ret[1][bv].sum()),
         "jobs_on_time": float(res_ret[1][yv].sum()),
+        "job_on_time": _per_job(jobs.value.size, jy, res_ret[1][yv]),
         "on_time_value": lp_on,
         "variables": n_var,
         "constraints": n_row,
@@ -510,6 +519,13 @@ def _lp(c, a_mat, row_lo, row_hi, lb, ub, time_limit_s: float) -> tuple[float, n
     return -float(res.fun), res.x
 
 
+def _per_job(n_jobs: int, ids: np.ndarray, share: np.ndarray) -> np.ndarray:
+    """[J] on-time share of every job in the return LP's optimum (0 for jobs that cannot be)."""
+    out = np.zeros(n_jobs)
+    out[ids] = np.clip(share, 0.0, 1.0)
+    return out
+
+
 def _trivial(sim: Simulator) -> dict:
     """Every job that could be on time is, nothing else costs anything: always a bound."""
     present = _presented_s(sim)
@@ -521,6 +537,7 @@ def _trivial(sim: Simulator) -> dict:
     return {
         "return": c0.value_on_time + total,
         "value_on_time": c0.value_on_time + total,
+        "job_on_time": ok.astype(float),
         "status": "trivial",
         "buckets": 0,
         "groups": 0,

@@ -65,6 +65,7 @@ def test_ceiling_equals_the_optimum_when_two_jobs_compete_for_one_slot():
     assert bound["status"] == "optimal"
     assert bound["return"] == pytest.approx(3.0 - 0.25 * 1.0, abs=1e-4)
     assert bound["value_on_time"] == pytest.approx(3.0, abs=1e-4)
+    np.testing.assert_allclose(bound["job_on_time"], [1.0, 0.0], atol=1e-6)  # which job the LP runs
     # and that optimum is reached: run job 0, reject job 1
     sim.advance()
     sim.place(0, 0)
@@ -99,3 +100,26 @@ def test_ceiling_refuses_a_state_after_decisions():
     env.step(env.unwrapped.n_sats + 1)  # reject the first job
     with pytest.raises(ValueError, match="after reset"):
         ceiling(env.unwrapped.sim)
+
+
+def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_uses_them():
+    import importlib.util
+    from pathlib import Path
+
+    env = gym.make("orbit_env/Tiny-v0", split="test")
+    env.reset(seed=1000)
+    sim = env.unwrapped.sim
+    bound = ceiling(sim)
+    share = bound["job_on_time"]
+    assert share.shape == sim.jobs.value.shape and ((share >= 0) & (share <= 1)).all()
+    assert share @ sim.jobs.value == pytest.approx(bound["on_time_value"], rel=1e-9)
+    path = Path(__file__).resolve().parents[1] / "docs" / "ceiling_gap.py"
+    spec = importlib.util.spec_from_file_location("ceiling_gap", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    res = module.gap("orbit_env/Tiny-v0", ["eclipse_safe"], [1000], progress=False)
+    assert res["ceiling"].sum() == pytest.approx(bound["on_time_value"], rel=1e-9)
+    assert (res["ceiling"] <= res["arrived"] + 1e-9).all()
+    _, metrics = _run(env, 1000, "eclipse_safe")
+    assert res["on_time"]["eclipse_safe"].sum() == pytest.approx(metrics["value_on_time"])
+    assert "| all |" in module.markdown(res, 1)

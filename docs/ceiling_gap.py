@@ -1,0 +1,120 @@
+"""Where policies fall short of the ceiling: on-time value by job kind, and what became of the rest.
+
+Usage::
+
+    python docs/ceiling_gap.py --env orbit_env/WalkerLEO-v0 --episodes 3 --seed 1000 \
+        --policies eclipse_safe,models/WalkerLEO-v0/maskable_ppo.zip
+
+For each episode the ceiling's LP (``agents.ceiling``) is solved once, and its optimum says which
+jobs it puts on time (``job_on_time``, a share per job); every policy then plays the same episode.
+The table sums over the episodes, per job kind: value arrived, the LP's on-time value, each
+policy's on-time value and the gap. A second table takes the jobs the LP puts on time (share
+> 0.5) and the policy does not, and says by value where they ended: still pending, queued,
+running or in downlink at the horizon, late, expired or rejected. A gap that sits in one kind and
+one outcome says what a better policy would have to do (or what the LP relaxes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import gymnasium
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the checkout
+
+import orbit_env  # noqa: E402,F401
+from agents.ceiling import ceiling  # noqa: E402
+from agents.registry import make_policy  # noqa: E402
+from evaluate import resolve_env_id, run_episode  # noqa: E402
+from orbit_env.sim.simulator import JobState  # noqa: E402
+from orbit_env.sim.workload import KIND_NAMES  # noqa: E402
+
+LEFT = (JobState.PENDING, JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK)
+MISSED = (*LEFT, JobState.LATE, JobState.EXPIRED, JobState.REJECTED)
+
+
+def gap(env_id: str, policies: list[str], seeds: list[int], progress: bool = True) -> dict:
+    """Per kind: ``arrived``, ``ceiling`` and per policy ``on_time`` value [K]; per policy the value
+    of jobs the LP puts on time and the policy does not, by final state (``missed``)."""
+    env = gymnasium.make(env_id, split="test")
+    n_k = len(KIND_NAMES)
+    out = {
+        "arrived": np.zeros(n_k),
+        "ceiling": np.zeros(n_k),
+        "on_time": {p: np.zeros(n_k) for p in policies},
+        "missed": {p: dict.fromkeys((s.name for s in MISSED), 0.0) for p in policies},
+        "statuses": [],
+    }
+    bar = tqdm(total=len(seeds) * (1 + len(policies)), disable=not progress, unit="run")
+    for seed in seeds:
+        env.reset(seed=seed)
+        sim = env.unwrapped.sim
+        bound = ceiling(sim)
+        out["statuses"].append(bound["status"])
+        share, kind, value = bound["job_on_time"], sim.jobs.kind, sim.jobs.value
+        for k in range(n_k):
+            out["arrived"][k] += value[kind == k].sum()
+            out["ceiling"][k] += value[kind == k] @ share[kind == k]
+        bar.update()
+        for name in policies:
+            bar.set_description(f"{name[-40:]} (seed {seed})")
+            run_episode(env, make_policy(name, env=env), seed)
+            state = env.unwrapped.sim.state
+            on = state == JobState.ON_TIME
+            for k in range(n_k):
+                out["on_time"][name][k] += value[(kind == k) & on].sum()
+            for s in MISSED:
+                out["missed"][name][s.name] += float(value[(share > 0.5) & (state == s)].sum())
+            bar.update()
+    bar.close()
+    return out
+
+
+def markdown(res: dict, episodes: int) -> str:
+    names = list(res["on_time"])
+    statuses = ", ".join(sorted(set(res["statuses"])))
+    lines = [
+        f"On-time value summed over {episodes} episode(s); ceiling: {statuses}.",
+        "",
+        "| kind | arrived | ceiling (LP) | " + " | ".join(f"{n} · gap" for n in names) + " |",
+        "|---|---|---|" + "---|" * len(names),
+    ]
+    for k, kind in enumerate([*KIND_NAMES, "all"]):
+        sel = slice(None) if kind == "all" else k
+        lp = float(np.sum(res["ceiling"][sel]))
+        got = [float(np.sum(res["on_time"][n][sel])) for n in names]
+        cells = " | ".join(f"{g:,.0f} · {lp - g:,.0f}" for g in got)
+        lines.append(f"| {kind} | {np.sum(res['arrived'][sel]):,.0f} | {lp:,.0f} | {cells} |")
+    lines += ["", "Value of the jobs the LP puts on time and the policy does not, by where they ended:", ""]
+    states = [s.name.lower() for s in MISSED]
+    lines += ["| policy | " + " | ".join(states) + " |", "|---|" + "---|" * len(states)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(f"{v:,.0f}" for v in res["missed"][n].values()) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v0")
+    parser.add_argument("--policies", default="eclipse_safe", help="comma-separated, as in evaluate.py")
+    parser.add_argument("--episodes", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (test split)")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.episodes < 1:
+        parser.error("--episodes must be at least 1")
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    seeds = [args.seed + i for i in range(args.episodes)]
+    res = gap(resolve_env_id(args.env), policies, seeds, progress=not args.no_progress)
+    print(markdown(res, args.episodes))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
