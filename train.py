@@ -236,7 +236,9 @@ def write_config(run_dir: Path, config: dict[str, Any]) -> None:
 
 # -- callbacks ------------------------------------------------------------------------------------
 class EpisodeMetricsCallback(BaseCallback):
-    """Logs each finished episode's ``info["episode_metrics"]`` as ``episode/<metric>``.
+    """Logs each finished episode's ``info["episode_metrics"]`` as ``episode/<metric>``, and its
+    return as ``episode/return`` (SB3's ``rollout/ep_rew_mean`` averages the last 100 episodes,
+    which on 24-hour scenarios is most of a run).
 
     Values are averaged over the episodes finished since the last dump (``record_mean``); SB3
     dumps at the end of every rollout (on-policy) or every few episodes (DQN), at the global step.
@@ -248,6 +250,8 @@ class EpisodeMetricsCallback(BaseCallback):
             if metrics:
                 for key, value in metrics.items():
                     self.logger.record_mean(f"episode/{key}", float(value))
+            if "episode" in info:  # the Monitor's summary: the return of just these episodes
+                self.logger.record_mean("episode/return", float(info["episode"]["r"]))
         return True
 
 

@@ -6,8 +6,9 @@ Usage::
         [--validation results/X-val ...]
 
 Top: validation return (``eval/mean_reward`` ± ``eval/std_reward``) and the training episodes'
-return (``rollout/ep_rew_mean``) against environment steps, with an optional horizontal line for
-a baseline measured on the same validation seeds. Bottom: brownouts per episode.
+return (``episode/return``; older runs: SB3's ``rollout/ep_rew_mean``, a mean over the last 100
+episodes, i.e. a running mean on long episodes) against environment steps, with an optional
+horizontal line for a baseline measured on the same validation seeds. Bottom: brownouts per episode.
 
 ``--validation`` adds checkpoints scored afterwards by ``evaluate.py`` (for a run trained with
 ``--eval-freq 0``), e.g. ``python evaluate.py --split test --seed 500 --episodes 8 --policies
@@ -126,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             label = f"checkpoints, {episodes} validation episodes (95 % CI)"
             top.errorbar(step, mean, yerr=[mean - low, high - mean], marker="s", capsize=3, label=label)
             bottom.plot(step, brown, marker="s", label="checkpoints (validation)")
-    if "rollout/ep_rew_mean" in data:
-        top.plot(*data["rollout/ep_rew_mean"], alpha=0.6, label="training episodes (train split)")
+    if "episode/return" in data:  # episodes finished since the previous log
+        top.plot(*data["episode/return"], alpha=0.6, label="training episodes (train split)")
+    elif "rollout/ep_rew_mean" in data:
+        label = "training episodes, mean of the last 100 (train split)"
+        top.plot(*data["rollout/ep_rew_mean"], alpha=0.6, label=label)
     for (name, value), style in zip(baselines, ("--", ":", "-."), strict=False):
         top.axhline(value, color="k", linestyle=style, label=f"{name}, same validation seeds")
     top.set_ylabel("episode return")

@@ -69,11 +69,15 @@ def test_short_run_writes_models_config_checkpoints_and_tensorboard(run: Path) -
 
 def test_tensorboard_logs_episode_metrics_at_the_global_step(run: Path) -> None:
     tags = scalar_tags(run)
-    for tag in ("episode/on_time_value_rate", "episode/brownouts", "rollout/ep_rew_mean", "eval/mean_reward"):
+    tags_wanted = ("episode/on_time_value_rate", "episode/brownouts", "episode/return", "eval/mean_reward")
+    for tag in (*tags_wanted, "rollout/ep_rew_mean"):
         assert tag in tags, tag
     steps = [s for s, _ in tags["episode/on_time_value_rate"]]
     assert steps == sorted(steps) and steps[0] >= 64  # global steps, not episode counts
     assert all(0.0 <= v <= 1.0 for _, v in tags["episode/on_time_value_rate"])
+    # At the first log with finished episodes both means cover the same episodes; later SB3's is
+    # a mean over the last 100 episodes and episode/return over the episodes since the last log.
+    assert tags["episode/return"][0] == pytest.approx(tags["rollout/ep_rew_mean"][0], rel=1e-6)
 
 
 def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
