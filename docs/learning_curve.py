@@ -119,14 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         top.errorbar(
             steps, mean, yerr=std, marker="o", capsize=3, label="validation return (test-split days)"
         )
+    # Checkpoints scored by evaluate.py: one series per number of episodes (files may split a run).
+    series: dict[int, list] = {}
     for results in args.validation:
         points, heuristics, episodes = validation_points(results)
         baselines += [h for h in heuristics if h[0] not in {b[0] for b in baselines}]
+        series.setdefault(episodes, []).extend(points)
+    for episodes, points in series.items():
         if points:
-            step, mean, low, high, brown = (np.asarray(c) for c in zip(*points, strict=True))
+            step, mean, low, high, brown = (np.asarray(c) for c in zip(*sorted(points), strict=True))
             label = f"checkpoints, {episodes} validation episodes (95 % CI)"
             top.errorbar(step, mean, yerr=[mean - low, high - mean], marker="s", capsize=3, label=label)
-            bottom.plot(step, brown, marker="s", label="checkpoints (validation)")
+            bottom.plot(step, brown, marker="s", label=f"checkpoints ({episodes} validation episodes)")
     if "episode/return" in data:  # episodes finished since the previous log
         top.plot(*data["episode/return"], alpha=0.6, label="training episodes (train split)")
     elif "rollout/ep_rew_mean" in data:
