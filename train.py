@@ -726,7 +726,8 @@ def main(argv: Sequence[str] | None = None) -> Path:
     print(f"  config       {run_dir / 'config.yml'}")
     print(f"  tensorboard  tensorboard --logdir {run_dir}")
     best = run_dir / "best_model.zip"
-    print(f"  evaluate     python evaluate.py --env {env_id} --policies eclipse_safe,maskable_ppo:{best}")
+    best = best if best.is_file() else run_dir / "model.zip"
+    print(f"  evaluate     python evaluate.py --env {env_id} --policies eclipse_safe,{args.algo}:{best}")
     return run_dir
 
 
