@@ -166,8 +166,7 @@ def find_resume(spec: str) -> tuple[Path, Path]:
     if path.is_file():
         if _readable_timesteps(path) is None:
             raise ValueError(f"--resume: {spec} is not a readable model zip")
-        run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
-        return run_dir, path
+        return run_folder(path), path
     if not path.is_dir():
         raise FileNotFoundError(f"--resume: no run folder or model at {spec}")
     candidates = [path / "model.zip", *sorted((path / "checkpoints").glob("*.zip"))]
@@ -185,6 +184,11 @@ def find_resume(spec: str) -> tuple[Path, Path]:
     if not readable:
         raise FileNotFoundError(f"--resume: {spec} has no readable model.zip or checkpoints/*.zip")
     return path, max(readable, key=readable.__getitem__)
+
+
+def run_folder(model_path: Path) -> Path:
+    """The run folder of a saved model: its folder, or the one above ``checkpoints/``."""
+    return model_path.parent.parent if model_path.parent.name == "checkpoints" else model_path.parent
 
 
 def saved_timesteps(path: Path) -> int:
@@ -601,17 +605,17 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # heuristic here, logged as bc/* (x axis: cloning epoch).
     if args.init_from and args.init_from not in HEURISTICS and not resuming:
         try:
-            rl.warm_start(model, args.init_from)
+            source_model = rl.warm_start(model, args.init_from)
         except ValueError:
             logger.close()
             shutil.rmtree(run_dir)  # created by this call: leave no half-made run behind
             raise
         source = Path(args.init_from)
-        origin = load_config(source.parent.parent if source.parent.name == "checkpoints" else source.parent)
+        origin = load_config(run_folder(source))
         config["warm_start"] = {
             "model": str(source),
             "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-            "num_timesteps": saved_timesteps(source),
+            "num_timesteps": int(source_model.num_timesteps),
             # The source run's cloning stats (and time), so the cost of the warm start is on record.
             **({"behaviour_clone": origin["behaviour_clone"]} if "behaviour_clone" in origin else {}),
         }

@@ -11,6 +11,7 @@ from agents.ceiling import ceiling
 from agents.heuristics import HEURISTICS
 from orbit_env.config import ScenarioConfig
 from orbit_env.sim.simulator import Simulator
+from tests.checks import load_script
 from tests.synthetic import SyntheticGeometry, always_visible
 from tests.test_simulator import make_jobs
 
@@ -103,9 +104,6 @@ def test_ceiling_refuses_a_state_after_decisions():
 
 
 def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_uses_them():
-    import importlib.util
-    from pathlib import Path
-
     env = gym.make("orbit_env/Tiny-v0", split="test")
     env.reset(seed=1000)
     sim = env.unwrapped.sim
@@ -113,10 +111,7 @@ def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_us
     share = bound["job_on_time"]
     assert share.shape == sim.jobs.value.shape and ((share >= 0) & (share <= 1)).all()
     assert share @ sim.jobs.value == pytest.approx(bound["on_time_value"], rel=1e-9)
-    path = Path(__file__).resolve().parents[1] / "docs" / "ceiling_gap.py"
-    spec = importlib.util.spec_from_file_location("ceiling_gap", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("docs/ceiling_gap.py")
     res = module.gap("orbit_env/Tiny-v0", ["eclipse_safe"], [1000], progress=False)
     assert res["ceiling"].sum() == pytest.approx(bound["on_time_value"], rel=1e-9)
     assert (res["ceiling"] <= res["arrived"] + 1e-9).all()

@@ -19,6 +19,7 @@ import train
 from agents import rl
 from agents.registry import make_policy
 from evaluate import evaluate
+from tests.checks import load_script
 
 th.set_num_threads(1)
 
@@ -264,12 +265,7 @@ def test_hyperparams_from_yml_with_overrides_and_clear_errors(tmp_path: Path) ->
 
 
 def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, tmp_path: Path) -> None:
-    import importlib.util
-
-    path = Path(train.REPO) / "docs" / "learning_curve.py"
-    spec = importlib.util.spec_from_file_location("learning_curve", path)
-    curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(curve)
+    curve = load_script("docs/learning_curve.py")
     row = {"return": {"mean": 10.0, "ci95": [8.0, 12.0]}, "brownouts": {"mean": 1.0}}
     better = {"mean": 11.0, "ci95": [9.0, 13.0]}
     results = {
