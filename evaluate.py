@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import difflib
 import json
 import math
 import sys
@@ -38,6 +37,7 @@ import numpy as np
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
+from agents import rollout
 from agents.base import Policy
 from agents.registry import POLICY_NAMES, make_policy
 from orbit_env.config import parse_overrides
@@ -107,68 +107,10 @@ def parse_env_kwargs(items: Sequence[str]) -> dict[str, Any]:
 
 def resolve_env_id(env_id: str) -> str:
     """The registered id for ``env_id``, which may omit the ``orbit_env/`` prefix."""
-    env_id = env_id.strip().split(":")[-1]  # "orbit_env:orbit_env/X" names the module to import
-    for candidate in (env_id, f"orbit_env/{env_id}"):
-        if candidate in gymnasium.registry:
-            return candidate
-    known = sorted(k for k in gymnasium.registry if k.startswith("orbit_env/"))
-    close = difflib.get_close_matches(f"orbit_env/{env_id.split('/')[-1]}", known, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise SetupError(f"unknown env id {env_id!r}; {hint}known: {', '.join(known)}")
-
-
-# -- running -------------------------------------------------------------------------------------
-def run_episode(
-    env: gymnasium.Env, policy: Policy, seed: int, trace: bool = False
-) -> tuple[float, dict[str, float], dict[str, list[float]] | None]:
-    """Play one episode; return, final ``episode_metrics`` and (if asked) per-simulator-step traces.
-
-    Traces hold one sample per simulator step: ``t_s`` [s from the episode start], ``soc_mean``
-    and ``soc_min`` (battery charge / capacity over all satellites) and ``jobs`` (queued plus
-    running jobs in the constellation, after the decisions taken at that time).
-    """
-    obs, info = env.reset(seed=seed)
-    sim = env.unwrapped.sim
-    traces: dict[str, list[float]] | None = None
-    if trace:
-        traces = {"t_s": [], "soc_mean": [], "soc_min": [], "jobs": []}
-        t0 = sim.now_s
-        _sample(traces, sim, t0)
-        # One env step can advance the simulator many steps (no job to decide on in between), so
-        # sample inside advance() for this episode only; the instance attribute is removed below.
-        advance = sim.advance
-
-        def advance_and_sample() -> None:
-            advance()
-            _sample(traces, sim, t0)
-
-        sim.advance = advance_and_sample
-    state, start, total, done = None, np.ones(1, dtype=bool), 0.0, False
     try:
-        while not done:
-            action, state = policy.predict(obs, state=state, episode_start=start, deterministic=True)
-            obs, reward, terminated, truncated, info = env.step(action)
-            total += float(reward)
-            done = terminated or truncated
-            start = np.zeros(1, dtype=bool)
-            if traces is not None:  # decisions at the current time change the job count
-                _sample(traces, sim, t0, replace=traces["t_s"][-1] == sim.now_s - t0)
-    finally:
-        if traces is not None:
-            del sim.advance
-    metrics = {k: float(v) for k, v in info["episode_metrics"].items()}
-    return total, metrics, traces
-
-
-def _sample(traces: dict[str, list[float]], sim: Any, t0: float, replace: bool = False) -> None:
-    soc = np.asarray(sim.energy_wh) / sim.power.battery_wh
-    jobs = (np.asarray(sim.queue) >= 0).sum() + (np.asarray(sim.slot_job) >= 0).sum()
-    sample = (float(sim.now_s - t0), float(soc.mean()), float(soc.min()), float(jobs))
-    for key, value in zip(("t_s", "soc_mean", "soc_min", "jobs"), sample, strict=True):
-        if replace:
-            traces[key][-1] = value
-        else:
-            traces[key].append(value)
+        return rollout.resolve_env_id(env_id)
+    except ValueError as err:
+        raise SetupError(str(err)) from None
 
 
 def _load_ceiling():
@@ -288,7 +230,7 @@ def evaluate(
             if kinds[name] == "heuristic":  # a fresh rule per episode: its randomness follows the seed
                 policy = make_policy(spec, seed=s)
             start = time.perf_counter()
-            ret, metrics, trace = run_episode(env, policy, s, trace=i == trace_episode)
+            ret, metrics, trace = rollout.run_episode(env, policy, s, trace=i == trace_episode)
             wall_s[name] += time.perf_counter() - start
             rows[name].append({"return": ret, **metrics})
             if trace is not None:

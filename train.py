@@ -69,7 +69,7 @@ import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents import rl
 from agents.heuristics import HEURISTICS
 from agents.registry import ModelPolicy
-from evaluate import resolve_env_id, run_episode
+from agents.rollout import resolve_env_id, run_episode
 from orbit_env.config import parse_overrides
 
 REPO = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the ids)
 from agents.heuristics import HEURISTICS, Thresholds
-from evaluate import run_episode
+from agents.rollout import run_episode
 
 GRID: dict[str, tuple[float, ...]] = {
     "scarce_soc": (0.0, 0.3, 0.4, 0.5, 0.6, 0.8),

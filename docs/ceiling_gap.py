@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import orbit_env  # noqa: E402,F401
 from agents.ceiling import ceiling  # noqa: E402
 from agents.registry import make_policy  # noqa: E402
-from evaluate import resolve_env_id, run_episode  # noqa: E402
+from agents.rollout import resolve_env_id, run_episode  # noqa: E402
 from orbit_env.sim.simulator import JobState  # noqa: E402
 from orbit_env.sim.workload import KIND_NAMES  # noqa: E402
 

@@ -162,6 +162,15 @@ class LinkModel:
         """Antenna occupancy of one ground transfer [s]."""
         return size_gb * GBIT_PER_GB / self.cfg.ground_link_gbps
 
+    def first_reach_k(self, k: np.ndarray, station: np.ndarray) -> np.ndarray:
+        """First sample >= ``k`` at which ``station`` reaches any satellite, directly or over
+        ISLs (``n_samples`` if never); ``k``, ``station``: int[J] -> int[J]."""
+        return self.next_reach[k, station].min(axis=1)
+
+    def downlink_possible(self) -> np.ndarray:
+        """bool[T]: some satellite reaches some station (directly or over ISLs) at each sample."""
+        return (self.hops >= 0).any(axis=(1, 2))
+
     def _time_at(self, k: np.ndarray) -> np.ndarray:
         return np.where(k < self.n_samples, self.t_s[np.minimum(k, self.n_samples - 1)], np.inf)
 

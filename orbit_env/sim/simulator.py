@@ -18,6 +18,7 @@ now on that satellite. Conservation holds at every boundary:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -133,6 +134,7 @@ class Simulator:
         #: int[T, N] first sample >= k with a direct contact (T if none)
         self.next_contact_k = next_index(self.in_contact)
         self.jobs: Jobs | None = None
+        self._listeners: list[Callable[[Simulator], None]] = []
 
     @classmethod
     def from_config(
@@ -223,6 +225,44 @@ class Simulator:
         self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
         self._project_free()
+
+    # -- public read API (the env, the agents and the scripts read the state through these) --
+    @property
+    def placements(self) -> int:
+        """Jobs placed so far this episode; it changes exactly when a queue gains a job."""
+        return self._placements
+
+    def busy_slots(self) -> np.ndarray:
+        """int[N] slots running a job on each satellite."""
+        return (self.slot_job >= 0).sum(axis=1)
+
+    def queued_jobs(self) -> np.ndarray:
+        """int[N] jobs queued (placed, not yet started) on each satellite."""
+        return (self.queue >= 0).sum(axis=1)
+
+    def soc(self) -> np.ndarray:
+        """float[N] state of charge: battery charge ÷ capacity."""
+        return self.energy_wh / self.power.battery_wh
+
+    def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:
+        """Call ``listener(sim)`` after every :meth:`advance` (e.g. to record traces).
+
+        Returns:
+            a function that removes the listener again.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def presentation_s(self) -> np.ndarray:
+        """float[J] earliest decision time of every job [s]: now for a pending job, else the
+        first step boundary after its arrival (the rule ``advance`` presents arrivals by)."""
+        dt, now = self.dt_s, self.now_s
+        arrival = self.jobs.arrival_s
+        step = np.floor(arrival / dt) - 1.0
+        for _ in range(3):  # the first boundary t1 = k dt + dt with arrival < t1, as advance() tests it
+            step = np.where(arrival >= step * dt + dt, step + 1.0, step)
+        nxt = step * dt + dt
+        return np.where(self.state == JobState.PENDING, now, np.maximum(nxt, now))
 
     @property
     def now_s(self) -> float:
@@ -454,6 +494,8 @@ class Simulator:
         if self.done:
             self._settle_certain_misses(t1)
         self._project_free()
+        for listener in self._listeners:
+            listener(self)
 
     def _sun_window(self, k: int, t0: float) -> tuple[np.ndarray, np.ndarray]:
         """Sunlit interval [a, b) of each satellite inside step k (one crossing at most)."""
