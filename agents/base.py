@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
+from orbit_env.envs.observation import ObservationLayout
 
 
 @runtime_checkable
@@ -34,12 +34,7 @@ class Policy(Protocol):
 
 def layout_for(observation: np.ndarray) -> ObservationLayout:
     """The layout whose flat size matches ``observation`` (its last axis)."""
-    size = int(np.shape(observation)[-1])
-    extra = len(JOB_COLUMNS) + len(GLOBAL_COLUMNS)
-    n_sats, rest = divmod(size - extra, len(SAT_COLUMNS))
-    if rest or n_sats < 1:
-        raise ValueError(f"an observation of {size} entries matches no orbit_env layout")
-    return ObservationLayout(n_sats)
+    return ObservationLayout.for_size(int(np.shape(observation)[-1]))
 
 
 def flatten_observation(observation: Any) -> np.ndarray:

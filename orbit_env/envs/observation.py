@@ -89,6 +89,24 @@ class ObservationLayout:
         self._job_idx = {c.name: i for i, c in enumerate(JOB_COLUMNS)}
         self._glob_idx = {c.name: i for i, c in enumerate(GLOBAL_COLUMNS)}
 
+    @staticmethod
+    def satellites_for_size(size: int) -> int | None:
+        """Satellites of the layout whose flat observation has ``size`` entries (``None``: no layout)."""
+        n_sats, rest = divmod(int(size) - len(JOB_COLUMNS) - len(GLOBAL_COLUMNS), len(SAT_COLUMNS))
+        return n_sats if rest == 0 and n_sats >= 1 else None
+
+    @classmethod
+    def for_size(cls, size: int) -> ObservationLayout:
+        """The layout whose flat observation has ``size`` entries.
+
+        Raises:
+            ValueError: no number of satellites gives that size.
+        """
+        n_sats = cls.satellites_for_size(size)
+        if n_sats is None:
+            raise ValueError(f"an observation of {size} entries matches no orbit_env layout")
+        return cls(n_sats)
+
     # -- spaces ----------------------------------------------------------------------------
     def flat_space(self) -> spaces.Box:
         return spaces.Box(-1.0, 1.0, shape=(self.size,), dtype=np.float32)
