@@ -66,7 +66,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
-from agents import rl
+from agents import models, rl
 from agents.heuristics import HEURISTICS
 from agents.registry import ModelPolicy
 from agents.rollout import resolve_env_id, run_episode
@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--env", default="orbit_env/WalkerLEO-v0", help="env id (orbit_env/ prefix optional)")
-    p.add_argument("--algo", default="maskable_ppo", choices=list(rl.ALGOS), help="learning algorithm")
+    p.add_argument("--algo", default="maskable_ppo", choices=list(models.ALGOS), help="learning algorithm")
     p.add_argument(
         "--timesteps",
         type=int,
@@ -282,7 +282,7 @@ def validate_saved(
     key = repr((env_id, sorted(env_kwargs.items())))
     if key not in _WORKER_ENVS:
         _WORKER_ENVS[key] = gymnasium.make(env_id, split="test", **env_kwargs)
-    policy = ModelPolicy(rl.load_model(path, algo), algo, Path(path))
+    policy = ModelPolicy(models.load_model(path, algo), algo, Path(path))
     return play_validation(_WORKER_ENVS[key], policy, seeds)
 
 
@@ -583,8 +583,13 @@ def main(argv: Sequence[str] | None = None) -> Path:
     # Model: new, or the run's newest save; SB3's logger writes TensorBoard and CSV into the run folder.
     logger = configure(str(run_dir), ["csv", "tensorboard"] + (["stdout"] if args.verbose else []))
     if resuming:
-        model = rl.load_model(
-            model_path, args.algo, env=env, device=args.device, **_resume_kwargs(args.algo, overrides)
+        model = models.load_model(
+            model_path,
+            args.algo,
+            env=env,
+            device=args.device,
+            keep_schedules=True,
+            **_resume_kwargs(args.algo, overrides),
         )
         steps = saved_timesteps(model_path)
         replay = (

@@ -4,7 +4,8 @@
 >>> model = make_model("maskable_ppo", vec_env, hp, seed=0, tensorboard_log=None)
 >>> stats = behaviour_clone(model, "orbit_env/WalkerLEO-v0", teacher="eclipse_safe", episodes=20)
 >>> model.learn(1_000_000)
->>> model = load_model("runs/X/best_model.zip", env=env)
+
+Loading and inspecting saved models is :mod:`agents.models` (``load_model``, ``detect_algo``).
 
 Hyperparameters live in ``hyperparams/<algo>.yml``, one entry per env id (rl-baselines3-zoo
 style) with a ``default`` entry as fallback. An entry may hold a ``finetune`` block that is laid
@@ -21,10 +22,8 @@ to move it to another size).
 from __future__ import annotations
 
 import inspect
-import json
 import time
 import warnings
-import zipfile
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -35,9 +34,8 @@ import numpy as np
 import torch as th
 import yaml
 from gymnasium import spaces
-from sb3_contrib import MaskablePPO
 from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from stable_baselines3 import A2C, DQN, PPO
+from stable_baselines3 import DQN
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import LinearSchedule
@@ -46,10 +44,9 @@ from torch import nn
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents.base import flatten_observation, layout_for
 from agents.heuristics import HEURISTICS
-from agents.registry import check_observation_space, detect_algo
-from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS
+from agents.models import algo_class, check_algo, check_observation_space, flat_size, load_model
+from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
 
-ALGOS: dict[str, type[BaseAlgorithm]] = {"maskable_ppo": MaskablePPO, "ppo": PPO, "a2c": A2C, "dqn": DQN}
 HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
 # Keys of a hyperparams entry that are not constructor arguments of the algorithm.
 EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune")
@@ -92,7 +89,7 @@ def _coerce_number(value: Any) -> Any:
 
 def allowed_keys(algo: str) -> tuple[str, ...]:
     """Hyperparameter keys ``algo`` understands: its constructor arguments plus :data:`EXTRA_KEYS`."""
-    cls = _algo(algo)
+    cls = algo_class(algo)
     params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     return tuple(p for p in params if p not in RESERVED_KEYS) + EXTRA_KEYS
 
@@ -107,7 +104,7 @@ def load_hyperparams(
     """The hyperparameters of ``algo`` on ``env_id``: yml entry (or ``default``), then overrides.
 
     Args:
-        algo: a key of :data:`ALGOS`.
+        algo: a name of :data:`agents.models.ALGOS`.
         env_id: registered id; the entry is looked up as given, with and without ``orbit_env/``.
         overrides: values that replace the file's (e.g. from ``--hyperparams key=value``).
         finetune: lay the entry's ``finetune`` block over it (used when the policy starts as a
@@ -121,7 +118,7 @@ def load_hyperparams(
     Raises:
         ValueError: unknown algorithm or keys (named), or no entry and no ``default``.
     """
-    algo = _check_algo(algo)
+    algo = check_algo(algo)
     path = Path(hyperparams_dir or HYPERPARAMS_DIR) / f"{algo}.yml"
     table: dict[str, Any] = {}
     if path.is_file():
@@ -154,17 +151,6 @@ def load_hyperparams(
     return entry
 
 
-def _check_algo(algo: str) -> str:
-    algo = algo.lower()
-    if algo not in ALGOS:
-        raise ValueError(f"unknown algorithm {algo!r}; algorithms: {', '.join(ALGOS)}")
-    return algo
-
-
-def _algo(algo: str) -> type[BaseAlgorithm]:
-    return ALGOS[_check_algo(algo)]
-
-
 def _schedule(value: Any) -> Any:
     """``"lin_3e-4"`` -> a linear schedule from 3e-4 to 0 (rl-zoo's notation); numbers unchanged."""
     if isinstance(value, str) and value.startswith("lin_"):
@@ -194,7 +180,7 @@ def _policy_kwargs(value: Any) -> dict[str, Any]:
 
 def model_kwargs(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
     """Constructor keyword arguments from resolved hyperparameters (schedules and policy built)."""
-    algo = _check_algo(algo)
+    algo = check_algo(algo)
     kwargs = {k: v for k, v in hyperparams.items() if k not in EXTRA_KEYS}
     policy = kwargs.get("policy", "MlpPolicy")
     if policy in POLICIES:
@@ -227,7 +213,7 @@ def make_model(
         warnings.warn(
             "DQN cannot use action masks: an invalid action counts as reject", UserWarning, stacklevel=2
         )
-    return _algo(algo)(
+    return algo_class(algo)(
         policy,
         env,
         seed=seed,
@@ -243,7 +229,7 @@ class LayoutExtractor(BaseFeaturesExtractor):
     """The flat observation ``[B, N·F + J + G]``, from the flat ``Box`` or the ``obs_mode="dict"`` form."""
 
     def __init__(self, observation_space: spaces.Space) -> None:
-        super().__init__(observation_space, _flat_dim(observation_space))
+        super().__init__(observation_space, flat_size(observation_space))
         self.is_dict = isinstance(observation_space, spaces.Dict)
 
     def forward(self, observations: Any) -> th.Tensor:
@@ -251,12 +237,6 @@ class LayoutExtractor(BaseFeaturesExtractor):
             return observations.flatten(1)
         sats = observations["satellites"]
         return th.cat([sats.flatten(1), observations["job"], observations["globals"]], dim=1)
-
-
-def _flat_dim(space: spaces.Space) -> int:
-    if isinstance(space, spaces.Dict):
-        return sum(_flat_dim(s) for s in space.spaces.values())
-    return int(np.prod(space.shape))
 
 
 def _mlp(sizes: Sequence[int], activation_fn: type[nn.Module]) -> nn.Sequential:
@@ -282,8 +262,8 @@ class SatScorerNet(nn.Module):
     def __init__(self, obs_dim: int, n_actions: int, net_arch: Sequence[int], activation_fn: type[nn.Module]):
         super().__init__()
         f, j, g = len(SAT_COLUMNS), len(JOB_COLUMNS), len(GLOBAL_COLUMNS)
-        n_sats, rest = divmod(obs_dim - j - g, f)
-        if rest or n_sats < 1:
+        n_sats = ObservationLayout.satellites_for_size(obs_dim)
+        if n_sats is None:
             raise ValueError(f"SatScorer: an observation of {obs_dim} entries matches no orbit_env layout")
         if n_actions != n_sats + 2:
             raise ValueError(f"SatScorer: {n_sats} satellites need {n_sats + 2} actions, got {n_actions}")
@@ -381,9 +361,9 @@ class SatScorerPolicy(MaskableActorCriticPolicy):
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
 
+# Policy names a hyperparams entry may use besides SB3's own; make_model passes the class itself,
+# so no library class is changed.
 POLICIES: dict[str, type[MaskableActorCriticPolicy]] = {"SatScorer": SatScorerPolicy}
-# So MaskablePPO("SatScorer", env) works once this module is imported (a new dict, not a mutation).
-MaskablePPO.policy_aliases = {**MaskablePPO.policy_aliases, **POLICIES}
 
 
 # -- behaviour cloning --------------------------------------------------------------------------
@@ -649,51 +629,7 @@ def _fit_value(
     return {"value_loss": mse, "value_explained_variance": 1.0 - mse / var if var > 0 else None}
 
 
-# -- loading ------------------------------------------------------------------------------------
-def model_algo(path: str | Path) -> str:
-    """:func:`agents.registry.detect_algo`, plus models whose policy class is defined here (SatScorer)."""
-    try:
-        return detect_algo(path)
-    except ValueError:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-        if str(data.get("policy_class", {}).get("__module__", "")) == __name__:
-            return "maskable_ppo"  # every policy class in this module is a MaskableActorCriticPolicy
-        raise
-
-
-def load_model(
-    path: str | Path,
-    algo: str | None = None,
-    env: Any = None,
-    device: str = "cpu",
-    **kwargs: Any,
-) -> BaseAlgorithm:
-    """Load a saved model; the algorithm is read from the zip unless given.
-
-    Args:
-        path: a ``.zip`` (SB3 appends it on save, so it may be omitted) or a run folder (its
-            ``best_model.zip``, else ``model.zip``).
-        algo: a key of :data:`ALGOS`; read from the zip when None.
-        env: optional env or VecEnv to attach; its observation space is checked first, with a
-            clear error naming both sizes (:func:`agents.registry.check_observation_space`).
-        kwargs: passed to ``<Algo>.load`` (e.g. ``custom_objects`` or hyperparameters to change).
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = next((path / n for n in ("best_model.zip", "model.zip") if (path / n).is_file()), path)
-    if not path.is_file() and path.with_name(path.name + ".zip").is_file():
-        path = path.with_name(path.name + ".zip")
-    if not path.is_file():
-        raise FileNotFoundError(f"model file not found: {path}")
-    algo = _check_algo(algo) if algo else model_algo(path)
-    model = ALGOS[algo].load(path, device=device, **kwargs)
-    if env is not None:
-        check_observation_space(model.observation_space, env.observation_space, path, env)
-        model.set_env(env)
-    return model
-
-
+# -- warm start ---------------------------------------------------------------------------------
 def warm_start(model: BaseAlgorithm, path: str | Path) -> BaseAlgorithm:
     """Copy a saved model's network (and optimizer state) into ``model``, e.g. a clone to fine-tune.
 

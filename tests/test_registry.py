@@ -10,7 +10,8 @@ import pytest
 
 import orbit_env  # noqa: F401  (registers the ids)
 from agents.base import HeuristicPolicy, Policy
-from agents.registry import POLICY_NAMES, ModelPolicy, detect_algo, list_policies, make_policy
+from agents.models import detect_algo
+from agents.registry import POLICY_NAMES, ModelPolicy, list_policies, make_policy
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import orbit_env  # noqa: F401
 import train
 from agents import rl
+from agents.models import detect_algo, load_model
 from agents.registry import make_policy
 from evaluate import evaluate
 from tests.checks import load_script
@@ -106,8 +107,8 @@ def test_init_from_a_saved_clone_starts_from_its_weights(run: Path, tmp_path: Pa
         [*args, "--run-name", "ws0", "--init-from", str(run / "bc_model.zip"), *FAST[:-1], "learning_rate=0"]
         + ["--no-progress"]
     )
-    clone = rl.load_model(run / "bc_model.zip").policy.state_dict()
-    for key, value in rl.load_model(frozen / "model.zip").policy.state_dict().items():
+    clone = load_model(run / "bc_model.zip").policy.state_dict()
+    for key, value in load_model(frozen / "model.zip").policy.state_dict().items():
         assert th.equal(value, clone[key]), key
 
 
@@ -135,8 +136,8 @@ def test_background_validation_matches_the_foreground_one(run: Path, tmp_path: P
         for key in ("results", "ep_lengths", "on_time"):
             np.testing.assert_array_equal(fg[key], bg[key])
     assert scalar_tags(background)["eval/mean_reward"] == scalar_tags(run)["eval/mean_reward"]
-    best = {k: v for k, v in rl.load_model(run / "best_model.zip").policy.state_dict().items()}
-    for key, value in rl.load_model(background / "best_model.zip").policy.state_dict().items():
+    best = {k: v for k, v in load_model(run / "best_model.zip").policy.state_dict().items()}
+    for key, value in load_model(background / "best_model.zip").policy.state_dict().items():
         assert th.equal(value, best[key]), key
     assert not any((background / "validation").iterdir())  # scored copies are removed
 
@@ -144,9 +145,9 @@ def test_background_validation_matches_the_foreground_one(run: Path, tmp_path: P
 def test_resume_continues_the_step_count(run: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     shutil.copytree(run, copy)
-    first = rl.load_model(copy / "model.zip").num_timesteps
+    first = load_model(copy / "model.zip").num_timesteps
     train.main(["--resume", str(copy), "--timesteps", "100", "--no-progress"])
-    resumed = rl.load_model(copy / "model.zip")
+    resumed = load_model(copy / "model.zip")
     assert resumed.num_timesteps >= first + 100
     config = yaml.safe_load((copy / "config.yml").read_text())
     assert len(config["starts"]) == 2 and config["starts"][1]["from_step"] == first
@@ -155,8 +156,8 @@ def test_resume_continues_the_step_count(run: Path, tmp_path: Path) -> None:
 
 
 def test_saved_model_runs_in_evaluate(run: Path) -> None:
-    assert rl.model_algo(run / "best_model.zip") == "maskable_ppo"
-    # registry.detect_algo does not know policy classes defined outside sb3 (SatScorer): name it.
+    assert detect_algo(run / "best_model.zip") == "maskable_ppo"
+    # SatScorer models are detected as maskable_ppo; naming the algorithm works as well.
     results = evaluate(
         TINY, [f"maskable_ppo:{run / 'best_model.zip'}"], episodes=1, seed=1000, ceiling=False, progress=False
     )
@@ -169,7 +170,7 @@ def test_model_on_an_env_of_another_size_gives_a_clear_error(run: Path) -> None:
     with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
         make_policy(f"maskable_ppo:{run / 'model.zip'}", env=walker)
     with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v0"):
-        rl.load_model(run / "model.zip", env=walker)
+        load_model(run / "model.zip", env=walker)
 
 
 @pytest.mark.parametrize("validation", [["--eval-freq", "0"], ["--eval-freq", "40", "--eval-async"]])
@@ -185,7 +186,7 @@ def test_ctrl_c_saves_the_model(
     args = ["--env", TINY, "--timesteps", "1000", "--n-envs", "1", "--run-dir", str(tmp_path)]
     args += ["--eval-episodes", "1", *validation]
     run_dir = train.main([*args, "--run-name", "ctrl_c", "--checkpoint-freq", "0", *FAST])
-    assert rl.load_model(run_dir / "model.zip").num_timesteps == 100
+    assert load_model(run_dir / "model.zip").num_timesteps == 100
     assert yaml.safe_load((run_dir / "config.yml").read_text())["starts"][0]["interrupted"] is True
     # A background worker is stopped at once and its unscored copies are removed.
     assert not (run_dir / "validation").exists() or not any((run_dir / "validation").iterdir())
@@ -196,7 +197,7 @@ def test_other_algorithms_train_and_save(algo: str, tmp_path: Path) -> None:
     args = ["--env", TINY, "--algo", algo, "--timesteps", "80", "--n-envs", "1", "--run-dir", str(tmp_path)]
     with pytest.warns(UserWarning, match="DQN cannot use action masks") if algo == "dqn" else _nothing():
         run_dir = train.main([*args, "--eval-freq", "40", "--eval-episodes", "1", "--no-progress"])
-    assert rl.model_algo(run_dir / "model.zip") == algo
+    assert detect_algo(run_dir / "model.zip") == algo
     assert (run_dir / "best_model.zip").is_file()
 
 
@@ -280,7 +281,7 @@ def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, t
     }
     (tmp_path / "results.json").write_text(json.dumps(results))
     points, baselines, episodes = curve.validation_points(tmp_path)
-    final = rl.load_model(run / "model.zip").num_timesteps
+    final = load_model(run / "model.zip").num_timesteps
     assert [p[:2] for p in points] == [(0, 10.0), (150, 11.0), (final, 10.0)]
     assert baselines == [("eclipse_safe", 10.0)] and episodes == 8
     out = tmp_path / "curve.png"
