@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -14,6 +18,8 @@ from orbit_env.sim.simulator import Simulator
 from tests.checks import load_script
 from tests.synthetic import SyntheticGeometry, always_visible
 from tests.test_simulator import make_jobs
+
+PINNED = json.loads((Path(__file__).resolve().parent / "fixtures" / "pinned_ceiling.json").read_text())
 
 
 def _run(env, seed: int, name: str) -> tuple[float, dict]:
@@ -118,3 +124,41 @@ def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_us
     _, metrics = _run(env, 1000, "eclipse_safe")
     assert res["on_time"]["eclipse_safe"].sum() == pytest.approx(metrics["value_on_time"])
     assert "| all |" in module.markdown(res, 1)
+
+
+# -- pinned numbers: the LP refactor (issue 14) left every output unchanged ---------------------------
+def _pinned(walker: bool) -> list[dict]:
+    return [c for c in PINNED["cases"] if (c["env_id"] == "orbit_env/WalkerLEO-v0") == walker]
+
+
+def _case_id(case: dict) -> str:
+    return f"{case['env_id'].split('/')[1]}-{case['seed']}-groups{case['groups']}"
+
+
+def _ceiling_record(case: dict) -> dict:
+    """Every scalar ceiling() returns (but solve_s) and the sha256 of its job_on_time bytes."""
+    env = gym.make(case["env_id"], split=PINNED["split"])
+    env.reset(seed=case["seed"])
+    kwargs = {"bucket_s": PINNED["bucket_s"], "time_limit_s": PINNED["time_limit_s"]}
+    if case["groups"] is not None:
+        kwargs["groups"] = case["groups"]
+    out = ceiling(env.unwrapped.sim, **kwargs)
+    record = {
+        k: v.item() if isinstance(v, np.generic) else v
+        for k, v in out.items()
+        if k not in ("solve_s", "job_on_time")
+    }
+    shares = np.ascontiguousarray(out["job_on_time"]).tobytes()
+    record["job_on_time_sha256"] = hashlib.sha256(shares).hexdigest()
+    return record
+
+
+@pytest.mark.parametrize("case", _pinned(walker=False), ids=_case_id)
+def test_ceiling_on_tiny_matches_the_numbers_pinned_before_the_refactor(case):
+    assert _ceiling_record(case) == case["expected"]  # exact: ==, not approx
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", _pinned(walker=True), ids=_case_id)
+def test_ceiling_on_walker_matches_the_numbers_pinned_before_the_refactor(case):
+    assert _ceiling_record(case) == case["expected"]
