@@ -1,4 +1,4 @@
-"""Reinforcement-learning agents: algorithms, hyperparameters, the SatScorer policy, cloning, loading.
+"""Reinforcement-learning agents: model factories, hyperparameters, the SatScorer policy, cloning.
 
 >>> hp = load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v0", {"learning_rate": 1e-4})
 >>> model = make_model("maskable_ppo", vec_env, hp, seed=0, tensorboard_log=None)
@@ -7,9 +7,10 @@
 
 Loading and inspecting saved models is :mod:`agents.models` (``load_model``, ``detect_algo``).
 
-Hyperparameters live in ``hyperparams/<algo>.yml``, one entry per env id (rl-baselines3-zoo
-style) with a ``default`` entry as fallback. An entry may hold a ``finetune`` block that is laid
-over it when the policy starts as a clone of a heuristic (small learning rate, ``target_kl``).
+Hyperparameters live in ``agents/hyperparams/<algo>.yml`` (package data), one entry per env id
+with a ``default`` entry as fallback: files rl-baselines3-zoo reads as they are. Their top-level
+``finetune`` section, which the zoo never reads, holds per entry the block laid over it when the
+policy starts as a clone of a heuristic (small learning rate, ``target_kl``).
 
 ``SatScorer`` (:class:`SatScorerPolicy`, MaskablePPO only) is the permutation-equivariant
 policy of design §3.6: one small MLP with shared weights scores every satellite's row, so
@@ -26,6 +27,7 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import partial
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +49,11 @@ from agents.heuristics import HEURISTICS
 from agents.models import algo_class, check_algo, check_observation_space, flat_size, load_model
 from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
 
-HYPERPARAMS_DIR = Path(__file__).resolve().parent.parent / "hyperparams"
+# The shipped ``<algo>.yml`` files: package data of ``agents``, so an installed package finds them.
+HYPERPARAMS_DIR = resources.files("agents") / "hyperparams"
+# Top-level section of a hyperparams file with the fine-tuning blocks, keyed like the entries;
+# rl-baselines3-zoo looks up only the env id and ``default``, so it never reads this section.
+FINETUNE_SECTION = "finetune"
 # Keys of a hyperparams entry that are not constructor arguments of the algorithm.
 EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune")
 # Constructor arguments that train.py sets itself; not accepted from a yml file.
@@ -107,32 +113,38 @@ def load_hyperparams(
         algo: a name of :data:`agents.models.ALGOS`.
         env_id: registered id; the entry is looked up as given, with and without ``orbit_env/``.
         overrides: values that replace the file's (e.g. from ``--hyperparams key=value``).
-        finetune: lay the entry's ``finetune`` block over it (used when the policy starts as a
-            clone of a heuristic).
-        hyperparams_dir: folder of ``<algo>.yml`` files (default: the repository's ``hyperparams/``).
+        finetune: lay the entry's fine-tuning block over it (used when the policy starts as a
+            clone of a heuristic): the file's top-level ``finetune`` section under the entry's
+            key, or a ``finetune`` key inside the entry (the older form, which rl-zoo rejects).
+        hyperparams_dir: folder of ``<algo>.yml`` files (default: the package's
+            ``agents/hyperparams/``, :data:`HYPERPARAMS_DIR`).
 
     Returns:
         A plain dict (YAML-serialisable; :func:`make_model` turns strings into objects) that
-        always has ``policy`` and ``n_envs``.
+        always has ``policy`` (a name of :data:`POLICIES` for the project's own classes) and
+        ``n_envs``.
 
     Raises:
-        ValueError: unknown algorithm or keys (named), or no entry and no ``default``.
+        FileNotFoundError: no ``<algo>.yml`` in the folder (the path is named).
+        ValueError: unknown algorithm or keys (named), no entry and no ``default``, a fine-tuning
+            block given twice, or an invalid ``normalize``.
     """
     algo = check_algo(algo)
-    path = Path(hyperparams_dir or HYPERPARAMS_DIR) / f"{algo}.yml"
-    table: dict[str, Any] = {}
-    if path.is_file():
-        table = yaml.safe_load(path.read_text()) or {}
+    path = (Path(hyperparams_dir) if hyperparams_dir else HYPERPARAMS_DIR) / f"{algo}.yml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no hyperparameters for {algo}: {path} does not exist")
+    table = yaml.safe_load(path.read_text()) or {}
+    sections = table.pop(FINETUNE_SECTION, None) or {}
     short = env_id.split("/")[-1]
-    for key in (env_id, f"orbit_env/{short}", short, "default"):
-        if key in table:
-            entry = dict(table[key] or {})
-            break
-    else:
-        entry = {}
-        if table or path.is_file():
-            raise ValueError(f"{path} has no entry for {env_id} and no 'default' entry")
+    key = next((k for k in (env_id, f"orbit_env/{short}", short, "default") if k in table), None)
+    if key is None:
+        raise ValueError(f"{path} has no entry for {env_id} and no 'default' entry")
+    entry = dict(table[key] or {})
     block = entry.pop("finetune", None) or {}
+    if block and sections.get(key):
+        where = f"in its entry and in the {FINETUNE_SECTION!r} section"
+        raise ValueError(f"{path}: {key!r} has a finetune block {where}")
+    block = block or sections.get(key) or {}
     if finetune:
         entry.update(block)
     entry.update(overrides or {})
@@ -145,10 +157,58 @@ def load_hyperparams(
     entry = {k: _coerce_number(v) for k, v in entry.items()}
     entry.setdefault("policy", "MlpPolicy")
     entry.setdefault("n_envs", 1)
-    if entry.get("normalize"):
-        raise ValueError("normalize: true is not supported (observations are already scaled to [-1, 1])")
+    entry["policy"] = policy_name(entry["policy"])
+    normalize_kwargs(entry)  # only to fail here, before a run folder exists
     entry.pop("finetune", None)
     return entry
+
+
+def policy_name(policy: Any) -> Any:
+    """The short name of one of the project's policies given by import path (rl-zoo's form).
+
+    ``"agents.rl.SatScorerPolicy"`` -> ``"SatScorer"``; anything else is returned unchanged.
+    """
+    for name, cls in POLICIES.items():
+        if policy == f"{cls.__module__}.{cls.__qualname__}":
+            return name
+    return policy
+
+
+def normalize_kwargs(hyperparams: Mapping[str, Any]) -> dict[str, Any] | None:
+    """VecNormalize keyword arguments from an entry's ``normalize`` (None: no normalisation).
+
+    ``true`` normalises the reward only (``norm_obs=False, norm_reward=True``): observations are
+    already scaled to [-1, 1] and carry the action mask. rl-zoo's string and dict forms
+    (``"dict(norm_obs=False, norm_reward=True)"``) give the keyword arguments themselves;
+    ``gamma`` defaults to the entry's, as in rl-zoo.
+
+    Raises:
+        ValueError: not a bool, dict or dict string, or ``norm_obs`` true.
+    """
+    value = hyperparams.get("normalize")
+    if value is None or value is False:
+        return None
+    if value is True:
+        kwargs: Any = {"norm_obs": False, "norm_reward": True}
+    elif isinstance(value, str):
+        try:
+            kwargs = eval(value, {"__builtins__": {}}, {"dict": dict})  # rl-zoo evaluates it too
+        except Exception as err:
+            raise ValueError(f"normalize: cannot read {value!r} ({err})") from None
+    else:
+        kwargs = value
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"normalize must be true, false or a dict of VecNormalize arguments, got {value!r}")
+    kwargs = dict(kwargs)
+    kwargs.setdefault("norm_obs", False)
+    if kwargs["norm_obs"]:
+        raise ValueError(
+            "normalize: norm_obs is not supported (observations are already scaled to [-1, 1] and carry "
+            "the action mask); use normalize: true or \"dict(norm_obs=False, norm_reward=True)\""
+        )
+    if "gamma" in hyperparams:
+        kwargs.setdefault("gamma", float(hyperparams["gamma"]))
+    return kwargs
 
 
 def _schedule(value: Any) -> Any:

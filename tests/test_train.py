@@ -265,6 +265,24 @@ def test_hyperparams_from_yml_with_overrides_and_clear_errors(tmp_path: Path) ->
         rl.parse_key_values(["learning_rate"])
 
 
+def test_shipped_hyperparams_are_package_data_that_rl_zoo_reads() -> None:
+    """Entries hold only what rl-zoo passes to the algorithm (policy by import path); the
+    fine-tuning blocks sit in the top-level section the zoo never reads; train.py resolves the
+    policy to its short name. A missing file is an error naming the path, never a silent default."""
+    zoo_keys = {"n_envs", "n_timesteps", "normalize", "policy_kwargs"}
+    assert Path(str(rl.HYPERPARAMS_DIR)).parent == Path(rl.__file__).parent  # inside the package
+    for algo in ("maskable_ppo", "ppo", "a2c", "dqn"):
+        table = yaml.safe_load((rl.HYPERPARAMS_DIR / f"{algo}.yml").read_text())
+        sections = table.pop(rl.FINETUNE_SECTION, {})
+        assert set(sections) <= set(table), algo
+        for key, entry in table.items():
+            assert set(entry) <= set(rl.allowed_keys(algo)) - {"finetune"} | zoo_keys, (algo, key)
+            assert entry["policy"] in ("MlpPolicy", "agents.rl.SatScorerPolicy"), (algo, key)
+    assert rl.load_hyperparams("maskable_ppo", TINY)["policy"] == "SatScorer"
+    with pytest.raises(FileNotFoundError, match="nowhere.*maskable_ppo.yml"):
+        rl.load_hyperparams("maskable_ppo", TINY, hyperparams_dir=Path("nowhere"))
+
+
 def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, tmp_path: Path) -> None:
     curve = load_script("docs/learning_curve.py")
     row = {"return": {"mean": 10.0, "ci95": [8.0, 12.0]}, "brownouts": {"mean": 1.0}}
