@@ -16,7 +16,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from orbit_env.config import ScenarioConfig
 from orbit_env.envs.observation import ObservationLayout
+
+#: deferral delay [s] a rule assumes when it is not told the env's (the config's default)
+DEFAULT_DEFER_S: float = ScenarioConfig.__dataclass_fields__["defer_s"].default
 
 
 @runtime_checkable
@@ -35,6 +39,14 @@ class Policy(Protocol):
 def layout_for(observation: np.ndarray) -> ObservationLayout:
     """The layout whose flat size matches ``observation`` (its last axis)."""
     return ObservationLayout.for_size(int(np.shape(observation)[-1]))
+
+
+def defer_s_of(env: Any) -> float:
+    """The deferral delay [s] of an orbit_env env (or VecEnv), else :data:`DEFAULT_DEFER_S`."""
+    config = getattr(getattr(env, "unwrapped", None), "config", None)
+    if config is None and hasattr(env, "get_attr"):  # a VecEnv
+        config = env.get_attr("config")[0]
+    return float(getattr(config, "defer_s", DEFAULT_DEFER_S))
 
 
 def flatten_observation(observation: Any) -> np.ndarray:
@@ -57,12 +69,18 @@ class HeuristicPolicy:
     """Base class of the hand-written rules: batching, decoding and the fallback.
 
     Subclasses implement :meth:`choose` on decoded blocks of a batch.
+
+    Args:
+        seed: seed of the rule's random generator (only ``random`` draws from it).
+        defer_s: the env's deferral delay [s], which the fallback uses to judge whether a job
+            can wait for another look (:func:`agents.base.defer_s_of` reads it from an env).
     """
 
     name = "heuristic"
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, defer_s: float = DEFAULT_DEFER_S) -> None:
         self.rng = np.random.default_rng(seed)
+        self.defer_s = float(defer_s)
         self._layout: ObservationLayout | None = None
 
     def predict(

@@ -28,9 +28,9 @@ import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from orbit_env.config import PowerConfig
+from orbit_env.sim.links import GBIT_PER_GB
 from orbit_env.sim.simulator import JobState, Simulator
 
-GBIT_PER_GB = 8.0
 _EPS = 1e-9
 _METHOD = "highs-ds"
 

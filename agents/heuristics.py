@@ -14,28 +14,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.base import HeuristicPolicy
+from agents.base import DEFAULT_DEFER_S, HeuristicPolicy
 from orbit_env.envs.observation import ObservationLayout
-
-HOURS_6 = 6 * 3600.0
-DEADLINE_SCALE_S = 36000.0
-DEFAULT_DEFER_S = 600.0
-VALUE_DENSITY_SCALE = 60.0  # observation value_density = value per accelerator-hour / 60
 
 
 def _col(layout: ObservationLayout, sats: np.ndarray, name: str) -> np.ndarray:
+    """Encoded column ``name`` of the satellite block ``[..., N, F]`` (flags, shares, slacks)."""
     return sats[..., layout.sat_index(name)]
 
 
 def _job(layout: ObservationLayout, job: np.ndarray, name: str) -> np.ndarray:
-    return job[..., layout.job_index(name)]
+    """Column ``name`` of the job block ``[..., J]`` in its physical unit (observation.py)."""
+    return layout.column(name).decode(job[..., layout.job_index(name)])
 
 
 def fallback(layout: ObservationLayout, job: np.ndarray, defer_s: float = DEFAULT_DEFER_S) -> np.ndarray:
-    """Defer (N) if the deadline leaves time for the work after another ``defer_s``, else reject (N+1)."""
+    """Defer (N) if the deadline leaves time for the work after another ``defer_s``, else reject (N+1).
+
+    Args:
+        defer_s: the env's deferral delay [s] (``ScenarioConfig.defer_s``).
+    """
     n = layout.n_sats
-    to_deadline = _job(layout, job, "time_to_deadline") * DEADLINE_SCALE_S
-    work = _job(layout, job, "work") * HOURS_6
+    to_deadline = _job(layout, job, "time_to_deadline")  # [s]
+    work = _job(layout, job, "work")  # [s]
     return np.where(to_deadline > work + 2 * defer_s, n, n + 1)
 
 
@@ -63,8 +64,8 @@ class RoundRobinPolicy(HeuristicPolicy):
 
     name = "round_robin"
 
-    def __init__(self, seed: int | None = None) -> None:
-        super().__init__(seed)
+    def __init__(self, seed: int | None = None, defer_s: float = DEFAULT_DEFER_S) -> None:
+        super().__init__(seed, defer_s)
         self.last: np.ndarray | None = None
 
     def on_episode_start(self, starts: np.ndarray) -> None:
@@ -130,7 +131,9 @@ class Thresholds:
     """Parameters of the energy-aware family.
 
     Args:
-        reserve_soc: a satellite is eligible when its forecast charge stays above this.
+        min_soc_after_queue: a satellite is eligible when its forecast charge once its queue is
+            done stays at or above this share of capacity (the rule's own margin, not
+            ``PowerConfig.reserve_soc``, below which the simulator starts no job).
         scarce_soc: the constellation is short of energy while its mean forecast charge after
             the next eclipse is below this.
         min_value_density: while short, admit only work above this value per accelerator-hour.
@@ -138,7 +141,7 @@ class Thresholds:
             satellite's next eclipse with the job placed there.
     """
 
-    reserve_soc: float = 0.2
+    min_soc_after_queue: float = 0.2
     scarce_soc: float = 0.5
     min_value_density: float = 8.0
     eclipse_margin_soc: float = 0.2
@@ -150,9 +153,9 @@ class Thresholds:
 #   python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy value_density --episodes 4 --rounds 2
 #     6508 -> 7947 (round 1; round 2 repeats the same sweeps, so it cannot move)
 TUNED: dict[str, Thresholds] = {
-    "value_density": Thresholds(reserve_soc=0.2, scarce_soc=0.3, min_value_density=4.0),
+    "value_density": Thresholds(min_soc_after_queue=0.2, scarce_soc=0.3, min_value_density=4.0),
     "eclipse_safe": Thresholds(
-        reserve_soc=0.1, scarce_soc=0.3, min_value_density=4.0, eclipse_margin_soc=0.0
+        min_soc_after_queue=0.1, scarce_soc=0.3, min_value_density=4.0, eclipse_margin_soc=0.0
     ),
 }
 
@@ -163,14 +166,16 @@ class EnergyAwarePolicy(HeuristicPolicy):
 
     name = "energy_aware"
 
-    def __init__(self, seed: int | None = None, thresholds: Thresholds | None = None) -> None:
-        super().__init__(seed)
+    def __init__(
+        self, seed: int | None = None, thresholds: Thresholds | None = None, defer_s: float = DEFAULT_DEFER_S
+    ) -> None:
+        super().__init__(seed, defer_s)
         self.t = thresholds or TUNED.get(self.name, Thresholds())
 
     def eligible(self, layout, sats, job, glob) -> np.ndarray:
         valid = _col(layout, sats, "valid_target") > 0.5
         on_time = _col(layout, sats, "delivery_slack") >= 0
-        charged = _col(layout, sats, "soc_after_queue") >= self.t.reserve_soc
+        charged = _col(layout, sats, "soc_after_queue") >= self.t.min_soc_after_queue
         return valid & on_time & charged
 
     def admit(self, layout, sats, job, glob) -> np.ndarray:
@@ -178,7 +183,7 @@ class EnergyAwarePolicy(HeuristicPolicy):
 
     def choose(self, layout, sats, job, glob):
         ok = self.eligible(layout, sats, job, glob)
-        other = fallback(layout, job)
+        other = fallback(layout, job, self.defer_s)
         action = pick(_col(layout, sats, "delivery_slack"), ok, other)
         return np.where(self.admit(layout, sats, job, glob), action, other)
 
@@ -191,7 +196,7 @@ class ValueDensityPolicy(EnergyAwarePolicy):
 
     def admit(self, layout, sats, job, glob):
         scarce = glob[..., layout.global_index("mean_soc_after_eclipse")] < self.t.scarce_soc
-        density = _job(layout, job, "value_density") * VALUE_DENSITY_SCALE
+        density = _job(layout, job, "value_density")  # value per accelerator-hour
         return ~scarce | (density >= self.t.min_value_density)
 
 

@@ -6,6 +6,7 @@ frozen, validated dataclasses (``orbit_env.config``).
 
 from orbit_env.config import (
     ConstellationConfig,
+    GroundStation,
     LinkConfig,
     PowerConfig,
     RewardConfig,
@@ -13,7 +14,7 @@ from orbit_env.config import (
     StationConfig,
     WorkloadConfig,
 )
-from orbit_env.sim.orbits import Constellation, GroundStation
+from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.simulator import Estimate, JobState, Simulator
 from orbit_env.sim.workload import Jobs
 

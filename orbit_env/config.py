@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from orbit_env.sim._checks import check_choice, check_number, check_utc
-from orbit_env.sim.orbits import GroundStation
+from orbit_env._checks import check_choice, check_number, check_utc
 
 CONSTELLATION_KINDS = ("walker", "dawn_dusk_cluster", "tle")
 ISL_TOPOLOGIES = ("auto", "grid", "nearest", "none")
@@ -26,6 +25,34 @@ SPLITS = ("train", "test")
 # Indices into DEFAULT_STATIONS of the mid- and low-latitude sites, where ground jobs originate
 # by default: polar sites serve polar orbits but never see a 53° shell.
 MID_LATITUDE_DEMAND: tuple[int, ...] = (3, 4, 5, 6, 7, 8, 9)
+
+
+@dataclass(frozen=True)
+class GroundStation:
+    """A ground station on the WGS84 ellipsoid.
+
+    Args:
+        name: label used in tables and plots.
+        lat_deg: geodetic latitude [deg], in [-90, 90].
+        lon_deg: longitude [deg], east positive, in [-180, 360).
+        alt_m: height above the ellipsoid [m].
+        min_elevation_deg: a satellite is in view at or above this elevation [deg].
+    """
+
+    name: str
+    lat_deg: float
+    lon_deg: float
+    alt_m: float = 0.0
+    min_elevation_deg: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"GroundStation.name must be a non-empty string, got {self.name!r}")
+        check_number("lat_deg", self.lat_deg, lo=-90, hi=90)
+        check_number("lon_deg", self.lon_deg, lo=-180, hi=360, hi_open=True)
+        check_number("alt_m", self.alt_m, lo=-500, hi=10_000)
+        check_number("min_elevation_deg", self.min_elevation_deg, lo=0, hi=90, hi_open=True)
+
 
 # Well-known ground-station sites (approximate public coordinates), used by the presets.
 DEFAULT_STATIONS: tuple[GroundStation, ...] = (
@@ -183,11 +210,6 @@ class PowerConfig:
         check_number("reserve_soc", self.reserve_soc, lo=0, hi=1, hi_open=True)
         check_number("recover_soc", self.recover_soc, lo=0, lo_open=True, hi=1)
         check_number("seu_rate_per_hour", self.seu_rate_per_hour, lo=0, hi=3600)
-
-    @property
-    def full_load_w(self) -> float:
-        """Draw with every slot busy [W] (bus + accelerators, no radio)."""
-        return self.bus_w + self.accelerators * self.accelerator_w
 
 
 @dataclass(frozen=True)

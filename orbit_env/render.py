@@ -160,8 +160,8 @@ def _state(sim: Simulator) -> dict:
         "valid": np.asarray(geo.valid[k]),
         "sunlit": np.asarray(geo.sunlit[k]),
         "safe": np.asarray(sim.safe),
-        "busy": (sim.slot_job >= 0).sum(axis=1),
-        "queued": (sim.queue >= 0).sum(axis=1),
+        "busy": sim.busy_slots(),
+        "queued": sim.queued_jobs(),
         "contact": np.asarray(sim.in_contact[k]),
     }
 

@@ -349,7 +349,7 @@ def test_satellite_decays_mid_episode_under_radiation_upsets(decay_tles, seed):
     assert out.truncated and not out.terminated
     assert out.metrics["seu_events"] > 0
     # work placed on sat 6 that the decay sent back: its data is stranded on the dead satellite
-    stranded = (sim.src_sat == 6) & (sim.jobs.origin_sat != 6)
+    stranded = (sim.input_sat == 6) & (sim.jobs.origin_sat != 6)
     stranded &= np.isin(sim.state, (JobState.PENDING, JobState.EXPIRED, JobState.REJECTED))
     assert stranded.any() and out.metrics["job_failures"] >= stranded.sum()
     assert not (sim.slot_job[6] >= 0).any() and not (sim.queue[6] >= 0).any()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from orbit_env.config import PowerConfig
-from orbit_env.sim.forecast import SunSchedule, forecast_charge_wh
+from orbit_env.sim.forecast import ChargeForecast, SunSchedule
 
 
 def schedule_one_eclipse() -> SunSchedule:
@@ -39,15 +39,12 @@ def test_charge_forecast_matches_a_hand_computed_eclipse():
     p = PowerConfig(battery_wh=2000.0, charge_efficiency=1.0, discharge_efficiency=1.0)
     e = np.array([1000.0])
     # 600 s to the eclipse, 1800 s eclipse, 4 slots x 1800 s of committed work.
-    after_q, entry, after = forecast_charge_wh(
-        p,
-        e,
-        np.array([4 * 1800.0]),
-        0.0,
-        np.array([600.0]),
-        np.array([1800.0]),
-        np.array([True]),
-        np.array([False]),
+    fc = ChargeForecast(p, e, 0.0, np.array([600.0]), np.array([1800.0]), np.array([True]), np.array([False]))
+    committed_s = np.array([4 * 1800.0])
+    after_q, entry, after = (
+        fc.after_queue(committed_s),
+        fc.at_entry(committed_s),
+        fc.after_eclipse(committed_s),
     )
     base = 400 + 4 * 50
     span = 650

@@ -179,7 +179,7 @@ def test_failed_job_restarts_from_its_last_checkpoint():
     assert sim.counters.brownout_times_s[0] == pytest.approx(60.0 + 990.0 / 1250.0 * 3600.0, abs=1e-6)
     assert sim.state[0] == JobState.PENDING
     assert sim.progress_s[0] == 2700.0  # 2851.2 s of work, checkpoints every 900 s
-    assert sim.src_sat[0] == 0 and sim.counters.job_failures == 1
+    assert sim.input_sat[0] == 0 and sim.counters.job_failures == 1
     sim.check_invariants()
 
 

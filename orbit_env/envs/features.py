@@ -13,14 +13,10 @@ from datetime import timedelta
 
 import numpy as np
 
-from orbit_env.envs.observation import ObservationLayout
+from orbit_env.envs.observation import HOUR_S, ObservationLayout
 from orbit_env.sim.forecast import ChargeForecast
 from orbit_env.sim.simulator import Simulator
 from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
-
-HOURS_6_S = 6 * 3600.0
-DEADLINE_SCALE_S = 36000.0
-LOG_101 = float(np.log(101.0))
 
 
 class FeatureBuilder:
@@ -36,6 +32,10 @@ class FeatureBuilder:
         self.c = {c.name: i for i, c in enumerate(layout.sat_columns)}
         self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
         self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
+        # each column's scale, declared once in observation.py: entry = quantity / scale
+        self.scale = {
+            c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
+        }
         self._boundary_key: tuple[int, int] | None = None
         self._queue_key: tuple[int, int, int] | None = None
 
@@ -51,7 +51,7 @@ class FeatureBuilder:
             self._boundary(sim)
             self._boundary_key = boundary
             self._queue_key = None
-        queue = boundary + (sim._placements,)
+        queue = boundary + (sim.placements,)
         if queue != self._queue_key:
             self._queue(sim)
             self._queue_key = queue
@@ -69,7 +69,7 @@ class FeatureBuilder:
         sats[:, c["time_to_crossing"]] = np.minimum((sun.next_crossing_s[k] - now) / period, 1.0)
         sats[:, c["eclipse_left"]] = sun.eclipse_left_s[k] / period
         sats[:, c["soc"]] = sim.energy_wh / p.battery_wh
-        sats[:, c["busy_slots"]] = (sim.slot_job >= 0).sum(axis=1) / p.accelerators
+        sats[:, c["busy_slots"]] = sim.busy_slots() / p.accelerators
         sats[:, c["safe_mode"]] = sim.safe
         sats[:, c["in_contact"]] = sim.in_contact[k]
         next_contact = sim.next_contact_k[k]
@@ -95,8 +95,8 @@ class FeatureBuilder:
         p, cap = sim.power, sim.power.battery_wh
         self.committed = committed = sim.committed_s()
         fc = self.forecast
-        sats[:, c["queued_work"]] = committed / (p.accelerators * HOURS_6_S)
-        sats[:, c["queue_fill"]] = (sim.queue >= 0).sum(axis=1) / sim.config.max_queue
+        sats[:, c["queued_work"]] = committed / (p.accelerators * self.scale["queued_work"])
+        sats[:, c["queue_fill"]] = sim.queued_jobs() / sim.config.max_queue
         sats[:, c["soc_after_queue"]] = fc.after_queue(committed) / cap
         sats[:, c["soc_at_eclipse_entry"]] = fc.at_entry(committed) / cap
         glob[g["mean_soc_after_eclipse"]] = (fc.after_eclipse(committed)[self.live] / cap).mean()
@@ -110,7 +110,7 @@ class FeatureBuilder:
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
         c, j, sats, block = self.c, self.j, self.sats, self.job
         n = self.layout.n_sats
-        self.glob[self.g["pending"]] = pending / 50.0
+        self.glob[self.g["pending"]] = pending / self.scale["pending"]
         if job is None:
             for name in (
                 "valid_target",
@@ -136,7 +136,7 @@ class FeatureBuilder:
         sats[:, c["valid_target"]] = valid
         margin = self.forecast.after_eclipse(self.committed + work_left)
         sats[:, c["eclipse_margin"]] = margin / sim.power.battery_wh
-        sats[:, c["hops"]] = sim.entry_hops(job) / 10.0
+        sats[:, c["hops"]] = sim.entry_hops(job) / self.scale["hops"]
         # (deadline - t) / (deadline - now); a never-reached time (inf) maps to -1
         sats[:, c["start_slack"]] = np.maximum((deadline - est.start_s) * inv_window, -1.0)
         sats[:, c["finish_slack"]] = np.maximum((deadline - est.finish_s) * inv_window, -1.0)
@@ -147,11 +147,12 @@ class FeatureBuilder:
         block[j["inference"]] = kind == INFERENCE
         block[j["training"]] = kind == TRAINING
         block[j["earth_observation"]] = kind == EARTH_OBSERVATION
-        block[j["work"]] = work_left / HOURS_6_S
-        block[j["input_size"]] = jobs.input_gb[job] / 50.0
-        block[j["output_size"]] = jobs.output_gb[job] / 5.0
-        block[j["time_to_deadline"]] = (deadline - now) / DEADLINE_SCALE_S
-        block[j["value"]] = np.log1p(value) / LOG_101
-        block[j["value_density"]] = value / max(work_left / 3600.0, 1e-6) / 60.0
-        block[j["in_orbit_data"]] = sim.src_sat[job] >= 0
+        scale = self.scale
+        block[j["work"]] = work_left / scale["work"]
+        block[j["input_size"]] = jobs.input_gb[job] / scale["input_size"]
+        block[j["output_size"]] = jobs.output_gb[job] / scale["output_size"]
+        block[j["time_to_deadline"]] = (deadline - now) / scale["time_to_deadline"]
+        block[j["value"]] = np.log1p(value) / scale["value"]
+        block[j["value_density"]] = value / max(work_left / HOUR_S, 1e-6) / scale["value_density"]
+        block[j["in_orbit_data"]] = sim.input_sat[job] >= 0
         block[j["progress"]] = sim.progress_s[job] / jobs.work_s[job] if jobs.work_s[job] > 0 else 0.0

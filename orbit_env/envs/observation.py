@@ -1,11 +1,12 @@
 """The observation: a fixed, named layout encoded into a flat ``Box`` (or a ``Dict``).
 
-``ObservationLayout`` owns the column names and their scaling. Every entry lies in [-1, 1]
-(values are clipped there); the tables below give what each column means. Decode a flat
-observation by name:
+This module is the observation contract: each :class:`Column` declares its name, meaning, scale
+and unit once; the env's feature builder encodes with those scales and the heuristics decode
+with them. Every entry lies in [-1, 1] (values are clipped there). Decode by name:
 
->>> sats = layout.satellites(obs)          # [N, F] (or [B, N, F] for a batch)
->>> sats[:, layout.sat_index("soc")]       # state of charge of every satellite
+>>> sats = layout.satellites(obs)                    # [N, F] (or [B, N, F] for a batch)
+>>> sats[:, layout.sat_index("soc")]                 # state of charge of every satellite
+>>> layout.decode(obs, "job", "time_to_deadline")    # seconds to the deadline
 """
 
 from __future__ import annotations
@@ -15,62 +16,99 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+HOUR_S = 3600.0
+LOG_VALUE_SCALE = float(np.log(101.0))  # log(1 + value) of a value of 100 encodes as 1
+
 
 @dataclass(frozen=True)
 class Column:
-    """One observation column: its name and what it holds (scaled to [-1, 1])."""
+    """One observation column: its name, what it holds, and how it is scaled.
+
+    An entry is ``quantity / scale`` (``log(1 + quantity) / scale`` for ``log`` columns), clipped to
+    [-1, 1]; :meth:`ObservationLayout.decode` turns it back into ``quantity`` in ``unit``.
+    """
 
     name: str
     meaning: str
+    scale: float = 1.0
+    unit: str = ""
+    log: bool = False
 
+    def decode(self, entry: np.ndarray) -> np.ndarray:
+        """The quantity in ``unit`` from encoded entries (clipped entries stay clipped)."""
+        return np.expm1(entry * self.scale) if self.log else entry * self.scale
+
+
+# units of dimensionless columns: a 0/1 flag; a share (of capacity, slots, a window, ...);
+# a time in orbital periods (the env's mean period, so the scale differs by constellation)
+FLAG, SHARE, PERIODS = "flag", "share", "orbital periods"
 
 SAT_COLUMNS: tuple[Column, ...] = (
-    Column("valid_target", "1 if placing the current job here is a valid action (the action mask)"),
-    Column("sunlit", "1 if in sunlight now"),
-    Column("sunlit_next_orbit", "sunlit share of the next orbital period"),
-    Column("time_to_crossing", "time to the next terminator crossing ÷ orbital period (1 = none soon)"),
-    Column("eclipse_left", "length of the next eclipse (remaining, if in eclipse) ÷ orbital period"),
-    Column("soc", "state of charge (battery ÷ capacity)"),
-    Column("soc_after_queue", "forecast charge once its running and queued work is done ÷ capacity"),
-    Column("soc_at_eclipse_entry", "forecast charge at the next eclipse entry ÷ capacity"),
-    Column("eclipse_margin", "forecast charge at the end of the next eclipse with this job placed here"),
-    Column("queued_work", "running and queued work ÷ (slots × 6 h)"),
-    Column("busy_slots", "busy slots ÷ slots"),
-    Column("queue_fill", "queued jobs ÷ max_queue"),
-    Column("safe_mode", "1 if browned out and recharging (takes no jobs)"),
-    Column("in_contact", "1 if a ground station sees it now"),
-    Column("time_to_contact", "time to its next direct station contact ÷ orbital period (1 = none soon)"),
-    Column("hops", "ISL hops from the job's entry point ÷ 10 (-1 = unreachable)"),
-    Column("start_slack", "(deadline − estimated start) ÷ (deadline − now); -1 = never"),
-    Column("finish_slack", "(deadline − estimated finish) ÷ (deadline − now); -1 = never"),
-    Column("delivery_slack", "(deadline − estimated delivery) ÷ (deadline − now); < 0 = late"),
+    Column(
+        "valid_target", "1 if placing the current job here is a valid action (the action mask)", unit=FLAG
+    ),
+    Column("sunlit", "1 if in sunlight now", unit=FLAG),
+    Column("sunlit_next_orbit", "sunlit share of the next orbital period", unit=SHARE),
+    Column("time_to_crossing", "time to the next terminator crossing (1 = none soon)", unit=PERIODS),
+    Column("eclipse_left", "length of the next eclipse (remaining, if in eclipse)", unit=PERIODS),
+    Column("soc", "state of charge: battery ÷ capacity", unit=SHARE),
+    Column(
+        "soc_after_queue", "forecast charge once its running and queued work is done ÷ capacity", unit=SHARE
+    ),
+    Column("soc_at_eclipse_entry", "forecast charge at the next eclipse entry", unit=SHARE),
+    Column(
+        "eclipse_margin",
+        "forecast charge at the end of the next eclipse with this job placed here",
+        unit=SHARE,
+    ),
+    Column("queued_work", "running and queued work per slot", scale=6 * HOUR_S, unit="s"),
+    Column("busy_slots", "busy slots ÷ slots", unit=SHARE),
+    Column("queue_fill", "queued jobs ÷ max_queue", unit=SHARE),
+    Column("safe_mode", "1 if browned out and recharging (takes no jobs)", unit=FLAG),
+    Column("in_contact", "1 if a ground station sees it now", unit=FLAG),
+    Column("time_to_contact", "time to its next direct station contact (1 = none soon)", unit=PERIODS),
+    Column("hops", "ISL hops from the job's entry point (-1 = unreachable)", scale=10.0, unit="hops"),
+    Column("start_slack", "(deadline − estimated start) ÷ (deadline − now); -1 = never", unit=SHARE),
+    Column("finish_slack", "(deadline − estimated finish) ÷ (deadline − now); -1 = never", unit=SHARE),
+    Column("delivery_slack", "(deadline − estimated delivery) ÷ (deadline − now); < 0 = late", unit=SHARE),
 )
 
 JOB_COLUMNS: tuple[Column, ...] = (
-    Column("present", "1 if a job is awaiting a decision (0 only in the final observation)"),
-    Column("inference", "1 if the job is inference"),
-    Column("training", "1 if the job is training"),
-    Column("earth_observation", "1 if the job is Earth observation (input on board)"),
-    Column("work", "remaining work ÷ 6 h"),
-    Column("input_size", "input size ÷ 50 GB"),
-    Column("output_size", "output size ÷ 5 GB"),
-    Column("time_to_deadline", "time to deadline ÷ 10 h"),
-    Column("value", "log(1 + value) ÷ log(101)"),
-    Column("value_density", "value per accelerator-hour ÷ 60"),
-    Column("in_orbit_data", "1 if the input is already on a satellite"),
-    Column("progress", "share of the work already checkpointed"),
+    Column("present", "1 if a job is awaiting a decision (0 only in the final observation)", unit=FLAG),
+    Column("inference", "1 if the job is inference", unit=FLAG),
+    Column("training", "1 if the job is training", unit=FLAG),
+    Column("earth_observation", "1 if the job is Earth observation (input on board)", unit=FLAG),
+    Column("work", "remaining work", scale=6 * HOUR_S, unit="s"),
+    Column("input_size", "input size", scale=50.0, unit="GB"),
+    Column("output_size", "output size", scale=5.0, unit="GB"),
+    Column("time_to_deadline", "time to deadline", scale=10 * HOUR_S, unit="s"),
+    Column(
+        "value", "value (entry = log(1 + value) ÷ log(101))", scale=LOG_VALUE_SCALE, unit="value", log=True
+    ),
+    Column("value_density", "value per accelerator-hour", scale=60.0, unit="value/h"),
+    Column("in_orbit_data", "1 if the input is already on a satellite", unit=FLAG),
+    Column("progress", "share of the work already checkpointed", unit=SHARE),
 )
 
 GLOBAL_COLUMNS: tuple[Column, ...] = (
     Column("time_of_day_sin", "sin(2π · UTC hour ÷ 24)"),
     Column("time_of_day_cos", "cos(2π · UTC hour ÷ 24)"),
-    Column("pending", "jobs awaiting a decision now ÷ 50"),
-    Column("horizon_left", "share of the episode left"),
-    Column("mean_soc", "mean state of charge of the valid satellites"),
-    Column("mean_soc_after_eclipse", "mean forecast charge after each one's next eclipse ÷ capacity"),
-    Column("sunlit_share", "share of valid satellites in sunlight"),
-    Column("energy_balance", "next-orbit generation minus committed load, ÷ array output (mean)"),
+    Column("pending", "jobs awaiting a decision now", scale=50.0, unit="jobs"),
+    Column("horizon_left", "share of the episode left", unit=SHARE),
+    Column("mean_soc", "mean state of charge of the valid satellites", unit=SHARE),
+    Column(
+        "mean_soc_after_eclipse", "mean forecast charge after each one's next eclipse ÷ capacity", unit=SHARE
+    ),
+    Column("sunlit_share", "share of valid satellites in sunlight", unit=SHARE),
+    Column(
+        "energy_balance",
+        "next-orbit generation minus committed load ÷ array output (mean of valid satellites)",
+        unit=SHARE,
+    ),
 )
+
+ALL_NAMES = tuple(c.name for c in SAT_COLUMNS + JOB_COLUMNS + GLOBAL_COLUMNS)
+assert len(set(ALL_NAMES)) == len(ALL_NAMES), "observation column names must be unique"
 
 
 class ObservationLayout:
@@ -163,6 +201,25 @@ class ObservationLayout:
         """Global block, [G] (or [B, G])."""
         return self._check(obs)[..., self._job_end :]
 
+    def column(self, name: str) -> Column:
+        """The :class:`Column` called ``name`` (names are unique across the three blocks)."""
+        for columns in (self.sat_columns, self.job_columns, self.global_columns):
+            for c in columns:
+                if c.name == name:
+                    return c
+        raise KeyError(f"no observation column {name!r}; columns: {', '.join(ALL_NAMES)}")
+
+    def decode(self, obs: np.ndarray, name: str) -> np.ndarray:
+        """Column ``name`` of a flat observation ``[D]`` (or batch ``[B, D]``) in its unit.
+
+        Returns ``[N]`` (``[B, N]``) for a satellite column, a scalar (``[B]``) otherwise.
+        """
+        if name in self._sat_idx:
+            return SAT_COLUMNS[self._sat_idx[name]].decode(self.satellites(obs)[..., self._sat_idx[name]])
+        if name in self._job_idx:
+            return JOB_COLUMNS[self._job_idx[name]].decode(self.job(obs)[..., self._job_idx[name]])
+        return self.column(name).decode(self.globals(obs)[..., self.global_index(name)])
+
     def to_dict(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         return {"satellites": self.satellites(obs), "job": self.job(obs), "globals": self.globals(obs)}
 
@@ -187,9 +244,13 @@ class ObservationLayout:
 
     # -- documentation -------------------------------------------------------------------------
     def table(self) -> str:
-        """Markdown table of every column: block, index, name, meaning."""
-        rows = ["| block | index | name | meaning (scaled to [-1, 1]) |", "|---|---|---|---|"]
+        """Markdown table of every column: block, index, name, meaning, scale and unit."""
+        rows = [
+            "| block | index | name | meaning | scale | unit |",
+            "|---|---|---|---|---|---|",
+        ]
         for block, cols in (("satellite i", SAT_COLUMNS), ("job", JOB_COLUMNS), ("global", GLOBAL_COLUMNS)):
             for i, c in enumerate(cols):
-                rows.append(f"| {block} | {i} | `{c.name}` | {c.meaning} |")
+                scale = "log" if c.log else f"{c.scale:g}"
+                rows.append(f"| {block} | {i} | `{c.name}` | {c.meaning} | {scale} | {c.unit} |")
         return "\n".join(rows)

@@ -20,11 +20,10 @@ from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.simulator import Simulator, build_constellation
+from orbit_env.sim.simulator import Simulator
 
 OBS_MODES = ("flat", "dict")
 REWARD_KEYS = ("on_time", "miss", "reject", "brownout")
-_HOURS_6 = 6 * 3600.0
 
 
 def parse_epoch(value: Any) -> Any:
@@ -134,8 +133,8 @@ class OrbitPlacementEnv(gym.Env):
         self.strict = bool(strict)
         self.geometry_cache = bool(geometry_cache)
         self._fixed_constellation: Constellation | None = None
-        if self.config.orbit.constellation == "tle":
-            self._fixed_constellation = build_constellation(self.config, datetime.now().astimezone())
+        if self.config.orbit.constellation == "tle":  # a catalogue has its own epochs: build it once
+            self._fixed_constellation = Constellation.from_tle(self.config.orbit.tle_path)
             n_sats = len(self._fixed_constellation)
         else:
             n_sats = self.config.orbit.total

@@ -144,22 +144,3 @@ class ChargeForecast:
         during = np.minimum(work - before, self.slot_s_eclipse)
         drain = self.eclipse_base_wh + during * self.span_wh_per_s
         return entry - drain / self.power.discharge_efficiency
-
-
-def forecast_charge_wh(
-    power: PowerConfig,
-    energy_wh: np.ndarray,
-    committed_s: np.ndarray,
-    now_s: float,
-    next_entry_s: np.ndarray,
-    eclipse_s: np.ndarray,
-    sunlit_now: np.ndarray,
-    safe: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(after_queue_wh, at_entry_wh, after_eclipse_wh)`` of :class:`ChargeForecast`, float[N] each.
-
-    Args:
-        committed_s: float[N] work to run (running + queued, plus a candidate job) [slot-s].
-    """
-    fc = ChargeForecast(power, energy_wh, now_s, next_entry_s, eclipse_s, sunlit_now, safe)
-    return fc.after_queue(committed_s), fc.at_entry(committed_s), fc.after_eclipse(committed_s)

@@ -25,8 +25,8 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 from sgp4.api import SatrecArray
 
-from orbit_env.sim._checks import check_number, check_utc
-from orbit_env.sim.orbits import GroundStation
+from orbit_env._checks import check_number, check_utc
+from orbit_env.config import GroundStation
 
 if TYPE_CHECKING:
     from orbit_env.sim.orbits import Constellation

@@ -12,9 +12,11 @@ Model, stated once:
   satellite holding it; it is routable only while an ISL path exists.
 - Output goes down at the earliest time after completion that the target, or a satellite it
   reaches over ISLs, sees any station (stations are connected on the ground).
-- Each station serves at most ``antennas`` satellites at once; a transfer takes the earliest
-  free antenna time at or after it is ready (first come, first served by ready time). ISL
-  capacity is not shared between transfers.
+- Each station serves at most ``antennas`` satellites at once. Transfers are booked in the
+  order they are decided (a placement books its uplink, a finished job its downlink), each
+  in the earliest gap at or after it is ready on any antenna of the station, so a later
+  booking may fill a gap left before an earlier one but never moves it. ISL capacity is not
+  shared between transfers.
 - ``estimate`` methods are vectorised over targets and ignore antenna contention for the
   downlink (the booked transfers do not).
 """
@@ -47,8 +49,9 @@ class AntennaSchedule:
     """Busy intervals of every antenna of every station.
 
     A transfer takes the earliest gap on any antenna of its station at or after the time it
-    is ready, so transfers are served first come, first served by the time they are ready,
-    and a booking far in the future does not block the antenna before it.
+    is ready. Bookings are made in decision order and never move, so a later booking may
+    back-fill a gap before an earlier one, and a booking far in the future does not block
+    the antenna before it.
     """
 
     def __init__(self, n_stations: int, antennas: int):
@@ -217,7 +220,7 @@ class LinkModel:
         t_down = np.maximum(finish_s, self._time_at(k_down))
         return t_down + size_gb * self._down_s_per_gb[kd, cols] + self._down_latency_s[kd, cols]
 
-    # -- bookings (one transfer each; antennas serve the earliest ready first) --------------
+    # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> tuple[float, float]:
         """Book the uplink of ``size_gb`` from ``station`` to ``target`` no earlier than ``ready_s``.
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,35 +12,8 @@ import numpy as np
 from sgp4.api import WGS72, Satrec
 from sgp4.exporter import export_tle
 
-from orbit_env.sim._checks import check_choice, check_number, check_utc
-
-
-@dataclass(frozen=True)
-class GroundStation:
-    """A ground station on the WGS84 ellipsoid.
-
-    Args:
-        name: label used in tables and plots.
-        lat_deg: geodetic latitude [deg], in [-90, 90].
-        lon_deg: longitude [deg], east positive, in [-180, 360).
-        alt_m: height above the ellipsoid [m].
-        min_elevation_deg: a satellite is in view at or above this elevation [deg].
-    """
-
-    name: str
-    lat_deg: float
-    lon_deg: float
-    alt_m: float = 0.0
-    min_elevation_deg: float = 10.0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"GroundStation.name must be a non-empty string, got {self.name!r}")
-        check_number("lat_deg", self.lat_deg, lo=-90, hi=90)
-        check_number("lon_deg", self.lon_deg, lo=-180, hi=360, hi_open=True)
-        check_number("alt_m", self.alt_m, lo=-500, hi=10_000)
-        check_number("min_elevation_deg", self.min_elevation_deg, lo=0, hi=90, hi_open=True)
-
+from orbit_env._checks import check_choice, check_number, check_utc
+from orbit_env.config import GroundStation
 
 # WGS72 constants, the ones sgp4's 'wgs72' gravity model uses.
 _MU_KM3_S2 = 398600.8

@@ -29,7 +29,7 @@ import numpy as np
 from orbit_env.config import ScenarioConfig
 from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
-from orbit_env.sim.links import LinkModel, next_index
+from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
 from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.workload import Jobs, generate_jobs, load_trace
 
@@ -216,8 +216,10 @@ class Simulator:
         self.delivery_s = np.full(j, np.inf)
         self.target = np.full(j, -1, dtype=np.int64)
         self.slot_of = np.full(j, -1, dtype=np.int64)  # slot reserved on the target
-        self.src_station = jobs.origin_station.astype(np.int64).copy()
-        self.src_sat = jobs.origin_sat.astype(np.int64).copy()
+        #: int[J] where each job's input data is now: a station (−1 if not on the ground) ...
+        self.input_station = jobs.origin_station.astype(np.int64).copy()
+        #: int[J] ... or a satellite (−1 if not in orbit); placement moves it to the target
+        self.input_sat = jobs.origin_sat.astype(np.int64).copy()
         self.counters = Counters()
         self.step_index = 0
         self._next_arrival = 0
@@ -310,17 +312,21 @@ class Simulator:
         if not self.valid_targets(job)[sat]:
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
         jobs, now = self.jobs, self.now_s
-        if self.src_station[job] >= 0:
-            ready, occupy = self.links.book_uplink(int(self.src_station[job]), sat, now, jobs.input_gb[job])
+        if self.input_station[job] >= 0:
+            ready, occupy = self.links.book_uplink(int(self.input_station[job]), sat, now, jobs.input_gb[job])
         else:
             ready = float(self._input_estimate(job, np.array([sat]))[0])
-            occupy = 0.0 if self.src_sat[job] == sat else jobs.input_gb[job] * 8 / self.config.links.isl_gbps
+            occupy = (
+                0.0
+                if self.input_sat[job] == sat
+                else jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps
+            )
         self.radio_backlog_s[sat] += occupy
         self.queue[sat, int(np.argmax(self.queue[sat] < 0))] = job
         self.state[job] = JobState.QUEUED
         self.target[job] = sat
         self.ready_s[job] = ready
-        self.src_station[job], self.src_sat[job] = -1, sat  # the input now travels to / lives on sat
+        self.input_station[job], self.input_sat[job] = -1, sat  # the input now travels to / lives on sat
         self._project_one(sat, job)
         self._placements += 1
         self.counters.decisions += 1
@@ -354,11 +360,11 @@ class Simulator:
 
     def _input_estimate_uncached(self, job: int, targets: np.ndarray | None) -> np.ndarray:
         jobs = self.jobs
-        if self.src_station[job] >= 0:
+        if self.input_station[job] >= 0:
             return self.links.uplink_estimate(
-                int(self.src_station[job]), self.now_s, jobs.input_gb[job], targets
+                int(self.input_station[job]), self.now_s, jobs.input_gb[job], targets
             )
-        src = int(self.src_sat[job])
+        src = int(self.input_sat[job])
         if not self.valid_now[src]:
             return np.full(self.n_sats if targets is None else targets.shape, np.inf)
         hops = self.geometry.sat_hops(self.step_index, src)
@@ -372,9 +378,9 @@ class Simulator:
         Ground input: hops from its origin station at this sample (0 = in direct view).
         """
         k = self.step_index
-        if self.src_station[job] >= 0:
-            return self.geometry.station_hops[k, self.src_station[job]]
-        src = int(self.src_sat[job])
+        if self.input_station[job] >= 0:
+            return self.geometry.station_hops[k, self.input_station[job]]
+        src = int(self.input_sat[job])
         if not self.valid_now[src]:
             return np.full(self.n_sats, -1, dtype=np.int16)
         return self.geometry.sat_hops(k, src)
@@ -553,9 +559,9 @@ class Simulator:
         if len(self.jobs) == 0:  # an empty job stream: nothing queued, and no row to index
             return np.full(self.n_sats, np.inf)
         ids = self.queue
-        safe_ids = np.maximum(ids, 0)
-        slot_free = np.take_along_axis(self.slot_job, np.maximum(self.slot_of[safe_ids], 0), axis=1) < 0
-        ready = np.where((ids >= 0) & slot_free, self.ready_s[safe_ids], np.inf)
+        ids_or_0 = np.maximum(ids, 0)
+        slot_free = np.take_along_axis(self.slot_job, np.maximum(self.slot_of[ids_or_0], 0), axis=1) < 0
+        ready = np.where((ids >= 0) & slot_free, self.ready_s[ids_or_0], np.inf)
         return np.where(ready > tau[:, None], ready, np.inf).min(axis=1)
 
     def _handle_events(
@@ -590,16 +596,18 @@ class Simulator:
         """Start, on every free slot, the first job reserved for it if its input has arrived.
 
         Each queued job holds a slot reserved at placement and slots run their jobs in queue
-        order, so a later placement never delays an earlier one and ``estimate`` is exact but
-        for power events.
+        order, so a later placement never delays an earlier one. ``estimate`` sees these
+        reservations, but not what the future brings: power events (a brownout, a charge
+        below the reserve), downlink antenna contention, or an uplink contact that closes
+        while the antenna queue clears (the booking re-checks it, the estimate does not).
         """
         ids = self.queue
-        safe_ids = np.maximum(ids, 0)
+        ids_or_0 = np.maximum(ids, 0)
         queued = ids >= 0
         waiting = queued & (
-            self.jobs.deadline_s[safe_ids] > tau[:, None]
+            self.jobs.deadline_s[ids_or_0] > tau[:, None]
         )  # expired ones leave at the boundary
-        slot_of = np.where(waiting, self.slot_of[safe_ids], -1)
+        slot_of = np.where(waiting, self.slot_of[ids_or_0], -1)
         started = np.zeros_like(queued)
         for a in range(self.slot_job.shape[1]):  # slots per satellite, vectorised over satellites
             mine = slot_of == a
@@ -650,8 +658,8 @@ class Simulator:
             self.progress_s[jobs] = self._checkpointed(jobs, done)
             self.state[jobs] = JobState.PENDING
             self.present_s[jobs] = (self.step_index + 1) * self.dt_s
-            self.src_station[jobs] = -1
-            self.src_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
+            self.input_station[jobs] = -1
+            self.input_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
             self.target[jobs] = -1
             self.counters.job_failures += int(jobs.size)
         self.slot_job[sats] = -1
@@ -675,7 +683,7 @@ class Simulator:
             lost = queued[queued >= 0]
             self.state[lost] = JobState.PENDING
             self.present_s[lost] = t1
-            self.src_station[lost], self.src_sat[lost] = -1, self.target[lost]
+            self.input_station[lost], self.input_sat[lost] = -1, self.target[lost]
             self.target[lost] = -1
             self.queue[sats] = -1
             c.job_failures += int(lost.size)
@@ -726,11 +734,12 @@ class Simulator:
             self._next_arrival = last
 
     def _settle_certain_misses(self, t_s: float) -> None:
-        """At the horizon, count as late the jobs in flight that can no longer be on time.
+        """At the horizon ``t_s``, count as late two kinds of in-flight job already certain to miss.
 
-        A running job past its deadline, or an output booked to land after it, would be
-        late after the episode; counting it now keeps "start doomed work at the end" from
-        looking better than rejecting it.
+        Only a running job whose deadline has passed and an output booked to land after its
+        deadline are settled (−miss_penalty × value); every other job still pending or in
+        flight (a running job that cannot finish in time included) stays unsettled and
+        costs nothing in this episode.
         """
         jobs, c = self.jobs, self.counters
         running_late = (self.state == JobState.RUNNING) & (jobs.deadline_s < t_s)
