@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the ids)
+from agents.base import defer_s_of
 from agents.heuristics import HEURISTICS, Thresholds
 from agents.rollout import run_episode
 
@@ -27,15 +28,17 @@ GRID: dict[str, tuple[float, ...]] = {
     "scarce_soc": (0.0, 0.3, 0.4, 0.5, 0.6, 0.8),
     "min_value_density": (2.0, 4.0, 8.0, 12.0, 20.0),
     "eclipse_margin_soc": (-0.1, 0.0, 0.1, 0.2, 0.3),
-    "reserve_soc": (0.1, 0.2, 0.3),
+    "min_soc_after_queue": (0.1, 0.2, 0.3),
 }
 TRAIN_SEEDS_FROM = 0  # train seeds 0, 1, ...; evaluation uses the test split from seed 1000
 
 
 def mean_return(env: gym.Env, policy_name: str, thresholds: Thresholds, seeds: list[int]) -> float:
     """Mean episode return of the rule with ``thresholds`` over ``seeds``."""
+    rule = HEURISTICS[policy_name]
+    defer_s = defer_s_of(env)
     returns = [
-        run_episode(env, HEURISTICS[policy_name](seed=seed, thresholds=thresholds), seed)[0] for seed in seeds
+        run_episode(env, rule(seed=seed, thresholds=thresholds, defer_s=defer_s), seed)[0] for seed in seeds
     ]
     return float(np.mean(returns))
 
