@@ -20,14 +20,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.cm import ScalarMappable
-from matplotlib.collections import LineCollection
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator
+
+try:  # matplotlib is the [plot] extra: the text view works without it
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.collections import LineCollection
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+except ImportError:  # checked by require_matplotlib() before any drawing
+    colormaps = None
 
 if TYPE_CHECKING:
     from orbit_env.sim.simulator import Simulator
@@ -42,8 +46,8 @@ CLUSTER_KM = 100.0
 ANSI_MAX_ROWS = 40
 ANSI_HEAD = 20
 
-_SOC_CMAP = colormaps["RdYlGn"]
-_SOC_NORM = Normalize(0.0, 1.0)
+_SOC_CMAP = colormaps["RdYlGn"] if colormaps is not None else None
+_SOC_NORM = Normalize(0.0, 1.0) if colormaps is not None else None
 _DAY = "#e4edf5"
 _NIGHT = np.array([0.05, 0.10, 0.30])
 _NIGHT_ALPHA = 0.45
@@ -200,6 +204,15 @@ def _layout(fig_w: float, fig_h: float) -> dict[str, list[float]]:
     }
 
 
+def require_matplotlib() -> None:
+    """Raise ``ImportError`` with the install hint when matplotlib (the ``[plot]`` extra) is missing."""
+    if colormaps is None:
+        raise ImportError(
+            "render_mode='rgb_array' needs matplotlib, which the core install leaves out: "
+            "pip install 'orbit-env[plot]'"
+        )
+
+
 def render_rgb(sim: Simulator, width_px: int = 1000, height_px: int = 560) -> np.ndarray:
     """Draw the current state of ``sim`` as a world map.
 
@@ -210,6 +223,7 @@ def render_rgb(sim: Simulator, width_px: int = 1000, height_px: int = 560) -> np
     Returns:
         ``uint8[height_px, width_px, 3]`` RGB frame.
     """
+    require_matplotlib()
     if width_px < 50 or height_px < 50:
         raise ValueError(f"frame must be at least 50 x 50 px, got {width_px} x {height_px}")
     cfg = sim.config

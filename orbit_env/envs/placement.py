@@ -128,6 +128,10 @@ class OrbitPlacementEnv(gym.Env):
         if obs_mode not in OBS_MODES:
             raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
         self.config = resolve_config(scenario, overrides)
+        if render_mode == "rgb_array":  # fail now, not at the first frame
+            from orbit_env.render import require_matplotlib
+
+            require_matplotlib()
         self.render_mode = render_mode
         self.obs_mode = obs_mode
         self.strict = bool(strict)
