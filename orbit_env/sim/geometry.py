@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -28,8 +28,23 @@ from sgp4.api import SatrecArray
 from orbit_env._checks import check_number, check_utc
 from orbit_env.config import GroundStation
 
-if TYPE_CHECKING:
-    from orbit_env.sim.orbits import Constellation
+
+class Constellation(Protocol):
+    """What the geometry reads of a constellation (:class:`orbit_env.sim.orbits.Constellation`).
+
+    Declared here so the dependency runs one way: orbits builds its geometry through this
+    module, which never imports orbits.
+    """
+
+    satrecs: Sequence[Any]  # sgp4.api.Satrec, in the order of names
+    names: Sequence[str]
+    kind: str  # "walker", "dawn_dusk_cluster" or "tle"
+    planes: int | None
+    per_plane: int | None
+    plane_of: np.ndarray | None  # int64[N], Walker only
+    slot_of: np.ndarray | None  # int64[N], Walker only
+
+    def __len__(self) -> int: ...
 
 __all__ = ["GEOMETRY_VERSION", "EARTH_RADIUS_KM", "Geometry", "compute_geometry", "cache_dir"]
 
