@@ -6,12 +6,15 @@
     python train.py --resume runs/WalkerLEO-v0_maskable_ppo_0_20260101-120000 --timesteps 500000
     tensorboard --logdir runs/
 
-Read top to bottom: arguments, setup (run folder, config, envs, model, optional behaviour
-cloning), then learning with callbacks for episode metrics, evaluation, checkpoints and a
-progress bar.
+Read top to bottom: arguments, the callbacks, then the steps of a run, each a short function
+that ``main`` calls in order: check the arguments, prepare the run folder and config, make the
+envs, build (or resume) the model, start from a clone or a saved model, make the callbacks,
+learn, save, summarise.
 
-Hyperparameters come from ``hyperparams/<algo>.yml`` (the env's entry, else ``default``; with
-``--init-from`` the entry's ``finetune`` block on top), then ``--hyperparams key=value``.
+Hyperparameters come from ``agents/hyperparams/<algo>.yml`` (the env's entry, else ``default``;
+with ``--init-from`` the entry's block of the file's ``finetune`` section on top), then
+``--hyperparams key=value``. ``normalize: true`` wraps the training envs in VecNormalize (reward
+only: observations are already in [-1, 1]); validation and evaluation see the plain reward.
 
 The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--run-name``) holds:
 
@@ -19,7 +22,8 @@ The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--
   package versions, git commit, start time, cloning stats and one entry per (re)start.
 * ``model.zip`` (final, also written on Ctrl-C), ``best_model.zip`` (best mean validation
   return), ``checkpoints/rl_model_<steps>_steps.zip`` (and the replay buffer for DQN),
-  ``bc_model.zip`` (the clone before RL, with ``--init-from``).
+  ``bc_model.zip`` (the clone before RL, with ``--init-from``); with ``normalize``, the
+  VecNormalize statistics (``vecnormalize.pkl``, ``checkpoints/vecnormalize_<steps>_steps.pkl``).
 * TensorBoard events and ``progress.csv``: SB3's scalars, ``episode/<metric>`` (the env's
   ``episode_metrics``, mean over the training episodes finished since the last log),
   ``eval/<metric>`` and ``bc/*``; every scalar at the global step (env steps over all envs).
@@ -51,6 +55,7 @@ import warnings
 import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -59,10 +64,11 @@ import gymnasium
 import numpy as np
 import torch as th
 import yaml
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
@@ -437,7 +443,8 @@ class ValidationCallback(BaseCallback):
 
 
 class StepCheckpointCallback(BaseCallback):
-    """Saves ``checkpoints/rl_model_<steps>_steps.zip`` every ``freq`` env steps (replay buffer for DQN).
+    """Saves ``checkpoints/rl_model_<steps>_steps.zip`` every ``freq`` env steps, with the replay buffer
+    (DQN) and the VecNormalize statistics (``normalize``) beside it, so a resume continues from both.
 
     Counted in env steps over all envs from step 0, so a resumed run keeps the same grid (SB3's
     CheckpointCallback counts calls, i.e. steps ÷ n_envs, from the start of each ``learn``).
@@ -456,6 +463,9 @@ class StepCheckpointCallback(BaseCallback):
             self.model.save(self.folder / f"rl_model_{self.num_timesteps}_steps.zip")
             if getattr(self.model, "replay_buffer", None) is not None:
                 self.model.save_replay_buffer(self.folder / f"replay_buffer_{self.num_timesteps}_steps.pkl")
+            normalized = self.model.get_vec_normalize_env()
+            if normalized is not None:
+                normalized.save(str(self.folder / f"vecnormalize_{self.num_timesteps}_steps.pkl"))
             self.next = (self.num_timesteps // self.freq + 1) * self.freq
         return True
 
@@ -481,12 +491,41 @@ class ProgressBarCallback(BaseCallback):
             self.bar.close()
 
 
-# -- main -----------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> Path:
-    """Train; return the run folder."""
-    args = parse_args(argv)
-    th.set_num_threads(args.threads)
-    say = print if args.no_progress else tqdm.write
+# -- the steps of a run ---------------------------------------------------------------------------
+@dataclass
+class Run:
+    """What the steps of one training run share: its folder, config and what it trains.
+
+    ``timesteps`` are the env steps of this call (all envs together); ``resume_from`` is the
+    saved model a resumed run continues from (None for a new run).
+    """
+
+    run_dir: Path
+    config: dict[str, Any]
+    env_id: str
+    env_kwargs: dict[str, Any]
+    overrides: dict[str, Any]
+    hyperparams: dict[str, Any]
+    n_envs: int
+    timesteps: int
+    resume_from: Path | None
+
+    @property
+    def resuming(self) -> bool:
+        return self.resume_from is not None
+
+
+@dataclass
+class Envs:
+    """The training VecEnv (train split; wrapped in VecNormalize with ``normalize``) and the
+    foreground validation env (test split; None when validation is off or in a worker)."""
+
+    train: VecEnv
+    validation: gymnasium.Env | None
+
+
+def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(env id, env config overrides, hyperparameter overrides), with the errors a run must not start on."""
     env_id = resolve_env_id(args.env)
     env_kwargs = parse_overrides(args.env_kwargs)
     if "split" in env_kwargs:
@@ -496,11 +535,19 @@ def main(argv: Sequence[str] | None = None) -> Path:
     overrides = rl.parse_key_values(args.hyperparams, "--hyperparams")
     if args.eval_freq > 0 and args.eval_seed + args.eval_episodes > 1000:
         raise ValueError("validation seeds must stay below 1000, the seeds evaluate.py compares policies on")
-    resuming = bool(args.resume)
+    return env_id, env_kwargs, overrides
 
-    # Run folder and config.
-    if resuming:
-        run_dir, model_path = find_resume(args.resume)
+
+def prepare_run(
+    args: argparse.Namespace, env_id: str, env_kwargs: dict[str, Any], overrides: dict[str, Any]
+) -> Run:
+    """The run folder (new, or the one ``--resume`` names), its config and the resolved hyperparameters.
+
+    A new folder is created only once the hyperparameters are known to be good.
+    """
+    resume_from = None
+    if args.resume:
+        run_dir, resume_from = find_resume(args.resume)
         config = load_config(run_dir)
         if not config:
             raise FileNotFoundError(f"--resume: no config.yml in {run_dir} (not a train.py run folder)")
@@ -516,19 +563,37 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 f"{run_dir} exists and is not empty; use --resume {run_dir} or another name"
             )
         hyperparams = rl.load_hyperparams(args.algo, env_id, overrides, finetune=args.init_from is not None)
-        run_dir.mkdir(parents=True, exist_ok=True)  # only once the arguments are known to be good
+        run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     n_envs = int(args.n_envs or hyperparams.get("n_envs", 1))
     hyperparams["n_envs"] = n_envs
-    done_steps = saved_timesteps(model_path) if resuming else 0
+    timesteps = steps_to_train(args, run_dir, config, hyperparams, resume_from)
+    return Run(run_dir, config, env_id, env_kwargs, overrides, hyperparams, n_envs, timesteps, resume_from)
+
+
+def steps_to_train(
+    args: argparse.Namespace,
+    run_dir: Path,
+    config: dict[str, Any],
+    hyperparams: dict[str, Any],
+    resume_from: Path | None,
+) -> int:
+    """Env steps of this call: ``--timesteps``, else what is left of a resumed run's budget, else
+    the entry's ``n_timesteps`` (1e6 without one)."""
     if args.timesteps is not None:
-        timesteps = args.timesteps
-    elif resuming:
+        return args.timesteps
+    if resume_from is not None:
+        done_steps = saved_timesteps(resume_from)
         timesteps = int(config.get("timesteps", 0)) - done_steps
         if timesteps <= 0:
             raise ValueError(f"{run_dir} already trained {done_steps:,} steps; give --timesteps for more")
-    else:
-        timesteps = int(float(hyperparams.get("n_timesteps", 1_000_000)))
+        return timesteps
+    return int(float(hyperparams.get("n_timesteps", 1_000_000)))
+
+
+def record_start(run: Run, args: argparse.Namespace, argv: Sequence[str] | None) -> None:
+    """Write ``config.yml``: the whole config for a new run, then one entry in ``starts`` per (re)start."""
+    done_steps = saved_timesteps(run.resume_from) if run.resuming else 0
     commit, dirty = git_commit()
     start = {
         "time": dt.datetime.now().isoformat(timespec="seconds"),
@@ -536,162 +601,208 @@ def main(argv: Sequence[str] | None = None) -> Path:
         "git_commit": commit,
         "git_dirty": dirty,
         "from_step": done_steps,
-        "timesteps": timesteps,
-        "resumed_from": str(model_path) if resuming else None,
-        "env_kwargs": env_kwargs,
-        "hyperparam_overrides": overrides,
+        "timesteps": run.timesteps,
+        "resumed_from": str(run.resume_from) if run.resuming else None,
+        "env_kwargs": run.env_kwargs,
+        "hyperparam_overrides": run.overrides,
     }
-    if not resuming:
-        config = {
-            "env": env_id,
-            "env_kwargs": env_kwargs,
-            "algo": args.algo,
-            "seed": args.seed,
-            "timesteps": timesteps,
-            "n_envs": n_envs,
-            "hyperparams": hyperparams,
-            "args": {k: v for k, v in vars(args).items() if k != "run_dir_resolved"},
-            "validation": {
-                "split": "test",
-                "seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
-            },
-            "versions": versions(),
-            "git_commit": commit,
-            "git_dirty": dirty,
-            "start_time": start["time"],
-            "starts": [],
-        }
+    config = run.config
+    if not run.resuming:
+        config.update(
+            {
+                "env": run.env_id,
+                "env_kwargs": run.env_kwargs,
+                "algo": args.algo,
+                "seed": args.seed,
+                "timesteps": run.timesteps,
+                "n_envs": run.n_envs,
+                "hyperparams": run.hyperparams,
+                "args": {k: v for k, v in vars(args).items() if k != "run_dir_resolved"},
+                "validation": {
+                    "split": "test",
+                    "seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
+                },
+                "versions": versions(),
+                "git_commit": commit,
+                "git_dirty": dirty,
+                "start_time": start["time"],
+                "starts": [],
+            }
+        )
     else:
-        config["timesteps"] = done_steps + timesteps
-        config["hyperparams"] = hyperparams
+        config["timesteps"] = done_steps + run.timesteps
+        config["hyperparams"] = run.hyperparams
         config["versions_at_resume"] = versions()
     config["starts"].append(start)
-    write_config(run_dir, config)
+    write_config(run.run_dir, config)
 
-    # Envs: training on the train split (seeds seed + i), validation on the test split.
+
+def make_envs(args: argparse.Namespace, run: Run) -> Envs:
+    """Training envs on the train split (seeds ``seed + i``), validation on the test split.
+
+    With ``normalize`` the training VecEnv is wrapped in VecNormalize (reward only); a resumed run
+    continues from the statistics saved with its model. Validation plays the plain env, so its
+    returns are never normalised.
+    """
     vec_cls = SubprocVecEnv if args.vec_env == "subproc" else DummyVecEnv
-    env = make_vec_env(
-        env_id,
-        n_envs=n_envs,
+    train_env: VecEnv = make_vec_env(
+        run.env_id,
+        n_envs=run.n_envs,
         seed=args.seed,
-        env_kwargs={"split": "train", **env_kwargs},
+        env_kwargs={"split": "train", **run.env_kwargs},
         vec_env_cls=vec_cls,
     )
+    normalize = rl.normalize_kwargs(run.hyperparams)
+    if normalize is not None:
+        stats = saved_companion(run.run_dir, run.resume_from, "vecnormalize") if run.resuming else None
+        if stats is not None and stats.is_file():
+            train_env = VecNormalize.load(str(stats), train_env)
+        else:
+            train_env = VecNormalize(train_env, **normalize)
     foreground_eval = args.eval_freq > 0 and not args.eval_async
-    eval_env = gymnasium.make(env_id, split="test", **env_kwargs) if foreground_eval else None
+    validation = gymnasium.make(run.env_id, split="test", **run.env_kwargs) if foreground_eval else None
+    return Envs(train_env, validation)
 
-    # Model: new, or the run's newest save; SB3's logger writes TensorBoard and CSV into the run folder.
-    logger = configure(str(run_dir), ["csv", "tensorboard"] + (["stdout"] if args.verbose else []))
-    if resuming:
+
+def saved_companion(run_dir: Path, model_path: Path, stem: str) -> Path:
+    """The file saved beside a model: ``<stem>.pkl`` for ``model.zip``, else the checkpoint's
+    ``checkpoints/<stem>_<steps>_steps.pkl`` (replay buffer, VecNormalize statistics)."""
+    if model_path.name == "model.zip":
+        return run_dir / f"{stem}.pkl"
+    return run_dir / "checkpoints" / f"{stem}_{saved_timesteps(model_path)}_steps.pkl"
+
+
+def build_or_resume_model(
+    args: argparse.Namespace, run: Run, env: VecEnv, logger: Logger, say: Callable[[str], Any]
+) -> BaseAlgorithm:
+    """A new model, or the run's newest save (with its schedules and, for DQN, its replay buffer)."""
+    if run.resuming:
         model = models.load_model(
-            model_path,
+            run.resume_from,
             args.algo,
             env=env,
             device=args.device,
             keep_schedules=True,
-            **_resume_kwargs(args.algo, overrides),
+            **_resume_kwargs(args.algo, run.overrides),
         )
-        steps = saved_timesteps(model_path)
-        replay = (
-            run_dir / "replay_buffer.pkl"
-            if model_path.name == "model.zip"
-            else run_dir / "checkpoints" / f"replay_buffer_{steps}_steps.pkl"
-        )
+        replay = saved_companion(run.run_dir, run.resume_from, "replay_buffer")
         if args.algo == "dqn" and replay.is_file():
             model.load_replay_buffer(replay)
-        say(f"resuming {model_path} at step {model.num_timesteps:,}")
+        say(f"resuming {run.resume_from} at step {model.num_timesteps:,}")
     else:
         model = rl.make_model(
-            args.algo, env, hyperparams, seed=args.seed, device=args.device, verbose=args.verbose
+            args.algo, env, run.hyperparams, seed=args.seed, device=args.device, verbose=args.verbose
         )
     model.set_logger(logger)
+    return model
 
-    # Optional warm start: a saved model's weights (e.g. a clone from another run), or clone a
-    # heuristic here, logged as bc/* (x axis: cloning epoch).
-    if args.init_from and args.init_from not in HEURISTICS and not resuming:
-        try:
-            source_model = rl.warm_start(model, args.init_from)
-        except ValueError:
-            logger.close()
-            shutil.rmtree(run_dir)  # created by this call: leave no half-made run behind
-            raise
-        source = Path(args.init_from)
-        origin = load_config(run_folder(source))
-        config["warm_start"] = {
-            "model": str(source),
-            "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-            "num_timesteps": int(source_model.num_timesteps),
-            # The source run's cloning stats (and time), so the cost of the warm start is on record.
-            **({"behaviour_clone": origin["behaviour_clone"]} if "behaviour_clone" in origin else {}),
-        }
-        write_config(run_dir, config)
-        say(f"warm start from {source} (its step count {config['warm_start']['num_timesteps']:,})")
-    elif args.init_from and not resuming:
-        say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs")
-        stats = rl.behaviour_clone(
-            model,
-            env_id,
-            teacher=args.init_from,
-            episodes=args.bc_episodes,
-            epochs=args.bc_epochs,
-            env_kwargs=env_kwargs,
-            seed=args.seed,
-            learning_rate=args.bc_lr,
-            progress=not args.no_progress,
-        )
-        for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
-            logger.record("bc/loss", loss)
-            logger.record("bc/accuracy", acc)
-            logger.dump(epoch + 1)
-        logger.record("bc/final_accuracy", stats["accuracy"])
-        if stats["accuracy_placements"] is not None:
-            logger.record("bc/final_accuracy_placements", stats["accuracy_placements"])
-        if stats["value_explained_variance"] is not None:
-            logger.record("bc/value_explained_variance", stats["value_explained_variance"])
-        logger.dump(0)
-        model.save(run_dir / "bc_model.zip")  # the clone before RL, to measure what fine-tuning adds
-        config["behaviour_clone"] = {k: v for k, v in stats.items() if not k.startswith("epoch_")}
-        write_config(run_dir, config)
-        nan = float("nan")
-        placements, ev = stats["accuracy_placements"], stats["value_explained_variance"]
-        say(
-            f"cloned {stats['samples']:,} decisions in {stats['seconds']:.0f} s: accuracy "
-            f"{stats['accuracy']:.3f} (placements {nan if placements is None else placements:.3f}), "
-            f"value explained variance {nan if ev is None else ev:.3f}; "
-            f"teacher return {stats['teacher_return']:.1f}"
-        )
 
-    # Learn, with the callbacks; Ctrl-C saves the model before leaving.
+def start_from_saved_model(
+    args: argparse.Namespace, run: Run, model: BaseAlgorithm, logger: Logger, say: Callable[[str], Any]
+) -> None:
+    """Start from a saved model's weights (e.g. another run's clone); its origin goes into the config.
+
+    A model that does not fit leaves no half-made run folder behind.
+    """
+    try:
+        source_model = rl.warm_start(model, args.init_from)
+    except ValueError:
+        logger.close()
+        shutil.rmtree(run.run_dir)  # created by this call
+        raise
+    source = Path(args.init_from)
+    origin = load_config(run_folder(source))
+    run.config["warm_start"] = {
+        "model": str(source),
+        "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+        "num_timesteps": int(source_model.num_timesteps),
+        # The source run's cloning stats (and time), so the cost of the warm start is on record.
+        **({"behaviour_clone": origin["behaviour_clone"]} if "behaviour_clone" in origin else {}),
+    }
+    write_config(run.run_dir, run.config)
+    say(f"warm start from {source} (its step count {run.config['warm_start']['num_timesteps']:,})")
+
+
+def clone_heuristic(
+    args: argparse.Namespace, run: Run, model: BaseAlgorithm, logger: Logger, say: Callable[[str], Any]
+) -> None:
+    """Behaviour-clone ``--init-from``'s heuristic into the policy; ``bc/*`` logged at the cloning
+    epoch, the clone saved as ``bc_model.zip`` and its stats put into the config."""
+    say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs")
+    stats = rl.behaviour_clone(
+        model,
+        run.env_id,
+        teacher=args.init_from,
+        episodes=args.bc_episodes,
+        epochs=args.bc_epochs,
+        env_kwargs=run.env_kwargs,
+        seed=args.seed,
+        learning_rate=args.bc_lr,
+        progress=not args.no_progress,
+    )
+    for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
+        logger.record("bc/loss", loss)
+        logger.record("bc/accuracy", acc)
+        logger.dump(epoch + 1)
+    logger.record("bc/final_accuracy", stats["accuracy"])
+    if stats["accuracy_placements"] is not None:
+        logger.record("bc/final_accuracy_placements", stats["accuracy_placements"])
+    if stats["value_explained_variance"] is not None:
+        logger.record("bc/value_explained_variance", stats["value_explained_variance"])
+    logger.dump(0)
+    model.save(run.run_dir / "bc_model.zip")  # the clone before RL, to measure what fine-tuning adds
+    run.config["behaviour_clone"] = {k: v for k, v in stats.items() if not k.startswith("epoch_")}
+    write_config(run.run_dir, run.config)
+    nan = float("nan")
+    placements, ev = stats["accuracy_placements"], stats["value_explained_variance"]
+    say(
+        f"cloned {stats['samples']:,} decisions in {stats['seconds']:.0f} s: accuracy "
+        f"{stats['accuracy']:.3f} (placements {nan if placements is None else placements:.3f}), "
+        f"value explained variance {nan if ev is None else ev:.3f}; "
+        f"teacher return {stats['teacher_return']:.1f}"
+    )
+
+
+def make_callbacks(
+    args: argparse.Namespace, run: Run, validation_env: gymnasium.Env | None, say: Callable[[str], Any]
+) -> list[BaseCallback]:
+    """Episode metrics, then validation, checkpoints and the progress bar as the arguments ask."""
     callbacks: list[BaseCallback] = [EpisodeMetricsCallback()]
     if args.eval_freq > 0:
         callbacks.append(
             ValidationCallback(
-                eval_env,
+                validation_env,
                 args.algo,
                 args.eval_freq,
                 args.eval_episodes,
                 args.eval_seed,
-                run_dir,
+                run.run_dir,
                 say,
                 background=args.eval_async,
-                env_id=env_id,
-                env_kwargs=env_kwargs,
+                env_id=run.env_id,
+                env_kwargs=run.env_kwargs,
             )
         )
     if args.checkpoint_freq > 0:
-        callbacks.append(StepCheckpointCallback(args.checkpoint_freq, run_dir / "checkpoints"))
+        callbacks.append(StepCheckpointCallback(args.checkpoint_freq, run.run_dir / "checkpoints"))
     if not args.no_progress:
-        callbacks.append(ProgressBarCallback(timesteps))
-    say(
-        f"training {args.algo} on {env_id} for {timesteps:,} steps with {n_envs} env(s); run folder {run_dir}"
-    )
-    started, first_step = time.perf_counter(), model.num_timesteps
+        callbacks.append(ProgressBarCallback(run.timesteps))
+    return callbacks
+
+
+def learn(model: BaseAlgorithm, run: Run, callbacks: list[BaseCallback]) -> tuple[float, bool]:
+    """``model.learn`` for ``run.timesteps``; Ctrl-C stops the bar and the validation worker.
+
+    Returns:
+        (wall time [s], whether it was interrupted).
+    """
+    started = time.perf_counter()
     interrupted = False
     try:
         model.learn(
-            total_timesteps=timesteps,
+            total_timesteps=run.timesteps,
             callback=CallbackList(callbacks),
-            reset_num_timesteps=not resuming,
+            reset_num_timesteps=not run.resuming,
             progress_bar=False,
         )
     except KeyboardInterrupt:
@@ -701,30 +812,53 @@ def main(argv: Sequence[str] | None = None) -> Path:
                 cb.bar.close()
             if isinstance(cb, ValidationCallback):
                 cb.close(terminate=True)
-        print(f"\ninterrupted at step {model.num_timesteps:,}: saving {run_dir / 'model.zip'}")
-    elapsed = time.perf_counter() - started
-    model.save(run_dir / "model.zip")
+        print(f"\ninterrupted at step {model.num_timesteps:,}: saving {run.run_dir / 'model.zip'}")
+    return time.perf_counter() - started, interrupted
+
+
+def save_final(args: argparse.Namespace, run: Run, model: BaseAlgorithm) -> None:
+    """``model.zip`` (also after Ctrl-C), the DQN replay buffer and the VecNormalize statistics."""
+    model.save(run.run_dir / "model.zip")
     if args.algo == "dqn":
-        model.save_replay_buffer(run_dir / "replay_buffer.pkl")
-    steps = model.num_timesteps - first_step
+        model.save_replay_buffer(run.run_dir / "replay_buffer.pkl")
+    normalized = model.get_vec_normalize_env()
+    if normalized is not None:
+        normalized.save(str(run.run_dir / "vecnormalize.pkl"))
+
+
+def record_end(
+    run: Run, model: BaseAlgorithm, steps: int, elapsed: float, validation_s: float, interrupted: bool
+) -> tuple[float, float]:
+    """Close this start's entry in ``config.yml``; returns (steps/s, steps/s without validation)."""
     fps = steps / max(elapsed, 1e-9)
-    eval_s = sum(cb.seconds for cb in callbacks if isinstance(cb, ValidationCallback))
-    train_fps = steps / max(elapsed - eval_s, 1e-9)
-    config["starts"][-1].update(
+    train_fps = steps / max(elapsed - validation_s, 1e-9)
+    start = run.config["starts"][-1]
+    start.update(
         {"end_time": dt.datetime.now().isoformat(timespec="seconds"), "to_step": model.num_timesteps}
     )
-    config["starts"][-1].update(
+    start.update(
         {"interrupted": interrupted, "fps": round(fps, 1), "fps_without_validation": round(train_fps, 1)}
     )
-    write_config(run_dir, config)
-    env.close()
-    if eval_env is not None:
-        eval_env.close()
+    write_config(run.run_dir, run.config)
+    return fps, train_fps
 
+
+def summarise(
+    args: argparse.Namespace,
+    run: Run,
+    model: BaseAlgorithm,
+    speed: tuple[float, float],
+    elapsed: float,
+    validation_s: float,
+    interrupted: bool,
+) -> None:
+    """Print what was done, where everything is and how to evaluate it."""
+    fps, train_fps = speed
+    run_dir = run.run_dir
     status = "stopped" if interrupted else "done"
     print(
         f"{status}: {model.num_timesteps:,} steps in {elapsed:.0f} s: {fps:.0f} steps/s, "
-        f"{train_fps:.0f} steps/s without the {eval_s:.0f} s of validation"
+        f"{train_fps:.0f} steps/s without the {validation_s:.0f} s of validation"
     )
     print(f"  run folder   {run_dir}")
     print(f"  final model  {run_dir / 'model.zip'}")
@@ -736,8 +870,40 @@ def main(argv: Sequence[str] | None = None) -> Path:
     print(f"  tensorboard  tensorboard --logdir {run_dir}")
     best = run_dir / "best_model.zip"
     best = best if best.is_file() else run_dir / "model.zip"
-    print(f"  evaluate     python evaluate.py --env {env_id} --policies eclipse_safe,{args.algo}:{best}")
-    return run_dir
+    print(f"  evaluate     python evaluate.py --env {run.env_id} --policies eclipse_safe,{args.algo}:{best}")
+
+
+# -- main -----------------------------------------------------------------------------------------
+def main(argv: Sequence[str] | None = None) -> Path:
+    """Train; return the run folder."""
+    args = parse_args(argv)
+    th.set_num_threads(args.threads)
+    say = print if args.no_progress else tqdm.write
+    env_id, env_kwargs, overrides = check_arguments(args)
+    run = prepare_run(args, env_id, env_kwargs, overrides)
+    record_start(run, args, argv)
+    envs = make_envs(args, run)
+    # SB3's logger writes TensorBoard and CSV into the run folder.
+    logger = configure(str(run.run_dir), ["csv", "tensorboard"] + (["stdout"] if args.verbose else []))
+    model = build_or_resume_model(args, run, envs.train, logger, say)
+    if args.init_from and not run.resuming:
+        start_from = clone_heuristic if args.init_from in HEURISTICS else start_from_saved_model
+        start_from(args, run, model, logger, say)
+    callbacks = make_callbacks(args, run, envs.validation, say)
+    say(
+        f"training {args.algo} on {env_id} for {run.timesteps:,} steps with {run.n_envs} env(s); "
+        f"run folder {run.run_dir}"
+    )
+    first_step = model.num_timesteps
+    elapsed, interrupted = learn(model, run, callbacks)
+    save_final(args, run, model)
+    validation_s = sum(cb.seconds for cb in callbacks if isinstance(cb, ValidationCallback))
+    speed = record_end(run, model, model.num_timesteps - first_step, elapsed, validation_s, interrupted)
+    envs.train.close()
+    if envs.validation is not None:
+        envs.validation.close()
+    summarise(args, run, model, speed, elapsed, validation_s, interrupted)
+    return run.run_dir
 
 
 def _resume_kwargs(algo: str, overrides: dict[str, Any]) -> dict[str, Any]:

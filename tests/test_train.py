@@ -19,6 +19,7 @@ import train
 from agents import rl
 from agents.models import detect_algo, load_model
 from agents.registry import make_policy
+from agents.rollout import run_episode
 from evaluate import evaluate
 from tests.checks import load_script
 
@@ -281,6 +282,34 @@ def test_shipped_hyperparams_are_package_data_that_rl_zoo_reads() -> None:
     assert rl.load_hyperparams("maskable_ppo", TINY)["policy"] == "SatScorer"
     with pytest.raises(FileNotFoundError, match="nowhere.*maskable_ppo.yml"):
         rl.load_hyperparams("maskable_ppo", TINY, hyperparams_dir=Path("nowhere"))
+
+
+def test_normalize_wraps_training_in_reward_normalisation_saved_with_the_run(tmp_path: Path) -> None:
+    """``normalize: true`` (rl-zoo's key) normalises the training reward only; its statistics are
+    saved with the final model and every checkpoint, and a resumed run continues from them."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    args = ["--env", TINY, "--timesteps", "128", "--n-envs", "1", "--run-dir", str(tmp_path)]
+    args += ["--eval-freq", "128", "--eval-episodes", "1", "--checkpoint-freq", "64"]
+    run_dir = train.main([*args, "--run-name", "norm", *FAST[:-1], "normalize=true", "--no-progress"])
+    assert yaml.safe_load((run_dir / "config.yml").read_text())["hyperparams"]["normalize"] is True
+    assert (run_dir / "checkpoints" / "vecnormalize_64_steps.pkl").is_file()
+    venv = DummyVecEnv([lambda: gymnasium.make(TINY)])
+    stats = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), venv)
+    assert not stats.norm_obs and stats.norm_reward and stats.gamma == 0.999
+    assert stats.ret_rms.count > 128
+    # Validation scores the plain episode return: replaying the best model gives the same number.
+    with np.load(run_dir / "evaluations.npz") as evaluations:
+        best = float(np.max(evaluations["results"]))
+    policy = make_policy(str(run_dir / "best_model.zip"))
+    replay, _, _ = run_episode(gymnasium.make(TINY, split="test"), policy, 500)
+    assert replay == best
+    train.main(["--resume", str(run_dir), "--timesteps", "64", "--no-progress"])
+    resumed = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), venv)
+    assert resumed.ret_rms.count > stats.ret_rms.count + 63
+    with pytest.raises(ValueError, match="norm_obs is not supported"):
+        train.main([*args, "--run-name", "bad", *FAST[:-1], "normalize=dict(norm_obs=True)"])
+    assert not (tmp_path / "bad").exists()
 
 
 def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, tmp_path: Path) -> None:
