@@ -204,7 +204,7 @@ def normalize_kwargs(hyperparams: Mapping[str, Any]) -> dict[str, Any] | None:
     if kwargs["norm_obs"]:
         raise ValueError(
             "normalize: norm_obs is not supported (observations are already scaled to [-1, 1] and carry "
-            "the action mask); use normalize: true or \"dict(norm_obs=False, norm_reward=True)\""
+            'the action mask); use normalize: true or "dict(norm_obs=False, norm_reward=True)"'
         )
     if "gamma" in hyperparams:
         kwargs.setdefault("gamma", float(hyperparams["gamma"]))
