@@ -75,8 +75,10 @@ class OrbitPlacementEnv(gym.Env):
 
     ## Observation Space
     ``Box(-1, 1, (N·F + J + G,), float32)`` with ``obs_mode="flat"`` (default), or a ``Dict`` of
-    ``satellites [N, F]``, ``job [J]``, ``globals [G]`` with ``obs_mode="dict"``. Decode by name
-    with ``env.unwrapped.layout`` (:class:`~orbit_env.envs.observation.ObservationLayout`):
+    ``satellites [N, F]``, ``job [J]``, ``globals [G]`` with ``obs_mode="dict"``. Each entry is
+    ``quantity / scale`` (the table's scale and unit), clipped to [-1, 1];
+    ``env.unwrapped.layout.decode(obs, name)`` returns the quantity in its unit
+    (:class:`~orbit_env.envs.observation.ObservationLayout`):
 
     {table}
 
