@@ -182,64 +182,18 @@ def evaluate(
         raise SetupError(f"episodes must be >= 1, got {episodes}")
     if not 0 <= trace_episode < episodes:
         raise SetupError(f"trace episode must be in [0, {episodes - 1}], got {trace_episode}")
-    if "split" in env_kwargs:
-        raise SetupError("give the split with --split, not in --env-kwargs")
-    env_id = resolve_env_id(env_id)
-    try:
-        env = gymnasium.make(env_id, split=split, **env_kwargs)
-    except (ValueError, TypeError, gymnasium.error.Error) as err:
-        raise SetupError(f"cannot make {env_id} with {env_kwargs}: {err}") from err
-
-    # Load every policy before the first episode, so a bad name fails in a second, not an hour.
+    env_id, env = _make_env(env_id, split, env_kwargs)
     specs = _policy_specs(policies)
-    loaded: dict[str, Policy] = {}
-    kinds: dict[str, str] = {}
-    for name, spec in specs.items():
-        if not isinstance(spec, str):
-            loaded[name], kinds[name] = spec, "policy"
-            continue
-        try:
-            loaded[name] = make_policy(spec, env=env, seed=seed)
-        except ValueError as err:
-            raise SetupError(str(err)) from err
-        kinds[name] = "heuristic" if spec in POLICY_NAMES else "model"
+    loaded, kinds = _load_policies(specs, env, seed)
     ceiling_fn = _load_ceiling() if ceiling else None
-
-    seeds = [seed + i for i in range(episodes)]
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
-    traces: dict[str, dict[str, list[float]]] = {}
-    wall_s: dict[str, float] = dict.fromkeys(specs, 0.0)
-    statuses: list[str] | None = None
     if ceiling_fn is not None:
-        rows[CEILING], kinds[CEILING], wall_s[CEILING], statuses = [], CEILING, 0.0, []
-
-    bar = tqdm(total=len(rows) * episodes, disable=not progress, unit="ep", dynamic_ncols=True)
-    # Episode-major order: the env keeps the simulators of recent epochs, so policies share them.
-    for i, s in enumerate(seeds):
-        if ceiling_fn is not None:
-            bar.set_description(f"{CEILING} (ep {i})")
-            start = time.perf_counter()
-            row, status = _ceiling_row(ceiling_fn, env, s, ceiling_time_limit_s)
-            wall_s[CEILING] += time.perf_counter() - start
-            rows[CEILING].append(row)
-            statuses.append(status)
-            bar.update()
-        for name, spec in specs.items():
-            bar.set_description(f"{name} (ep {i})")
-            policy = loaded[name]
-            if kinds[name] == "heuristic":  # a fresh rule per episode: its randomness follows the seed
-                policy = make_policy(spec, seed=s)
-            start = time.perf_counter()
-            ret, metrics, trace = rollout.run_episode(env, policy, s, trace=i == trace_episode)
-            wall_s[name] += time.perf_counter() - start
-            rows[name].append({"return": ret, **metrics})
-            if trace is not None:
-                traces[name] = trace
-            bar.update()
-    bar.close()
+        kinds[CEILING] = CEILING
+    seeds = [seed + i for i in range(episodes)]
+    rows, statuses, traces, wall_s = _play(
+        env, specs, loaded, kinds, ceiling_fn, seeds, trace_episode, ceiling_time_limit_s, progress
+    )
     env.close()
     _check_same_streams(rows, kinds, seeds)
-
     return {
         "env": env_id,
         "episodes": episodes,
@@ -254,6 +208,81 @@ def evaluate(
         "traces": traces,
         "wall_s": wall_s,
     }
+
+
+def _make_env(env_id: str, split: str, env_kwargs: dict[str, Any]) -> tuple[str, gymnasium.Env]:
+    """The registered id and its env on ``split``; bad ids and overrides as a :class:`SetupError`."""
+    if "split" in env_kwargs:
+        raise SetupError("give the split with --split, not in --env-kwargs")
+    env_id = resolve_env_id(env_id)
+    try:
+        return env_id, gymnasium.make(env_id, split=split, **env_kwargs)
+    except (ValueError, TypeError, gymnasium.error.Error) as err:
+        raise SetupError(f"cannot make {env_id} with {env_kwargs}: {err}") from err
+
+
+def _load_policies(
+    specs: dict[str, str | Policy], env: gymnasium.Env, seed: int
+) -> tuple[dict[str, Policy], dict[str, str]]:
+    """Every policy and its kind, loaded before the first episode so a bad name fails in a second."""
+    loaded: dict[str, Policy] = {}
+    kinds: dict[str, str] = {}
+    for name, spec in specs.items():
+        if not isinstance(spec, str):
+            loaded[name], kinds[name] = spec, "policy"
+            continue
+        try:
+            loaded[name] = make_policy(spec, env=env, seed=seed)
+        except ValueError as err:
+            raise SetupError(str(err)) from err
+        kinds[name] = "heuristic" if spec in POLICY_NAMES else "model"
+    return loaded, kinds
+
+
+def _play(
+    env: gymnasium.Env,
+    specs: dict[str, str | Policy],
+    loaded: dict[str, Policy],
+    kinds: dict[str, str],
+    ceiling_fn: Any,
+    seeds: list[int],
+    trace_episode: int,
+    ceiling_time_limit_s: float,
+    progress: bool,
+) -> tuple[dict[str, list[dict[str, float]]], list[str] | None, dict[str, dict], dict[str, float]]:
+    """Every policy (and the ceiling) on every seed: per-episode rows, ceiling statuses, traces, wall time.
+
+    Episode-major order: the env keeps the simulators of recent epochs, so policies share them.
+    A heuristic is made afresh per episode, so its randomness follows the episode's seed.
+    """
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
+    traces: dict[str, dict[str, list[float]]] = {}
+    wall_s: dict[str, float] = dict.fromkeys(specs, 0.0)
+    statuses: list[str] | None = None
+    if ceiling_fn is not None:
+        rows[CEILING], wall_s[CEILING], statuses = [], 0.0, []
+    bar = tqdm(total=len(rows) * len(seeds), disable=not progress, unit="ep", dynamic_ncols=True)
+    for i, s in enumerate(seeds):
+        if ceiling_fn is not None:
+            bar.set_description(f"{CEILING} (ep {i})")
+            start = time.perf_counter()
+            row, status = _ceiling_row(ceiling_fn, env, s, ceiling_time_limit_s)
+            wall_s[CEILING] += time.perf_counter() - start
+            rows[CEILING].append(row)
+            statuses.append(status)
+            bar.update()
+        for name, spec in specs.items():
+            bar.set_description(f"{name} (ep {i})")
+            policy = make_policy(spec, env=env, seed=s) if kinds[name] == "heuristic" else loaded[name]
+            start = time.perf_counter()
+            ret, metrics, trace = rollout.run_episode(env, policy, s, trace=i == trace_episode)
+            wall_s[name] += time.perf_counter() - start
+            rows[name].append({"return": ret, **metrics})
+            if trace is not None:
+                traces[name] = trace
+            bar.update()
+    bar.close()
+    return rows, statuses, traces, wall_s
 
 
 def _ceiling_row(ceiling_fn: Any, env: gymnasium.Env, seed: int, time_limit_s: float) -> tuple[dict, str]:
