@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from agents.base import Policy, flatten_observation, layout_for
+from agents.base import Policy, defer_s_of, flatten_observation, layout_for
 from agents.heuristics import HEURISTICS
 from agents.models import ALGOS, check_observation_space, detect_algo, load_model, resolve_model_path
 
@@ -39,7 +39,8 @@ def make_policy(spec: str, env: Any = None, seed: int | None = None) -> Policy:
         spec: a name from :data:`POLICY_NAMES`; a path to an SB3 / sb3-contrib ``.zip`` or a run
             folder (the algorithm is read from the zip); or ``algo:path`` with algo in
             :data:`~agents.models.ALGOS`.
-        env: optional env (or VecEnv); a model's observation space is checked against its own.
+        env: optional env (or VecEnv); a model's observation space is checked against its own,
+            and a heuristic takes the env's ``defer_s`` (else the config's default).
         seed: seed of a heuristic's random generator (models predict deterministically).
 
     Raises:
@@ -48,7 +49,7 @@ def make_policy(spec: str, env: Any = None, seed: int | None = None) -> Policy:
     """
     spec = str(spec).strip()
     if spec in HEURISTICS:
-        return HEURISTICS[spec](seed=seed)
+        return HEURISTICS[spec](seed=seed, defer_s=defer_s_of(env))
     algo, path = _split_algo(spec)
     if algo is None and not _looks_like_path(spec):
         raise ValueError(_unknown_name_message(spec))

@@ -44,7 +44,7 @@ from stable_baselines3.common.utils import LinearSchedule
 from torch import nn
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
-from agents.base import flatten_observation, layout_for
+from agents.base import defer_s_of, flatten_observation, layout_for
 from agents.heuristics import HEURISTICS
 from agents.models import algo_class, check_algo, check_observation_space, flat_size, load_model
 from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
@@ -451,7 +451,7 @@ def collect_teacher(
     obs_l, act_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], []
     bar = _bar(progress, episodes, f"cloning {teacher}", "ep")
     for i in range(episodes):
-        policy = HEURISTICS[teacher](seed=seed + i)
+        policy = HEURISTICS[teacher](seed=seed + i, defer_s=defer_s_of(env))
         obs, info = env.reset(seed=100_000 * (seed + 1) + i)
         start, total, done = True, 0.0, False
         while not done:

@@ -108,3 +108,20 @@ def test_textbook_rules_beat_random_and_round_robin_and_eclipse_safe_browns_out_
         for weak in ("random", "round_robin"):
             assert res[good][0] > res[weak][0], (good, weak, res)
     assert res["eclipse_safe"][1] < res["energy_aware"][1], res
+
+
+def test_rules_take_the_envs_defer_s_for_their_fallback():
+    from agents.base import DEFAULT_DEFER_S
+    from agents.heuristics import fallback
+    from agents.registry import make_policy
+
+    env = gym.make("orbit_env/Tiny-v0", defer_s=5000.0)
+    assert make_policy("eclipse_safe", env=env).defer_s == 5000.0
+    assert make_policy("eclipse_safe").defer_s == DEFAULT_DEFER_S == 600.0
+    layout = env.unwrapped.layout
+    job = np.zeros(len(layout.job_columns), dtype=np.float32)
+    job[layout.job_index("time_to_deadline")] = 3 * 3600.0 / layout.column("time_to_deadline").scale
+    job[layout.job_index("work")] = 3600.0 / layout.column("work").scale
+    # 3 h to the deadline, 1 h of work: room for another look after 600 s, none after 5000 s
+    assert fallback(layout, job, 600.0) == layout.n_sats  # defer
+    assert fallback(layout, job, 5000.0) == layout.n_sats + 1  # reject
