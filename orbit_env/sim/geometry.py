@@ -46,6 +46,7 @@ class Constellation(Protocol):
 
     def __len__(self) -> int: ...
 
+
 __all__ = ["GEOMETRY_VERSION", "EARTH_RADIUS_KM", "Geometry", "compute_geometry", "cache_dir"]
 
 GEOMETRY_VERSION = 2
