@@ -321,3 +321,43 @@ def test_vectorised_antenna_search_agrees_with_the_scalar_one():
         times, d = rng.uniform(0, 120, 50), float(rng.uniform(0.1, 10))
         one_by_one = [schedule.earliest(0, t, d)[0] for t in times]
         assert np.allclose(schedule.earliest_many(0, times, d), one_by_one)
+
+
+def test_a_lost_satellites_jobs_are_presented_at_the_loss_and_inputs_still_on_the_ground_stay_there():
+    # Satellite 0 stops propagating at t = 600 s (step 10); the station sees it only from step 15,
+    # satellite 1 all along. Job 0 (ground input) is placed on satellite 0 and still waits for its
+    # uplink at the loss; job 1 (Earth-observation data on satellite 0) runs there.
+    t, dt = 121, 60.0
+    hops = np.zeros((t, 1, 2), dtype=np.int16)
+    hops[:15, 0, 0] = -1
+    valid = np.ones((t, 2), dtype=bool)
+    valid[10:, 0] = False
+    geo = SyntheticGeometry(dt_s=dt, sunlit_fraction=np.ones((t, 2)), station_hops=hops, valid=valid)
+    sim = Simulator(ScenarioConfig(ground=ONE_STATION, horizon_s=7200.0), geo)
+    jobs = make_jobs(
+        arrival_s=[0.0, 0.0],
+        work_s=[120.0, 3600.0],
+        deadline_s=[1800.0, 1e5],
+        kind=[0, 2],
+        origin_station=[0, -1],
+        origin_sat=[-1, 0],
+        input_gb=[0.5, 50.0],
+    )
+    sim.reset(np.random.default_rng(0), jobs=jobs)
+    sim.advance()
+    assert sim.place(0, 0) > 900.0  # the uplink waits for the first contact, after the loss
+    sim.place(1, 0)
+    while sim.now_s < 600.0:
+        sim.advance()
+    assert sim.state[1] == JobState.PENDING and sim.present_s[1] == 600.0  # at the loss, not a step later
+    assert sim.input_sat[1] == 0  # its data was on board: lost with the satellite
+    assert not sim.valid_targets(1).any()
+    assert sim.state[0] == JobState.PENDING and sim.present_s[0] == 600.0
+    assert (sim.input_station[0], sim.input_sat[0]) == (0, -1)  # the input never left the ground
+    assert sim.valid_targets(0).tolist() == [False, True]  # so it can be placed again
+    assert list(sim.pending()) == [0, 1]
+    sim.place(0, 1)
+    while not sim.done:
+        sim.advance()
+    assert sim.state[0] == JobState.ON_TIME
+    sim.check_invariants()

@@ -220,6 +220,8 @@ class Simulator:
         self.input_station = jobs.origin_station.astype(np.int64).copy()
         #: int[J] ... or a satellite (−1 if not in orbit); placement moves it to the target
         self.input_sat = jobs.origin_sat.astype(np.int64).copy()
+        #: int[J, 2] (station, satellite) where the input was when the job was last placed
+        self.placed_from = np.full((j, 2), -1, dtype=np.int64)
         self.counters = Counters()
         self.step_index = 0
         self._next_arrival = 0
@@ -326,7 +328,9 @@ class Simulator:
         self.state[job] = JobState.QUEUED
         self.target[job] = sat
         self.ready_s[job] = ready
-        self.input_station[job], self.input_sat[job] = -1, sat  # the input now travels to / lives on sat
+        # the input now travels to / lives on sat; where it was stays on record, in case sat is lost first
+        self.placed_from[job] = (self.input_station[job], self.input_sat[job])
+        self.input_station[job], self.input_sat[job] = -1, sat
         self._project_one(sat, job)
         self._placements += 1
         self.counters.decisions += 1
@@ -648,8 +652,9 @@ class Simulator:
         kept = np.where(ckpt > 0, np.floor(done_s / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
         return np.clip(kept, 0.0, self.jobs.work_s[jobs])
 
-    def _fail_running(self, sats: np.ndarray) -> None:
-        """Send the running jobs of ``sats`` back to pending at their last checkpoint."""
+    def _fail_running(self, sats: np.ndarray, present_s: float) -> None:
+        """Send the running jobs of ``sats`` back to pending at their last checkpoint, to be
+        presented again at ``present_s`` [s] (a step boundary); their data stays on ``sats``."""
         slots = self.slot_job[sats]
         mask = slots >= 0
         jobs = slots[mask]
@@ -657,7 +662,7 @@ class Simulator:
             done = self.jobs.work_s[jobs] - self.slot_remaining_s[sats][mask]
             self.progress_s[jobs] = self._checkpointed(jobs, done)
             self.state[jobs] = JobState.PENDING
-            self.present_s[jobs] = (self.step_index + 1) * self.dt_s
+            self.present_s[jobs] = present_s
             self.input_station[jobs] = -1
             self.input_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
             self.target[jobs] = -1
@@ -666,7 +671,7 @@ class Simulator:
         self.slot_remaining_s[sats] = 0.0
 
     def _brownout(self, sats: np.ndarray, tau: np.ndarray) -> None:
-        self._fail_running(sats)
+        self._fail_running(sats, (self.step_index + 1) * self.dt_s)  # the boundary after the brownout
         self.safe[sats] = True
         self.energy_wh[sats] = 0.0
         self.counters.brownouts += int(sats.size)
@@ -678,12 +683,16 @@ class Simulator:
         died = self.geometry.valid[k] & ~self.geometry.valid[k + 1]
         if died.any():
             sats = np.flatnonzero(died)
-            self._fail_running(sats)
+            self._fail_running(sats, t1)  # presented at the boundary that ends the step of the loss
             queued = self.queue[sats]
             lost = queued[queued >= 0]
             self.state[lost] = JobState.PENDING
             self.present_s[lost] = t1
-            self.input_station[lost], self.input_sat[lost] = -1, self.target[lost]
+            # an input that had arrived is lost with the satellite; one still in transfer is
+            # where it was when the job was placed (its origin station, or another satellite)
+            arrived = self.ready_s[lost] <= t1
+            self.input_station[lost] = np.where(arrived, -1, self.placed_from[lost, 0])
+            self.input_sat[lost] = np.where(arrived, self.target[lost], self.placed_from[lost, 1])
             self.target[lost] = -1
             self.queue[sats] = -1
             c.job_failures += int(lost.size)
