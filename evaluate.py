@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int, default=20, help="episodes per policy (%(default)s)")
     parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (%(default)s)")
     parser.add_argument(
-        "--split", default="test", choices=("train", "test"), help="epoch split (%(default)s)"
+        "--split", default="test", choices=("train", "val", "test"), help="epoch split (%(default)s)"
     )
     parser.add_argument("--out", default="results", help="output folder (%(default)s)")
     parser.add_argument(
@@ -161,7 +161,7 @@ def evaluate(
             name to a spec or a ready :class:`~agents.base.Policy`.
         episodes: episodes per policy.
         seed: seed of episode 0.
-        split: ``"train"`` or ``"test"`` epochs.
+        split: ``"train"``, ``"val"`` or ``"test"`` epochs.
         env_kwargs: config overrides for ``gymnasium.make``.
         ceiling: solve the offline ceiling per episode (skipped with a warning if unavailable).
         progress: show a tqdm bar.

@@ -30,10 +30,12 @@ The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--
 * ``evaluations.npz``: steps, returns and on-time value rates of every validation episode.
 
 Honest evaluation: model selection looks at its validation episodes, so those must not be the
-episodes of the final comparison. Validation uses ``split="test"`` days (so it measures
-generalisation to unseen days) with seeds ``--eval-seed`` .. (default 500–599); ``evaluate.py``
-compares policies on seeds from 1000, which training never sees. Behaviour cloning rolls out the
-teacher on ``split="train"`` with seeds from 100 000 (``agents.rl.collect_teacher``).
+episodes of the final comparison. Validation uses ``split="val"`` days, disjoint from the train
+days it learns on and the test days ``evaluate.py`` reports on (so it measures generalisation to
+unseen days without spending the test days), with seeds ``--eval-seed`` .. (default 500–599);
+``evaluate.py`` compares policies on seeds from 1000, which training never sees. Behaviour
+cloning rolls out the teacher on ``split="train"`` with seeds from 100 000
+(``agents.rl.collect_teacher``).
 
 Masking: MaskablePPO reads the env's ``action_masks()`` through the Monitor and Gymnasium
 wrappers (``VecEnv.env_method`` uses ``get_wrapper_attr``). PPO, A2C and DQN cannot use masks:
@@ -79,6 +81,7 @@ from agents.rollout import resolve_env_id, run_episode
 from orbit_env.config import parse_overrides
 
 REPO = Path(__file__).resolve().parent
+VALIDATION_SPLIT = "val"  # model selection days: disjoint from train and test days
 PACKAGES = ("orbit-env", "gymnasium", "stable-baselines3", "sb3-contrib", "torch", "numpy")
 
 
@@ -130,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="validate in a worker process while training goes on (a second core takes it off the clock)",
     )
-    p.add_argument("--eval-seed", type=int, default=500, help="seed of validation episode 0 (test split)")
+    p.add_argument("--eval-seed", type=int, default=500, help="seed of validation episode 0 (val split)")
     p.add_argument(
         "--checkpoint-freq", type=int, default=50000, help="checkpoint every this many steps (0: never)"
     )
@@ -287,7 +290,7 @@ def validate_saved(
     th.set_num_threads(1)
     key = repr((env_id, sorted(env_kwargs.items())))
     if key not in _WORKER_ENVS:
-        _WORKER_ENVS[key] = gymnasium.make(env_id, split="test", **env_kwargs)
+        _WORKER_ENVS[key] = gymnasium.make(env_id, split=VALIDATION_SPLIT, **env_kwargs)
     policy = ModelPolicy(models.load_model(path, algo), algo, Path(path))
     return play_validation(_WORKER_ENVS[key], policy, seeds)
 
@@ -295,7 +298,7 @@ def validate_saved(
 class ValidationCallback(BaseCallback):
     """Every ``eval_freq`` env steps, play ``n_episodes`` on fixed seeds and keep the best model.
 
-    Episodes use seeds ``seed, seed + 1, ...`` on the validation env (``split="test"``), the same
+    Episodes use seeds ``seed, seed + 1, ...`` on the validation env (``split="val"``), the same
     episodes at every evaluation, so the best model is chosen on a like-for-like comparison (SB3's
     EvalCallback seeds only the first reset). The policy acts deterministically, masked from the
     observation for MaskablePPO (``agents.registry.ModelPolicy``, as ``evaluate.py`` does). Logs
@@ -530,7 +533,7 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict
     env_kwargs = parse_overrides(args.env_kwargs)
     if "split" in env_kwargs:
         raise ValueError(
-            "the split is fixed (train for learning, test for validation); drop it from --env-kwargs"
+            "the split is fixed (train for learning, val for validation); drop it from --env-kwargs"
         )
     overrides = rl.parse_key_values(args.hyperparams, "--hyperparams")
     if args.eval_freq > 0 and args.eval_seed + args.eval_episodes > 1000:
@@ -619,7 +622,7 @@ def record_start(run: Run, args: argparse.Namespace, argv: Sequence[str] | None)
                 "hyperparams": run.hyperparams,
                 "args": {k: v for k, v in vars(args).items() if k != "run_dir_resolved"},
                 "validation": {
-                    "split": "test",
+                    "split": VALIDATION_SPLIT,
                     "seeds": [args.eval_seed, args.eval_seed + args.eval_episodes - 1],
                 },
                 "versions": versions(),
@@ -638,7 +641,7 @@ def record_start(run: Run, args: argparse.Namespace, argv: Sequence[str] | None)
 
 
 def make_envs(args: argparse.Namespace, run: Run) -> Envs:
-    """Training envs on the train split (seeds ``seed + i``), validation on the test split.
+    """Training envs on the train split (seeds ``seed + i``), validation on the val split.
 
     With ``normalize`` the training VecEnv is wrapped in VecNormalize (reward only); a resumed run
     continues from the statistics saved with its model. Validation plays the plain env, so its
@@ -660,7 +663,9 @@ def make_envs(args: argparse.Namespace, run: Run) -> Envs:
         else:
             train_env = VecNormalize(train_env, **normalize)
     foreground_eval = args.eval_freq > 0 and not args.eval_async
-    validation = gymnasium.make(run.env_id, split="test", **run.env_kwargs) if foreground_eval else None
+    validation = (
+        gymnasium.make(run.env_id, split=VALIDATION_SPLIT, **run.env_kwargs) if foreground_eval else None
+    )
     return Envs(train_env, validation)
 
 
@@ -864,7 +869,8 @@ def summarise(
     print(f"  final model  {run_dir / 'model.zip'}")
     if (run_dir / "best_model.zip").is_file():
         print(
-            f"  best model   {run_dir / 'best_model.zip'} (validation: test split, seeds {args.eval_seed}+)"
+            f"  best model   {run_dir / 'best_model.zip'} "
+            f"(validation: {VALIDATION_SPLIT} split, seeds {args.eval_seed}+)"
         )
     print(f"  config       {run_dir / 'config.yml'}")
     print(f"  tensorboard  tensorboard --logdir {run_dir}")

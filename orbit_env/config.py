@@ -19,7 +19,7 @@ from orbit_env._checks import check_choice, check_number, check_utc
 
 CONSTELLATION_KINDS = ("walker", "dawn_dusk_cluster", "tle")
 ISL_TOPOLOGIES = ("auto", "grid", "nearest", "none")
-SPLITS = ("train", "test")
+SPLITS = ("train", "val", "test")
 
 
 # Indices into DEFAULT_STATIONS of the mid- and low-latitude sites, where ground jobs originate
@@ -325,7 +325,8 @@ class ScenarioConfig:
         horizon_s: episode length [s].
         defer_s: a deferred job is presented again this much later [s].
         max_queue: jobs waiting on one satellite (queued, not running) before it is full.
-        split: ``"train"`` or ``"test"``: which days of the season window epochs come from.
+        split: ``"train"``, ``"val"`` or ``"test"``: which days of the season window epochs come
+            from (disjoint sets: tune and train on train, select models on val, report on test).
         season_doy: first and last day of year (1-366, inclusive, may wrap) of the window.
         year: calendar year of sampled epochs.
         start_hour_utc: hour of day of sampled epochs [h].

@@ -1,7 +1,10 @@
 """Named scenarios (design §5): one ``ScenarioConfig`` value each, registered as Gymnasium ids.
 
-``split="train" | "test"`` draws epochs from disjoint sets of days inside each scenario's
-season window: every fourth day of the window is a test day, the others are train days.
+``split="train" | "val" | "test"`` draws epochs from disjoint sets of days inside each
+scenario's season window: every fourth day of the window is a test day (days 3, 7, 11, ... of
+the window, counted from 0), every eighth a validation day (days 1, 9, 17, ...), the others
+are train days. Thresholds and hyperparameters are tuned on train, models selected on val,
+results reported on test.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ from orbit_env.config import (
 )
 
 HOUR_S = 3600.0
-TEST_EVERY = 4  # every fourth day of a season window is a test day
+TEST_EVERY = 4  # every fourth day of a season window is a test day ...
+VAL_EVERY, VAL_OFFSET = 8, 1  # ... and every eighth, offset from them, a validation day
 
 _BY_NAME = {s.name: s for s in DEFAULT_STATIONS}
 
@@ -76,8 +80,10 @@ def season_days(config: ScenarioConfig) -> np.ndarray:
         if first <= last
         else np.concatenate([np.arange(first, days_in_year + 1), np.arange(1, last + 1)])
     )
-    test = np.arange(window.size) % TEST_EVERY == TEST_EVERY - 1
-    return window[test] if config.split == "test" else window[~test]
+    index = np.arange(window.size)
+    test = index % TEST_EVERY == TEST_EVERY - 1
+    val = index % VAL_EVERY == VAL_OFFSET
+    return window[{"test": test, "val": val, "train": ~test & ~val}[config.split]]
 
 
 def sample_epoch(config: ScenarioConfig, rng: np.random.Generator) -> datetime:

@@ -200,15 +200,20 @@ def test_actions_accept_numpy_integers_and_single_element_arrays():
             break
 
 
-def test_split_days_are_disjoint_and_epochs_come_from_the_split():
-    for name in ("WalkerLEO-v0", "SuncatcherEclipse-v0"):
-        train = set(season_days(SCENARIOS[name]))
-        test = set(season_days(SCENARIOS[name].replace(split="test")))
-        assert train and test and not train & test
-    env = gym.make("orbit_env/SuncatcherEclipse-v0", split="test")
-    env.reset(seed=4)
-    doy = env.unwrapped.sim.geometry.start.timetuple().tm_yday
-    assert doy in set(season_days(env.unwrapped.config))
+def test_split_days_are_disjoint_cover_the_window_and_epochs_come_from_the_split():
+    for name, cfg in SCENARIOS.items():
+        days = {split: set(season_days(cfg.replace(split=split))) for split in ("train", "val", "test")}
+        assert all(days.values()), name  # every scenario has days of every split
+        assert not days["train"] & days["val"] and not days["train"] & days["test"], name
+        assert not days["val"] & days["test"], name
+        assert len(days["val"]) >= 7 and len(days["test"]) >= 12, name  # enough for 8-20 episodes' days
+    for split in ("val", "test"):
+        env = gym.make("orbit_env/SuncatcherEclipse-v0", split=split)
+        env.reset(seed=4)
+        doy = env.unwrapped.sim.geometry.start.timetuple().tm_yday
+        assert doy in set(season_days(env.unwrapped.config))
+    with pytest.raises(ValueError, match="split"):
+        gym.make("orbit_env/Tiny-v0", split="validation")
 
 
 def test_warm_reset_reuses_the_geometry(monkeypatch, tmp_path):

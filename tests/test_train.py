@@ -67,7 +67,7 @@ def test_short_run_writes_models_config_checkpoints_and_tensorboard(run: Path) -
     )
     assert config["hyperparams"]["n_steps"] == 64 and config["hyperparams"]["policy"] == "SatScorer"
     assert config["args"]["eval_freq"] == 150 and config["start_time"]
-    assert config["validation"] == {"split": "test", "seeds": [500, 500]}
+    assert config["validation"] == {"split": "val", "seeds": [500, 500]}
 
 
 def test_tensorboard_logs_episode_metrics_at_the_global_step(run: Path) -> None:
@@ -302,7 +302,7 @@ def test_normalize_wraps_training_in_reward_normalisation_saved_with_the_run(tmp
     with np.load(run_dir / "evaluations.npz") as evaluations:
         best = float(np.max(evaluations["results"]))
     policy = make_policy(str(run_dir / "best_model.zip"))
-    replay, _, _ = run_episode(gymnasium.make(TINY, split="test"), policy, 500)
+    replay, _, _ = run_episode(gymnasium.make(TINY, split="val"), policy, 500)
     assert replay == best
     train.main(["--resume", str(run_dir), "--timesteps", "64", "--no-progress"])
     resumed = VecNormalize.load(str(run_dir / "vecnormalize.pkl"), venv)
