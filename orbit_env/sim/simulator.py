@@ -315,7 +315,8 @@ class Simulator:
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
         jobs, now = self.jobs, self.now_s
         if self.input_station[job] >= 0:
-            ready, occupy = self.links.book_uplink(int(self.input_station[job]), sat, now, jobs.input_gb[job])
+            uplink = self.links.book_uplink(int(self.input_station[job]), sat, now, jobs.input_gb[job])
+            ready, occupy = uplink.arrival_s, uplink.occupy_s
         else:
             ready = float(self._input_estimate(job, np.array([sat]))[0])
             occupy = (
@@ -641,7 +642,8 @@ class Simulator:
     def _finish(self, job: int, sat: int, t_s: float) -> None:
         self.progress_s[job] = self.jobs.work_s[job]
         self.finish_s[job] = t_s
-        delivery, occupy = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
+        downlink = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
+        delivery, occupy = downlink.arrival_s, downlink.occupy_s
         self.radio_backlog_s[sat] += occupy
         self.delivery_s[job] = delivery
         self.state[job] = JobState.DOWNLINK
