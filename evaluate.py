@@ -1,6 +1,6 @@
 """Evaluate placement policies on the same episodes (design §7).
 
-    python evaluate.py --env orbit_env/WalkerLEO-v0 \\
+    python evaluate.py --env orbit_env/WalkerLEO-v1 \\
         --policies random,earliest_finish,eclipse_safe,runs/X/best_model.zip \\
         --episodes 20 --seed 1000 --out results/
 
@@ -42,7 +42,7 @@ from agents.base import Policy
 from agents.registry import POLICY_NAMES, make_policy
 from orbit_env.config import parse_overrides
 
-DEFAULT_ENV = "orbit_env/WalkerLEO-v0"
+DEFAULT_ENV = "orbit_env/WalkerLEO-v1"
 CEILING = "ceiling"
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0

@@ -1,8 +1,8 @@
 """Train an RL placement policy on an orbit_env scenario (design §7).
 
-    python train.py --env orbit_env/WalkerLEO-v0 --algo maskable_ppo --timesteps 1000000 --seed 0
-    python train.py --env orbit_env/WalkerLEO-v0 --init-from eclipse_safe --bc-episodes 20
-    python train.py --env orbit_env/WalkerLEO-v0 --init-from runs/<clone run>/bc_model.zip
+    python train.py --env orbit_env/WalkerLEO-v1 --algo maskable_ppo --timesteps 1000000 --seed 0
+    python train.py --env orbit_env/WalkerLEO-v1 --init-from eclipse_safe --bc-episodes 20
+    python train.py --env orbit_env/WalkerLEO-v1 --init-from runs/<clone run>/bc_model.zip
     python train.py --resume runs/WalkerLEO-v0_maskable_ppo_0_20260101-120000 --timesteps 500000
     tensorboard --logdir runs/
 
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train MaskablePPO / PPO / A2C / DQN on an orbit_env scenario.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--env", default="orbit_env/WalkerLEO-v0", help="env id (orbit_env/ prefix optional)")
+    p.add_argument("--env", default="orbit_env/WalkerLEO-v1", help="env id (orbit_env/ prefix optional)")
     p.add_argument("--algo", default="maskable_ppo", choices=list(models.ALGOS), help="learning algorithm")
     p.add_argument(
         "--timesteps",

@@ -147,7 +147,8 @@ class Thresholds:
     eclipse_margin_soc: float = 0.2
 
 
-# Tuned on split="train" seeds 0-3 of WalkerLEO-v0 only (coordinate search):
+# Tuned on split="train" seeds 0-3 of WalkerLEO-v0 only (coordinate search; v0 episodes ended at
+# the horizon with work in flight uncounted, and v0's train days included today's val days):
 #   python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy eclipse_safe --episodes 4 --rounds 2
 #     mean train return 7027 with the defaults above -> 8312 (converged in round 2)
 #   python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy value_density --episodes 4 --rounds 2

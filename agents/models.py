@@ -167,7 +167,7 @@ def flat_size(space: spaces.Space) -> int:
 
 
 def describe_size(size: int) -> str:
-    """``'96 entries (4 satellites: Tiny-v0)'``: the size with its constellation and scenarios."""
+    """``'96 entries (4 satellites: Tiny-v1)'``: the size with its constellation and scenarios."""
     n_sats = ObservationLayout.satellites_for_size(size)
     if n_sats is None:
         return f"{size} entries (no orbit_env layout)"

@@ -1,8 +1,8 @@
 """Reinforcement-learning agents: model factories, hyperparameters, the SatScorer policy, cloning.
 
->>> hp = load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v0", {"learning_rate": 1e-4})
+>>> hp = load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v1", {"learning_rate": 1e-4})
 >>> model = make_model("maskable_ppo", vec_env, hp, seed=0, tensorboard_log=None)
->>> stats = behaviour_clone(model, "orbit_env/WalkerLEO-v0", teacher="eclipse_safe", episodes=20)
+>>> stats = behaviour_clone(model, "orbit_env/WalkerLEO-v1", teacher="eclipse_safe", episodes=20)
 >>> model.learn(1_000_000)
 
 Loading and inspecting saved models is :mod:`agents.models` (``load_model``, ``detect_algo``).

@@ -6,7 +6,7 @@ evaluation seeds of ``evaluate.py`` (test split, seeds from 1000) are never touc
 
 Usage::
 
-    python -m agents.tune --env orbit_env/WalkerLEO-v0 --policy eclipse_safe --episodes 4 --rounds 2
+    python -m agents.tune --env orbit_env/WalkerLEO-v1 --policy eclipse_safe --episodes 4 --rounds 2
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v0")
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
     parser.add_argument("--policy", default="eclipse_safe", choices=["value_density", "eclipse_safe"])
     parser.add_argument("--episodes", type=int, default=4, help="train-split seeds 0..episodes-1")
     parser.add_argument("--rounds", type=int, default=2)

@@ -4,7 +4,7 @@ No released rl_zoo3 (2.9.2 and earlier) lists sb3-contrib's MaskablePPO among it
 ``python -m rl_zoo3.train --algo ppo_mask`` stops at argument parsing. This launcher adds it to
 the zoo's table and hands over; everything else is the zoo's own command line::
 
-    python -m agents.zoo --algo ppo_mask --env orbit_env/Tiny-v0 --gym-packages orbit_env \\
+    python -m agents.zoo --algo ppo_mask --env orbit_env/Tiny-v1 --gym-packages orbit_env \\
         --conf-file agents/hyperparams/maskable_ppo.yml -n 2048
 
 MaskablePPO reads the masks through the env's ``action_masks()`` (sb3-contrib's protocol), which

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m bench.profile --env orbit_env/WalkerLEO-v0 --steps 3000 [--top 25] [--seed 0]
+    python -m bench.profile --env orbit_env/WalkerLEO-v1 --steps 3000 [--top 25] [--seed 0]
         [--kw total=256 --kw planes=16] [--save walker.prof]
 
 A first reset (untimed, unprofiled) warms the geometry cache; the profiler is switched on
@@ -107,7 +107,7 @@ def format_stats(stats: pstats.Stats, sort: str, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="cProfile env.step under a random masked policy.")
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v0", help="Gymnasium id")
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1", help="Gymnasium id")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top", type=int, default=25, help="entries per listing")

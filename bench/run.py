@@ -11,7 +11,7 @@ is printed (✗), never turned into a non-zero exit; only a crashed measurement 
 
 Sections (``--only``): ``steps`` (env.step rate ÷ CartPole-v1), ``train`` (MaskablePPO fps ÷ PPO
 fps on CartPole-v1), ``geometry`` (``bench/geometry.py``), ``reset`` (warm / cold reset),
-``memory`` (peak RSS of a Megaconstellation-v0 subprocess), ``scaling`` (time per step vs N,
+``memory`` (peak RSS of a Megaconstellation-v1 subprocess), ``scaling`` (time per step vs N,
 plotted to ``DIR/scaling.png``). Progress goes to stderr; stdout holds the machine line and
 the table. ``--out DIR`` writes ``results.md``, ``results.json`` and ``scaling.png`` there.
 """
@@ -55,8 +55,8 @@ from bench.common import (  # noqa: E402
     timed_steps,
 )
 
-SCENARIOS = ("Tiny-v0", "WalkerLEO-v0", "Suncatcher-v0", "SuncatcherEclipse-v0", "Megaconstellation-v0")
-STEP_TARGETS = {"WalkerLEO-v0": 0.25, "Megaconstellation-v0": 0.05}  # design §8, ratio >= target
+SCENARIOS = ("Tiny-v1", "WalkerLEO-v1", "Suncatcher-v1", "SuncatcherEclipse-v1", "Megaconstellation-v1")
+STEP_TARGETS = {"WalkerLEO-v1": 0.25, "Megaconstellation-v1": 0.05}  # design §8, ratio >= target
 TRAIN_TARGET = 0.7
 RESET_BUDGET_S = 0.050
 MEMORY_BUDGET_BYTES = 2 * 1024**3
@@ -75,7 +75,7 @@ class Settings:
     sections: tuple[str, ...] = SECTIONS
     scenarios: tuple[str, ...] = SCENARIOS
     steps: int = 5000  # timed env.step calls per scenario
-    mega_steps: int = 3000  # Megaconstellation-v0: many decisions per episode, a fixed count
+    mega_steps: int = 3000  # Megaconstellation-v1: many decisions per episode, a fixed count
     cartpole_steps: int = 200_000  # per CartPole-v1 measurement (one before each scenario, one after)
     train_n_steps: int = 512
     train_batch_size: int = 128
@@ -83,7 +83,7 @@ class Settings:
     train_rollouts: int = 2
     train_threads: tuple[int | None, ...] = (None, 1)  # torch threads per measurement; None = default
     resets: int = 10
-    memory_env: str = "orbit_env/Megaconstellation-v0"
+    memory_env: str = "orbit_env/Megaconstellation-v1"
     memory_steps: int = 2000
     memory_cold: bool = True  # build the geometry in the subprocess (empty cache): its peak counts
     memory_timeout_s: float = 1200.0
@@ -395,16 +395,16 @@ def bench_train(s: Settings, res: Results) -> None:
         with torch_threads(threads) as n:
             label = f"{n} torch thread{'s' if n > 1 else ''}" + (" (default)" if threads is None else "")
             what = (
-                f"MaskablePPO fps WalkerLEO-v0 ÷ PPO fps CartPole-v1, {label} "
+                f"MaskablePPO fps WalkerLEO-v1 ÷ PPO fps CartPole-v1, {label} "
                 f"({hp}, {s.train_rollouts} rollout(s))"
             )
             try:
                 log(f"train: PPO on CartPole-v1 ({hp}, {label})")
                 ref = training_fps(PPO, "CartPole-v1", s)
-                log(f"train: MaskablePPO on WalkerLEO-v0 (CartPole-v1 {ref['fps']:.0f} fps)")
-                got = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v0", s)
-                log("train: MaskablePPO on a frozen env with WalkerLEO-v0's spaces (no simulation)")
-                frozen = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v0", s, frozen=True)
+                log(f"train: MaskablePPO on WalkerLEO-v1 (CartPole-v1 {ref['fps']:.0f} fps)")
+                got = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s)
+                log("train: MaskablePPO on a frozen env with WalkerLEO-v1's spaces (no simulation)")
+                frozen = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s, frozen=True)
             except Exception as exc:  # reported in the table
                 res.rows.append(_error_row(key, what, exc, target, _target_text(target)))
                 continue
@@ -417,7 +417,7 @@ def bench_train(s: Settings, res: Results) -> None:
         res.rows.append(
             Row(
                 f"{key}/frozen",
-                f"MaskablePPO fps, frozen env with WalkerLEO-v0's spaces (no simulation) ÷ PPO fps "
+                f"MaskablePPO fps, frozen env with WalkerLEO-v1's spaces (no simulation) ÷ PPO fps "
                 f"CartPole-v1, {label}: the ceiling of the row below",
                 frozen["fps"],
                 _fmt_rate(frozen["fps"], "fps"),
@@ -489,10 +489,10 @@ def _timed_reset(env: Any, seed: int) -> float:
 
 
 def bench_reset(s: Settings, res: Results) -> None:
-    env_id = "orbit_env/WalkerLEO-v0"
+    env_id = "orbit_env/WalkerLEO-v1"
     budget = RESET_BUDGET_S
     target = ("<=", 1.0)
-    what = f"reset() WalkerLEO-v0, warm cache, same epoch, median of {s.resets} seeds ÷ 50 ms budget"
+    what = f"reset() WalkerLEO-v1, warm cache, same epoch, median of {s.resets} seeds ÷ 50 ms budget"
     try:
         log(f"reset: {env_id}, {s.resets} warm resets")
         env = make_env(env_id, epoch=EPOCH)
@@ -509,7 +509,7 @@ def bench_reset(s: Settings, res: Results) -> None:
             Row("reset_warm", what, warm_s, f"{warm_s * 1e3:.2f} ms", budget, "50 ms", target, "≤ 1 (50 ms)")
         )
 
-    what = "reset() WalkerLEO-v0, fresh env, geometry from the disk cache ÷ warm reset"
+    what = "reset() WalkerLEO-v1, fresh env, geometry from the disk cache ÷ warm reset"
     try:
         log("reset: fresh env, warm disk cache")
         env = make_env(env_id, epoch=EPOCH)
@@ -532,7 +532,7 @@ def bench_reset(s: Settings, res: Results) -> None:
             )
         )
 
-    what = "reset() WalkerLEO-v0, cold: fresh env, empty cache dir, new epoch ÷ warm reset"
+    what = "reset() WalkerLEO-v1, cold: fresh env, empty cache dir, new epoch ÷ warm reset"
     try:
         log("reset: cold (empty ORBIT_ENV_CACHE, new epoch)")
         with tempfile.TemporaryDirectory(prefix="orbit_env_bench_") as tmp, env_var("ORBIT_ENV_CACHE", tmp):
@@ -662,10 +662,10 @@ def bench_scaling(s: Settings, res: Results) -> None:
     per_step: dict[int, float] = {}
     failed: dict[int, BaseException] = {}
     for n in sizes:
-        log(f"scaling: OrbitPlacement-v0 {scaling_shell(n)}, {s.scaling_steps} steps")
+        log(f"scaling: OrbitPlacement-v1 {scaling_shell(n)}, {s.scaling_steps} steps")
         try:
             t = scenario_step_timing(
-                "orbit_env/OrbitPlacement-v0", s.scaling_steps, s.seed, epoch=EPOCH, **scaling_shell(n)
+                "orbit_env/OrbitPlacement-v1", s.scaling_steps, s.seed, epoch=EPOCH, **scaling_shell(n)
             )
         except Exception as exc:  # reported in the table
             failed[n] = exc
@@ -681,7 +681,7 @@ def bench_scaling(s: Settings, res: Results) -> None:
     n0 = sizes[0]
     ref = per_step.get(n0, math.nan)
     for n in sizes:
-        what = f"time per step, OrbitPlacement-v0 N={n} ÷ N={n0}"
+        what = f"time per step, OrbitPlacement-v1 N={n} ÷ N={n0}"
         if n == sizes[-1] and math.isfinite(slope):
             what += f" (log-log slope {slope:.2f}; O(N) = 1)"
         info = f"info (O(N): {n / n0:g})"
@@ -733,7 +733,7 @@ def plot_scaling(per_step: dict[int, float], path: Path, title: str) -> None:
 
 def plot_title(machine: dict[str, Any]) -> str:
     return (
-        "OrbitPlacement-v0: time per env.step vs satellites\n"
+        "OrbitPlacement-v1: time per env.step vs satellites\n"
         f"{machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, numpy {machine['numpy']}, "
         f"orbit_env {machine['revision']}"
     )

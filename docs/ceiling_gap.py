@@ -2,7 +2,7 @@
 
 Usage::
 
-    python docs/ceiling_gap.py --env orbit_env/WalkerLEO-v0 --episodes 3 --seed 1000 \
+    python docs/ceiling_gap.py --env orbit_env/WalkerLEO-v1 --episodes 3 --seed 1000 \
         --policies eclipse_safe,models/WalkerLEO-v0/maskable_ppo.zip
 
 For each episode the ceiling's LP (``agents.ceiling``) is solved once, and its optimum says which
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v0")
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
     parser.add_argument("--policies", default="eclipse_safe", help="comma-separated, as in evaluate.py")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (test split)")

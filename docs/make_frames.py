@@ -19,7 +19,7 @@ from orbit_env.sim.simulator import Simulator
 
 OUT = Path(__file__).resolve().parent / "img"
 EPOCH = datetime(2026, 3, 20, tzinfo=timezone.utc)
-FRAMES = {"WalkerLEO-v0": "walkerleo_frame.png", "Suncatcher-v0": "suncatcher_frame.png"}
+FRAMES = {"WalkerLEO-v1": "walkerleo_frame.png", "Suncatcher-v1": "suncatcher_frame.png"}
 HOURS = 2.0
 
 

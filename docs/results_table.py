@@ -1,6 +1,6 @@
 """Combine evaluate.py outputs into the README's results table (one column per scenario).
 
-Usage: ``python docs/results_table.py results/Tiny-v0 results/WalkerLEO-v0 results/WalkerLEO-v0-model ...``
+Usage: ``python docs/results_table.py results/Tiny-v1 results/WalkerLEO-v1 results/WalkerLEO-v1-model ...``
 
 Folders of the same env are merged (they must share seeds and split); saved models (``*.zip``)
 share one row, "trained maskable_ppo".

@@ -40,16 +40,16 @@ CLUSTER_LINKS = LinkConfig(isl_gbps=1600.0, max_range_km=10.0, isl_topology="nea
 CLUSTER_STATIONS = _stations("Svalbard", "Fairbanks", "Wallops", "Hartebeesthoek")
 
 SCENARIOS: dict[str, ScenarioConfig] = {
-    "Tiny-v0": ScenarioConfig(
-        name="Tiny-v0",
+    "Tiny-v1": ScenarioConfig(
+        name="Tiny-v1",
         orbit=ConstellationConfig(total=4, planes=1, phasing=0, altitude_km=550.0, inclination_deg=97.6),
         ground=_stations("Svalbard"),
         links=LinkConfig(isl_topology="nearest", isl_neighbours=2),
         horizon_s=2 * HOUR_S,
     ),
-    "WalkerLEO-v0": ScenarioConfig(name="WalkerLEO-v0", horizon_s=12 * HOUR_S),
-    "Suncatcher-v0": ScenarioConfig(
-        name="Suncatcher-v0",
+    "WalkerLEO-v1": ScenarioConfig(name="WalkerLEO-v1", horizon_s=12 * HOUR_S),
+    "Suncatcher-v1": ScenarioConfig(
+        name="Suncatcher-v1",
         orbit=CLUSTER,
         ground=CLUSTER_STATIONS,
         links=CLUSTER_LINKS,
@@ -57,16 +57,16 @@ SCENARIOS: dict[str, ScenarioConfig] = {
         horizon_s=24 * HOUR_S,
         season_doy=(60, 300),
     ),
-    "Megaconstellation-v0": ScenarioConfig(
-        name="Megaconstellation-v0",
+    "Megaconstellation-v1": ScenarioConfig(
+        name="Megaconstellation-v1",
         orbit=ConstellationConfig(total=1584, planes=72, phasing=1, altitude_km=550.0, inclination_deg=53.0),
         horizon_s=24 * HOUR_S,
     ),
-    "OrbitPlacement-v0": ScenarioConfig(name="OrbitPlacement-v0"),
+    "OrbitPlacement-v1": ScenarioConfig(name="OrbitPlacement-v1"),
 }
 # The same cluster in its eclipse season (December solstice for an ascending node at 06:00).
-SCENARIOS["SuncatcherEclipse-v0"] = SCENARIOS["Suncatcher-v0"].replace(
-    name="SuncatcherEclipse-v0", season_doy=(335, 20)
+SCENARIOS["SuncatcherEclipse-v1"] = SCENARIOS["Suncatcher-v1"].replace(
+    name="SuncatcherEclipse-v1", season_doy=(335, 20)
 )
 
 

@@ -10,9 +10,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def assert_jobs_conserved(metrics: dict) -> None:
-    """Every arrived job is in exactly one bucket of an episode's ``info["episode_metrics"]``."""
+    """Every arrived job is in exactly one bucket of an episode's final ``info["episode_metrics"]``:
+    settled (none in flight) and counted once, ``on time + late + expired + rejected = arrived`` in
+    jobs and in value (to 1e-9)."""
     buckets = ("jobs_on_time", "jobs_late", "jobs_expired", "jobs_rejected", "jobs_in_flight")
     assert metrics["jobs_arrived"] == sum(metrics[k] for k in buckets), {k: metrics[k] for k in buckets}
+    assert metrics["jobs_in_flight"] == 0, "an arrived job is still unsettled at the end"
+    parts = ("value_on_time", "value_late", "value_expired", "value_rejected")
+    settled = sum(metrics[k] for k in parts)
+    assert abs(settled - metrics["value_arrived"]) <= 1e-9 * max(1.0, metrics["value_arrived"]), metrics
 
 
 def load_script(relative: str) -> ModuleType:

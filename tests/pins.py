@@ -24,11 +24,11 @@ HEURISTICS = (
 )  # fmt: skip
 # (env id, policy spec, seeds): the list; models on the test split's first two seeds.
 CASES: tuple[tuple[str, str, tuple[int, ...]], ...] = (
-    *(("orbit_env/Tiny-v0", name, (1000, 1001, 1002)) for name in HEURISTICS),
-    ("orbit_env/WalkerLEO-v0", "eclipse_safe", (1000,)),
-    ("orbit_env/WalkerLEO-v0", "earliest_finish", (1000,)),
-    ("orbit_env/WalkerLEO-v0", "models/WalkerLEO-v0/maskable_ppo.zip", (1000, 1001)),
-    ("orbit_env/SuncatcherEclipse-v0", "models/SuncatcherEclipse-v0/maskable_ppo.zip", (1000, 1001)),
+    *(("orbit_env/Tiny-v1", name, (1000, 1001, 1002)) for name in HEURISTICS),
+    ("orbit_env/WalkerLEO-v1", "eclipse_safe", (1000,)),
+    ("orbit_env/WalkerLEO-v1", "earliest_finish", (1000,)),
+    ("orbit_env/WalkerLEO-v1", "models/WalkerLEO-v0/maskable_ppo.zip", (1000, 1001)),
+    ("orbit_env/SuncatcherEclipse-v1", "models/SuncatcherEclipse-v0/maskable_ppo.zip", (1000, 1001)),
 )
 
 

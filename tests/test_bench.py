@@ -22,7 +22,7 @@ TINY = {
     "train_epochs": 1,
     "train_rollouts": 1,
     "resets": 2,
-    "memory_env": "orbit_env/Tiny-v0",  # the Megaconstellation-v0 subprocess is the quick run's job
+    "memory_env": "orbit_env/Tiny-v1",  # the Megaconstellation-v1 subprocess is the quick run's job
     "memory_steps": 5,
     "memory_timeout_s": 120.0,
     "scaling_sizes": (16, 32),
@@ -64,8 +64,8 @@ def test_every_row_with_a_finite_ratio(tiny_results):
         assert math.isfinite(row.ratio) and row.ratio > 0, row
         assert row.marker in ("✓", "✗", "·"), row
     targets = {r.key: r.target for r in res.rows}
-    assert targets["step_rate/WalkerLEO-v0"] == (">=", 0.25)
-    assert targets["step_rate/Megaconstellation-v0"] == (">=", 0.05)
+    assert targets["step_rate/WalkerLEO-v1"] == (">=", 0.25)
+    assert targets["step_rate/Megaconstellation-v1"] == (">=", 0.05)
     assert targets["train_fps"] == (">=", 0.7)
     assert targets["geometry"] == ("<=", 2.5)
     assert targets["reset_warm"] == ("<=", 1.0)
@@ -101,11 +101,11 @@ def test_cli_never_fails_on_a_missed_target(capsys):
     assert bench_run.main(["--quick", "--only", "reset"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Machine: ")
-    assert "reset() WalkerLEO-v0, warm cache" in out
+    assert "reset() WalkerLEO-v1, warm cache" in out
 
 
 def test_profile_helper_lists_env_step():
-    stats, summary = profile_steps("orbit_env/Tiny-v0", 30, seed=0)
+    stats, summary = profile_steps("orbit_env/Tiny-v1", 30, seed=0)
     assert summary["steps"] == 30 and summary["profiled_step_s"] > 0
     text = format_stats(stats, "cumulative", 10)
     assert "ncalls" in text and "placement.py" in text

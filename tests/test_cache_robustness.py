@@ -1,6 +1,6 @@
 """The geometry cache never changes a result: damaged files, unwritable folders and two processes
 filling the same folder at once all give arrays identical to a fresh computation, with at most a
-warning and no temporary files left behind. Tiny-v0's constellation keeps every case fast."""
+warning and no temporary files left behind. Tiny-v1's constellation keeps every case fast."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ from orbit_env.sim.simulator import LOOKAHEAD_S, build_constellation
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH = datetime(2026, 3, 20, tzinfo=timezone.utc)
-TINY = SCENARIOS["Tiny-v0"]
+TINY = SCENARIOS["Tiny-v1"]
 
 
 def tiny_geometry(cache: bool = True, epoch: datetime = EPOCH, total: int | None = None):
-    """The geometry Tiny-v0 builds for one episode (4 satellites, 1 station, 4 h with look-ahead)."""
+    """The geometry Tiny-v1 builds for one episode (4 satellites, 1 station, 4 h with look-ahead)."""
     config = TINY if total is None else TINY.replace(total=total)
     constellation = build_constellation(config, epoch)
     duration = config.steps * config.dt_s + LOOKAHEAD_S

@@ -34,7 +34,7 @@ from tests.checks import assert_jobs_conserved
 FIXTURES = Path(__file__).parent / "fixtures"
 TRACE_COLUMNS = [f.name for f in dataclasses.fields(Jobs)]
 HOUR_S = 3600.0
-EQUINOX = "2026-03-20T00:00:00Z"  # Tiny-v0's polar plane sees ~35 % eclipse then (none at the solstices)
+EQUINOX = "2026-03-20T00:00:00Z"  # Tiny-v1's polar plane sees ~35 % eclipse then (none at the solstices)
 
 
 @dataclass
@@ -128,7 +128,7 @@ ECLIPSE_START = {"total": 8, "ltan_h": 0.0, "epoch": EQUINOX, "horizon_s": 3 * H
 )
 @pytest.mark.parametrize("seed", [0, 1])
 def test_whole_cluster_in_eclipse_with_batteries_at_reserve(power, seed):
-    env = gym.make("orbit_env/Suncatcher-v0", **ECLIPSE_START, **power)
+    env = gym.make("orbit_env/Suncatcher-v1", **ECLIPSE_START, **power)
     env.reset(seed=seed)
     sim = env.unwrapped.sim
     assert not sim.geometry.sunlit[0].any(), "premise: every satellite starts in eclipse"
@@ -136,7 +136,7 @@ def test_whole_cluster_in_eclipse_with_batteries_at_reserve(power, seed):
     reserve = sim.power.reserve_soc * sim.power.battery_wh
     assert np.all(sim.energy0_wh <= reserve + 1e-9)
     out = play(env, seed)
-    assert out.truncated and out.steps > 50
+    assert out.terminated and not out.truncated and out.steps > 50
     if power.get("initial_soc") == 0.0:
         # flat batteries with a bus load: every satellite browns out at t = 0 and takes nothing
         assert sim.counters.brownout_times_s[:8] == [0.0] * 8
@@ -156,7 +156,7 @@ REDU_HIGH = GroundStation("Redu-60deg", 50.0, 5.15, 380.0, 60.0)  # passes above
 )
 def test_hours_without_any_station_in_view(station, min_gap_h):
     env = gym.make(
-        "orbit_env/WalkerLEO-v0",
+        "orbit_env/WalkerLEO-v1",
         total=16,
         planes=4,
         stations=(station,),
@@ -169,7 +169,7 @@ def test_hours_without_any_station_in_view(station, min_gap_h):
     reach = (sim.geometry.station_hops[: sim.n_steps] >= 0).any(axis=(1, 2))
     gaps = np.diff(np.r_[-1, np.flatnonzero(reach), sim.n_steps]) - 1
     assert gaps.max() * sim.dt_s / HOUR_S >= min_gap_h, "premise: hours without a ground link"
-    assert out.truncated and out.steps > 100
+    assert out.terminated and not out.truncated and out.steps > 100
     assert out.decisions_without_satellite > 0  # ground jobs cannot be uploaded anywhere
     if station is SOUTH_POLE:
         assert out.metrics["jobs_on_time"] == 0  # nothing can come down
@@ -208,15 +208,18 @@ def huge_job_trace(path: Path, seed: int) -> str:
 def test_job_too_large_for_any_battery(tmp_path, battery_wh, seed):
     trace = huge_job_trace(tmp_path / "trace.csv", seed)
     env = gym.make(
-        "orbit_env/Tiny-v0", trace_path=trace, battery_wh=battery_wh, horizon_s=4 * HOUR_S, epoch=EQUINOX
+        "orbit_env/Tiny-v1", trace_path=trace, battery_wh=battery_wh, horizon_s=4 * HOUR_S, epoch=EQUINOX
     )
     out = play(env, seed, place_p=0.9)
     sim = env.unwrapped.sim
     assert sim.sunlit_mean.max() < 0.8, "premise: eclipses every orbit"
-    assert out.truncated
-    assert sim.state[0] not in (JobState.ON_TIME, JobState.LATE)  # 200 h of work cannot finish in 4 h
-    assert sim.progress_s[:2].max() <= 4 * HOUR_S
-    assert sim.state[2] in (JobState.REJECTED, JobState.EXPIRED, JobState.PENDING)  # never placeable
+    assert out.terminated and not out.truncated
+    # 200 h of work cannot finish in the 4 h horizon and the drain window, capped at a week for a
+    # trace (its deadline is 278 h away): settled as expired at the cap, or rejected
+    assert sim.max_steps * sim.dt_s == 4 * HOUR_S + 7 * 24 * HOUR_S
+    assert sim.state[0] in (JobState.EXPIRED, JobState.REJECTED)
+    assert sim.progress_s[:2].max() <= sim.now_s
+    assert sim.state[2] in (JobState.REJECTED, JobState.EXPIRED)  # never placeable
     if battery_wh == 300.0:
         assert out.metrics["brownouts"] > 0
 
@@ -254,9 +257,9 @@ def test_traces_of_extreme_jobs_keep_every_invariant(jobs, seed):
         rows.append(row)
     with tempfile.TemporaryDirectory() as folder:
         trace = write_trace(Path(folder) / "trace.csv", rows)
-        env = gym.make("orbit_env/Tiny-v0", trace_path=trace, battery_wh=300.0, epoch=EQUINOX)
+        env = gym.make("orbit_env/Tiny-v1", trace_path=trace, battery_wh=300.0, epoch=EQUINOX)
         out = play(env, seed, place_p=0.8)
-    assert out.truncated
+    assert out.terminated and not out.truncated
 
 
 # -- odd power, link and workload settings together -------------------------------------------------
@@ -298,13 +301,13 @@ def fault_overrides(draw) -> dict[str, object]:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(overrides=fault_overrides(), seed=st.integers(0, 1000))
 def test_hostile_settings_keep_every_invariant(overrides, seed):
-    env = gym.make("orbit_env/Tiny-v0", epoch=EQUINOX, horizon_s=HOUR_S, geometry_cache=False, **overrides)
+    env = gym.make("orbit_env/Tiny-v1", epoch=EQUINOX, horizon_s=HOUR_S, geometry_cache=False, **overrides)
     try:
         out = play(env, seed, place_p=0.8)
     except ValueError as err:  # a recovery charge of mWh: the documented brownout-loop error, by name
         assert "battery_wh=" in str(err) and "recover_soc=" in str(err), err
         return
-    assert out.truncated
+    assert out.terminated and not out.truncated
 
 
 # (d) -- a satellite decays mid-episode while radiation upsets restart jobs ---------------------------
@@ -334,7 +337,7 @@ def decay_env(tle: str, **overrides) -> gym.Env:
         "seu_rate_per_hour": 2.0,
         **overrides,
     }
-    return gym.make("orbit_env/OrbitPlacement-v0", **kwargs)
+    return gym.make("orbit_env/OrbitPlacement-v1", **kwargs)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -346,12 +349,13 @@ def test_satellite_decays_mid_episode_under_radiation_upsets(decay_tles, seed):
     assert valid[0].all() and not valid[-1, 6] and valid[-1, :6].all(), "premise: only sat 6 decays"
     dead_from = int(np.argmin(valid[:, 6]))
     assert 0 < dead_from < sim.n_steps
-    assert out.truncated and not out.terminated
+    assert out.terminated and not out.truncated
     assert out.metrics["seu_events"] > 0
-    # work placed on sat 6 that the decay sent back: its data is stranded on the dead satellite
+    # work placed on sat 6 that the decay sent back: data that had reached it is stranded there,
+    # an input still on its way went back to where it was (tests/test_simulator.py pins which)
     stranded = (sim.input_sat == 6) & (sim.jobs.origin_sat != 6)
-    stranded &= np.isin(sim.state, (JobState.PENDING, JobState.EXPIRED, JobState.REJECTED))
-    assert stranded.any() and out.metrics["job_failures"] >= stranded.sum()
+    stranded &= np.isin(sim.state, (JobState.EXPIRED, JobState.REJECTED))
+    assert out.metrics["job_failures"] > 0 and out.metrics["job_failures"] >= stranded.sum()
     assert not (sim.slot_job[6] >= 0).any() and not (sim.queue[6] >= 0).any()
     assert not (sim.target[np.isin(sim.state, (JobState.QUEUED, JobState.RUNNING))] == 6).any()
 
@@ -376,7 +380,7 @@ def test_losing_every_satellite_terminates_the_episode(decay_tles, load):
 )
 @pytest.mark.parametrize("strict", [False, True])
 def test_an_episode_without_decisions_ends_on_its_first_step(overrides, strict):
-    env = gym.make("orbit_env/Tiny-v0", strict=strict, **overrides)
+    env = gym.make("orbit_env/Tiny-v1", strict=strict, **overrides)
     obs, info = env.reset(seed=0)
     n = env.unwrapped.n_sats
     assert np.isfinite(obs).all()
@@ -387,7 +391,7 @@ def test_an_episode_without_decisions_ends_on_its_first_step(overrides, strict):
         with pytest.raises(ValueError, match="invalid action"):
             env.step(0)
     obs, reward, terminated, truncated, info = env.step(n)
-    assert truncated and not terminated and reward == 0.0
+    assert terminated and not truncated and reward == 0.0
     assert info["episode_metrics"]["decisions"] == 0
     assert not info["action_mask"].any() and np.isfinite(obs).all()
     with pytest.raises(RuntimeError, match="episode is over"):
@@ -398,7 +402,7 @@ def test_an_episode_without_decisions_ends_on_its_first_step(overrides, strict):
 def test_a_battery_too_small_for_the_load_is_named_in_the_error():
     """Idle load above the array in sunlight, safe mode below it, 1 mWh battery: the satellite would
     brown out and recover thousands of times a step; the error names the field to change."""
-    env = gym.make("orbit_env/Tiny-v0", battery_wh=1e-3, solar_array_w=500.0)
+    env = gym.make("orbit_env/Tiny-v1", battery_wh=1e-3, solar_array_w=500.0)
     with pytest.raises(ValueError, match="battery_wh=0.001"):
         env.reset(seed=0)
         for _ in range(500):

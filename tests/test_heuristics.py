@@ -33,7 +33,7 @@ def run_episode(env: gym.Env, policy: Policy, seed: int) -> tuple[float, dict]:
 def test_every_baseline_satisfies_the_policy_protocol(name):
     policy = HEURISTICS[name](seed=0)
     assert isinstance(policy, Policy)
-    env = gym.make("orbit_env/Tiny-v0")
+    env = gym.make("orbit_env/Tiny-v1")
     obs, _ = env.reset(seed=0)
     single, state = policy.predict(obs)
     assert np.ndim(single) == 0 and state is None
@@ -41,7 +41,7 @@ def test_every_baseline_satisfies_the_policy_protocol(name):
     assert batch.shape == (2,)
 
 
-@pytest.mark.parametrize("scenario", ["Tiny-v0", "WalkerLEO-v0"])
+@pytest.mark.parametrize("scenario", ["Tiny-v1", "WalkerLEO-v1"])
 @pytest.mark.parametrize("name", sorted(HEURISTICS))
 def test_every_baseline_chooses_only_valid_actions(scenario, name):
     env = gym.make(f"orbit_env/{scenario}")
@@ -50,7 +50,7 @@ def test_every_baseline_chooses_only_valid_actions(scenario, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", ["Suncatcher-v0", "SuncatcherEclipse-v0", "OrbitPlacement-v0"])
+@pytest.mark.parametrize("scenario", ["Suncatcher-v1", "SuncatcherEclipse-v1", "OrbitPlacement-v1"])
 @pytest.mark.parametrize("name", sorted(HEURISTICS))
 def test_every_baseline_chooses_only_valid_actions_on_the_large_scenarios(scenario, name):
     run_episode(gym.make(f"orbit_env/{scenario}"), HEURISTICS[name](seed=1), seed=3)
@@ -88,7 +88,7 @@ def test_rules_pick_the_sunlit_charged_satellite_and_random_sometimes_does_not()
 
 
 def mean_returns(names: list[str], seeds: range) -> dict[str, tuple[float, float]]:
-    env = gym.make("orbit_env/WalkerLEO-v0", split="test")
+    env = gym.make("orbit_env/WalkerLEO-v1", split="test")
     out = {}
     for name in names:
         results = [run_episode(env, HEURISTICS[name](seed=s), seed=s) for s in seeds]
@@ -115,7 +115,7 @@ def test_rules_take_the_envs_defer_s_for_their_fallback():
     from agents.heuristics import fallback
     from agents.registry import make_policy
 
-    env = gym.make("orbit_env/Tiny-v0", defer_s=5000.0)
+    env = gym.make("orbit_env/Tiny-v1", defer_s=5000.0)
     assert make_policy("eclipse_safe", env=env).defer_s == 5000.0
     assert make_policy("eclipse_safe").defer_s == DEFAULT_DEFER_S == 600.0
     layout = env.unwrapped.layout

@@ -51,7 +51,7 @@ def test_the_blocker_blocks():
     assert out.splitlines() == ["blocked torch", "blocked stable_baselines3", "blocked matplotlib"]
 
 
-LARGE = {"Megaconstellation-v0"}
+LARGE = {"Megaconstellation-v1"}
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,7 @@ def test_rgb_render_without_matplotlib_names_the_extra():
         import orbit_env  # noqa: F401
 
         try:
-            gymnasium.make("orbit_env/Tiny-v0", render_mode="rgb_array")
+            gymnasium.make("orbit_env/Tiny-v1", render_mode="rgb_array")
         except ImportError as err:
             print(err)
         """

@@ -37,8 +37,8 @@ def run_week(env_id: str, days: float, seed: int, **overrides) -> dict:
         if steps % CHECK_EVERY == 0 or done:
             assert np.isfinite(obs).all() and np.isfinite(total)
             sim.check_invariants(rtol=1e-9)
-    assert truncated and not terminated
-    assert sim.now_s == pytest.approx(days * DAY_S)
+    assert terminated and not truncated
+    assert days * DAY_S <= sim.now_s <= sim.max_steps * sim.dt_s  # the horizon, then the drain
     sim.check_invariants(rtol=1e-9)
     battery, bus, _ = sim.energy_errors()
     assert battery <= 1e-9 and bus <= 1e-9
@@ -56,13 +56,13 @@ def run_week(env_id: str, days: float, seed: int, **overrides) -> dict:
 
 
 def test_tiny_week_conserves_jobs_and_energy():
-    out = run_week("orbit_env/Tiny-v0", 7.0, seed=11)
+    out = run_week("orbit_env/Tiny-v1", 7.0, seed=11)
     assert out["steps"] > 1000
 
 
 @pytest.mark.slow
 def test_walker_leo_week_conserves_jobs_and_energy():
     # ~72k decisions and 10,080 simulator steps: ~45 s here (geometry ~6 s, not cached: ~90 MB)
-    out = run_week("orbit_env/WalkerLEO-v0", 7.0, seed=0, geometry_cache=False)
+    out = run_week("orbit_env/WalkerLEO-v1", 7.0, seed=0, geometry_cache=False)
     assert out["steps"] > 20_000
     assert out["metrics"]["brownouts"] > 0 and out["metrics"]["energy_curtailed_kwh"] > 0

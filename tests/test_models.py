@@ -25,7 +25,7 @@ def test_models_module_imports_without_torch_or_stable_baselines3() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "96 entries (4 satellites: Tiny-v0)"
+    assert done.stdout.strip() == "96 entries (4 satellites: Tiny-v1)"
 
 
 def test_importing_agents_rl_changes_no_library_class() -> None:
@@ -46,7 +46,7 @@ def test_committed_satscorer_models_are_detected_and_load(path: Path) -> None:
 
 
 def test_describe_size_names_the_layout_or_its_absence() -> None:
-    assert describe_size(96) == "96 entries (4 satellites: Tiny-v0)"
+    assert describe_size(96) == "96 entries (4 satellites: Tiny-v1)"
     assert describe_size(97) == "97 entries (no orbit_env layout)"
     assert len(ALGOS) == 4
 

@@ -12,7 +12,7 @@ from orbit_env.envs.observation import ALL_NAMES, GLOBAL_COLUMNS, JOB_COLUMNS, S
 
 @pytest.fixture(scope="module")
 def decided():
-    env = gymnasium.make("orbit_env/Tiny-v0")
+    env = gymnasium.make("orbit_env/Tiny-v1")
     obs, info = env.reset(seed=3)
     for _ in range(5):  # a few placements, so queues and charge differ between satellites
         obs, *_, info = env.step(int(np.flatnonzero(info["action_mask"])[0]))

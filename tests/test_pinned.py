@@ -15,7 +15,7 @@ import pytest
 from tests.pins import CASES, PINS, key, play
 
 PINNED = json.loads(PINS.read_text())
-QUICK = {"orbit_env/Tiny-v0"}
+QUICK = {"orbit_env/Tiny-v1"}
 PARAMS = [
     pytest.param(
         env_id, spec, seed, marks=() if env_id in QUICK else pytest.mark.slow, id=key(env_id, spec, seed)

@@ -16,7 +16,7 @@ from agents.registry import POLICY_NAMES, ModelPolicy, list_policies, make_polic
 
 @pytest.fixture(scope="module")
 def tiny_env():
-    env = gym.make("orbit_env/Tiny-v0")
+    env = gym.make("orbit_env/Tiny-v1")
     yield env
     env.close()
 
@@ -119,12 +119,12 @@ def test_maskable_ppo_never_takes_a_masked_action(models, tiny_env):
 
 
 def test_model_trained_on_another_size_is_a_clear_value_error(models):
-    walker = gym.make("orbit_env/WalkerLEO-v0")
+    walker = gym.make("orbit_env/WalkerLEO-v1")
     with pytest.raises(ValueError) as err:
         make_policy(str(models["maskable_ppo"]), env=walker)
     message = str(err.value)
-    assert "96 entries (4 satellites: Tiny-v0)" in message
-    assert "1236 entries (64 satellites" in message and "orbit_env/WalkerLEO-v0" in message
+    assert "96 entries (4 satellites: Tiny-v1)" in message
+    assert "1236 entries (64 satellites" in message and "orbit_env/WalkerLEO-v1" in message
 
 
 def test_run_folder_config_names_the_training_env(models, tmp_path):
@@ -132,9 +132,9 @@ def test_run_folder_config_names_the_training_env(models, tmp_path):
     run.mkdir()
     model = run / "best_model.zip"
     model.write_bytes(models["ppo"].read_bytes())
-    (run / "config.yml").write_text("env: orbit_env/Tiny-v0\nalgo: ppo\n")
-    with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v0"):
-        make_policy(str(model), env=gym.make("orbit_env/WalkerLEO-v0"))
+    (run / "config.yml").write_text("env: orbit_env/Tiny-v1\nalgo: ppo\n")
+    with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v1"):
+        make_policy(str(model), env=gym.make("orbit_env/WalkerLEO-v1"))
 
 
 COMMITTED = sorted(Path(__file__).resolve().parent.parent.glob("models/*/maskable_ppo.zip"))
@@ -161,4 +161,4 @@ def test_committed_models_load_and_take_only_valid_actions(path):
 
 
 def test_both_required_models_are_committed():
-    assert {p.parent.name for p in COMMITTED} >= {"WalkerLEO-v0", "SuncatcherEclipse-v0"}
+    assert {p.parent.name for p in COMMITTED} >= {"WalkerLEO-v1", "SuncatcherEclipse-v1"}

@@ -31,7 +31,7 @@ def make_sim(name: str, steps: int = 30, place: bool = True) -> Simulator:
 
 @pytest.fixture(scope="module")
 def sims() -> dict[str, Simulator]:
-    return {name: make_sim(name) for name in ("Tiny-v0", "WalkerLEO-v0", "Suncatcher-v0")}
+    return {name: make_sim(name) for name in ("Tiny-v1", "WalkerLEO-v1", "Suncatcher-v1")}
 
 
 def map_pixel(lon_deg: float, lat_deg: float, width_px: int = 1000, height_px: int = 560) -> tuple[int, int]:
@@ -45,7 +45,7 @@ def map_pixel(lon_deg: float, lat_deg: float, width_px: int = 1000, height_px: i
 # --------------------------------------------------------------------------------- rgb
 
 
-@pytest.mark.parametrize("name", ["Tiny-v0", "WalkerLEO-v0", "Suncatcher-v0"])
+@pytest.mark.parametrize("name", ["Tiny-v1", "WalkerLEO-v1", "Suncatcher-v1"])
 def test_rgb_frame_has_default_shape_uint8_and_is_not_blank(sims, name):
     frame = render_rgb(sims[name])
     assert frame.shape == (560, 1000, 3)
@@ -58,18 +58,18 @@ def test_rgb_frame_has_default_shape_uint8_and_is_not_blank(sims, name):
 @pytest.mark.parametrize("size", [(640, 480), (333, 211), (1280, 720)])
 def test_rgb_frame_has_requested_shape(sims, size):
     width, height = size
-    frame = render_rgb(sims["Tiny-v0"], width_px=width, height_px=height)
+    frame = render_rgb(sims["Tiny-v1"], width_px=width, height_px=height)
     assert frame.shape == (height, width, 3)
     assert frame.dtype == np.uint8
 
 
 def test_rgb_rejects_tiny_frames(sims):
     with pytest.raises(ValueError, match="at least"):
-        render_rgb(sims["Tiny-v0"], width_px=10, height_px=10)
+        render_rgb(sims["Tiny-v1"], width_px=10, height_px=10)
 
 
 def test_render_before_reset_raises():
-    sim = Simulator.from_config(SCENARIOS["Tiny-v0"], epoch=EPOCH, cache=False)
+    sim = Simulator.from_config(SCENARIOS["Tiny-v1"], epoch=EPOCH, cache=False)
     with pytest.raises(RuntimeError, match="reset"):
         render_rgb(sim)
     with pytest.raises(RuntimeError, match="reset"):
@@ -85,7 +85,7 @@ def test_night_alpha_is_dark_opposite_the_sun_and_clear_below_it():
 
 
 def test_night_side_moves_west_over_six_hours():
-    sim = make_sim("WalkerLEO-v0", steps=0)
+    sim = make_sim("WalkerLEO-v1", steps=0)
     _, sun_lon = subsolar_deg(sim.geometry, 0)
     lon = (sun_lon - 135.0 + 180.0) % 360.0 - 180.0  # night now, day six hours later
     first = render_rgb(sim)
@@ -106,7 +106,7 @@ def test_night_side_moves_west_over_six_hours():
 
 
 def test_satellite_colour_follows_state_of_charge():
-    sim = make_sim("Tiny-v0", steps=5)
+    sim = make_sim("Tiny-v1", steps=5)
 
     def red_pixels() -> int:
         f = render_rgb(sim).astype(int)
@@ -120,7 +120,7 @@ def test_satellite_colour_follows_state_of_charge():
 
 
 def test_cluster_is_detected_for_suncatcher_only(sims):
-    for name, expected in (("Suncatcher-v0", True), ("WalkerLEO-v0", False), ("Tiny-v0", False)):
+    for name, expected in (("Suncatcher-v1", True), ("WalkerLEO-v1", False), ("Tiny-v1", False)):
         sim = sims[name]
         valid = sim.geometry.valid[sim.step_index]
         assert render._is_cluster(sim.geometry, sim.step_index, valid) is expected
@@ -129,7 +129,7 @@ def test_cluster_is_detected_for_suncatcher_only(sims):
 def test_rgb_leaves_no_pyplot_figures_open(sims):
     import matplotlib.pyplot as plt
 
-    render_rgb(sims["Tiny-v0"])
+    render_rgb(sims["Tiny-v1"])
     assert plt.get_fignums() == []
 
 
@@ -152,10 +152,10 @@ def satellite_rows(text: str) -> list[str]:
 
 
 def test_ansi_has_header_and_one_row_per_satellite_for_small_n(sims):
-    sim = sims["Tiny-v0"]
+    sim = sims["Tiny-v1"]
     text = render_ansi(sim)
     header = text.splitlines()[0]
-    assert "Tiny-v0" in header and "UTC" in header
+    assert "Tiny-v1" in header and "UTC" in header
     assert f"jobs arrived {sim.counters.arrived}" in header
     assert f"brownouts {sim.counters.brownouts}" in header
     rows = satellite_rows(text)
@@ -165,7 +165,7 @@ def test_ansi_has_header_and_one_row_per_satellite_for_small_n(sims):
     assert "…" not in text
 
 
-@pytest.mark.parametrize("name", ["WalkerLEO-v0", "Suncatcher-v0"])
+@pytest.mark.parametrize("name", ["WalkerLEO-v1", "Suncatcher-v1"])
 def test_ansi_truncates_large_constellations_with_a_summary(sims, name):
     sim = sims[name]
     text = render_ansi(sim)

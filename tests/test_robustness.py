@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecCheckNan
 
 from orbit_env.sim.orbits import Constellation
 
-TINY = "orbit_env/Tiny-v0"
+TINY = "orbit_env/Tiny-v1"
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +96,12 @@ def random_masked_steps(name: str, steps: int, seed: int) -> None:
         vec.step(np.array([rng.choice(np.flatnonzero(mask))]))
 
 
-@pytest.mark.parametrize("name", ["Tiny-v0", "WalkerLEO-v0"])
+@pytest.mark.parametrize("name", ["Tiny-v1", "WalkerLEO-v1"])
 def test_random_steps_never_produce_nan_under_vec_check_nan(name):
     random_masked_steps(name, 2000, seed=3)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["Tiny-v0", "WalkerLEO-v0", "Suncatcher-v0", "SuncatcherEclipse-v0"])
+@pytest.mark.parametrize("name", ["Tiny-v1", "WalkerLEO-v1", "Suncatcher-v1", "SuncatcherEclipse-v1"])
 def test_100k_random_steps_never_produce_nan(name):
     random_masked_steps(name, 100_000, seed=4)

@@ -1,4 +1,4 @@
-"""train.py and agents.rl: a short real run on Tiny-v0, resuming, loading, cloning, the SatScorer policy."""
+"""train.py and agents.rl: a short real run on Tiny-v1, resuming, loading, cloning, the SatScorer policy."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.checks import load_script
 
 th.set_num_threads(1)
 
-TINY = "orbit_env/Tiny-v0"
+TINY = "orbit_env/Tiny-v1"
 FAST = ["--hyperparams", "n_steps=64", "batch_size=32", "n_epochs=2", "--no-progress"]
 
 
@@ -37,7 +37,7 @@ def scalar_tags(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One short MaskablePPO run on Tiny-v0, cloned from eclipse_safe, shared by the tests below."""
+    """One short MaskablePPO run on Tiny-v1, cloned from eclipse_safe, shared by the tests below."""
     root = tmp_path_factory.mktemp("runs")
     args = ["--env", TINY, "--timesteps", "300", "--n-envs", "1", "--seed", "3", "--run-dir", str(root)]
     args += ["--run-name", "smoke", "--eval-freq", "150", "--eval-episodes", "1", "--checkpoint-freq", "150"]
@@ -90,7 +90,7 @@ def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
     bc = yaml.safe_load((run / "config.yml").read_text())["behaviour_clone"]
     assert bc["teacher"] == "eclipse_safe" and bc["episodes"] == 1 and bc["samples"] > 10
     assert 0.0 <= bc["accuracy"] <= 1.0
-    # The run's hyperparameters got the finetune block of the Tiny-v0 entry.
+    # The run's hyperparameters got the finetune block of the Tiny-v1 entry.
     assert yaml.safe_load((run / "config.yml").read_text())["hyperparams"]["learning_rate"] == 3e-5
 
 
@@ -116,7 +116,7 @@ def test_init_from_a_saved_clone_starts_from_its_weights(run: Path, tmp_path: Pa
 def test_init_from_a_model_of_another_env_is_a_clear_error_and_leaves_no_run(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["--env", "orbit_env/WalkerLEO-v0", "--timesteps", "64", "--run-dir", str(tmp_path)]
+    args = ["--env", "orbit_env/WalkerLEO-v1", "--timesteps", "64", "--run-dir", str(tmp_path)]
     with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
         train.main([*args, "--run-name", "bad", "--init-from", str(run / "model.zip"), *FAST])
     assert not (tmp_path / "bad").exists()
@@ -167,10 +167,10 @@ def test_saved_model_runs_in_evaluate(run: Path) -> None:
 
 
 def test_model_on_an_env_of_another_size_gives_a_clear_error(run: Path) -> None:
-    walker = gymnasium.make("orbit_env/WalkerLEO-v0")
+    walker = gymnasium.make("orbit_env/WalkerLEO-v1")
     with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
         make_policy(f"maskable_ppo:{run / 'model.zip'}", env=walker)
-    with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v0"):
+    with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v1"):
         load_model(run / "model.zip", env=walker)
 
 
@@ -248,13 +248,13 @@ def test_satscorer_runs_on_the_dict_observation() -> None:
 def test_hyperparams_from_yml_with_overrides_and_clear_errors(tmp_path: Path) -> None:
     (tmp_path / "maskable_ppo.yml").write_text(
         "default:\n  n_steps: 128\n  learning_rate: !!float 3e-4\n  finetune:\n    learning_rate: 1.0e-5\n"
-        "orbit_env/Tiny-v0:\n  n_steps: 32\n"
+        "orbit_env/Tiny-v1:\n  n_steps: 32\n"
     )
     overrides = rl.parse_key_values(["learning_rate=1e-4", "policy_kwargs=dict(net_arch=[32, 32])"])
     hp = rl.load_hyperparams("maskable_ppo", TINY, overrides, hyperparams_dir=tmp_path)
     assert hp["n_steps"] == 32 and hp["learning_rate"] == 1e-4 and hp["n_envs"] == 1
     assert rl.model_kwargs("maskable_ppo", hp)["policy_kwargs"] == {"net_arch": [32, 32]}
-    fallback = rl.load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v0", {}, True, tmp_path)
+    fallback = rl.load_hyperparams("maskable_ppo", "orbit_env/WalkerLEO-v1", {}, True, tmp_path)
     assert fallback["n_steps"] == 128 and fallback["learning_rate"] == 1e-5
     schedule = rl.model_kwargs("maskable_ppo", {"learning_rate": "lin_3e-4"})["learning_rate"]
     assert schedule(1.0) == pytest.approx(3e-4) and schedule(0.5) == pytest.approx(1.5e-4)

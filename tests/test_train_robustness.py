@@ -21,7 +21,7 @@ import evaluate as ev
 import train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "orbit_env/Tiny-v0"
+TINY = "orbit_env/Tiny-v1"
 CHECKPOINT_FREQ = 64
 FAST = ["--hyperparams", "n_steps=64", "batch_size=32", "n_epochs=2", "--no-progress"]
 # what a resume must leave as it was (timesteps grows by design; starts gets one entry per start)
@@ -50,7 +50,7 @@ def readable_checkpoints(folder: Path) -> dict[Path, int]:
 
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory) -> Path:
-    """A Tiny-v0 MaskablePPO run with a 100k-step budget, SIGKILLed once two checkpoints are on disk."""
+    """A Tiny-v1 MaskablePPO run with a 100k-step budget, SIGKILLed once two checkpoints are on disk."""
     root = tmp_path_factory.mktemp("runs")
     argv = [
         sys.executable,

@@ -95,28 +95,40 @@ class OrbitPlacementEnv(gym.Env):
     first observation is the first job's decision.
 
     ## Episode End
-    Truncated at ``horizon_s``; terminated early only if every satellite stops propagating.
-    The final ``info["episode_metrics"]`` holds the episode's job, value, energy, utilisation
-    and latency figures. An episode in which no job awaits a decision before it ends (no
-    arrivals, or every satellite lost first) offers only defer and reject after ``reset``, and
-    its one step ends it.
+    Jobs arrive during ``[0, horizon_s)``. After the horizon the episode goes on — decisions for
+    jobs still pending, physics, links — until every arrived job is settled: delivered on time,
+    or settled at its deadline as missed (an output booked to land late counts as late; a
+    pending, queued or running job as expired, and running work stops), or rejected. Then it
+    terminates (never truncated), so every arrived job is counted exactly once:
+    ``value_on_time + value_late + value_expired + value_rejected = value_arrived``, and
+    deferring or starting work that cannot finish is never free. The drain window is at most
+    the longest arrival-to-deadline span of the workload (10 h with the default training jobs);
+    if every satellite stops propagating, whatever is unsettled expires then and the episode
+    ends. The final ``info["episode_metrics"]`` holds the episode's job, value, energy,
+    utilisation and latency figures and ``drain_s``, how long it ran past the horizon. An
+    episode in which no job awaits a decision before it ends (no arrivals, or every satellite
+    lost first) offers only defer and reject after ``reset``, and its one step ends it.
 
     ## Arguments
-    ``gymnasium.make("orbit_env/WalkerLEO-v0", render_mode=None, obs_mode="flat", strict=False,
+    ``gymnasium.make("orbit_env/WalkerLEO-v1", render_mode=None, obs_mode="flat", strict=False,
     **overrides)``: every field of every config dataclass by its own name, with its unit in
     the name (``battery_wh=1000``, ``load=1.2``, ``dt_s=30``, ``isl_gbps=400``,
     ``epoch="2026-12-21T00:00:00Z"``, ``split="test"``). ``geometry_cache=False`` disables the
     on-disk geometry cache.
 
     ## Version History
-    * v0: initial release.
+    * v1: every arrived job settled (the drain window after the horizon, settlement at the
+      deadline); the uplink estimate and mask follow the antenna booking rule; transfers fit in
+      contact time; radio energy drawn while transmitting; jobs of a lost satellite presented at
+      the loss; a ``val`` split. Returns are not comparable with v0.
+    * v0: initial release (episodes cut at the horizon with work still in flight uncounted).
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
 
     def __init__(
         self,
-        scenario: str | ScenarioConfig = "OrbitPlacement-v0",
+        scenario: str | ScenarioConfig = "OrbitPlacement-v1",
         render_mode: str | None = None,
         obs_mode: str = "flat",
         strict: bool = False,
@@ -214,8 +226,10 @@ class OrbitPlacementEnv(gym.Env):
         self._next_decision()
         components = self._reward_delta()
         reward = float(sum(components.values()))
-        terminated = self._job is None and not sim.done
-        truncated = self._job is None and sim.done
+        # The episode ends when every arrived job is settled: nothing is left to earn or lose, so
+        # it terminates (no bootstrapping); it is never cut off by a time limit.
+        terminated = self._job is None
+        truncated = False
         obs = self._observe()  # computes the mask that the info reports
         info = self._info(invalid=invalid, components=components)
         if terminated or truncated:
@@ -250,7 +264,9 @@ class OrbitPlacementEnv(gym.Env):
         """Advance the clock until a job awaits a decision or the episode ends."""
         sim = self.sim
         while True:
-            if sim.done or not sim.valid_now.any():
+            if not sim.done and not sim.valid_now.any():
+                sim.end_episode()  # no satellite left: whatever is unsettled expires now
+            if sim.done:
                 self._job = None
                 self._pending = 0
                 return

@@ -31,12 +31,13 @@ from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
 from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.workload import Jobs, generate_jobs, load_trace
+from orbit_env.sim.workload import Jobs, generate_jobs, load_trace, max_deadline_after_arrival_s
 
 _EPS_S = 1e-9
 _EPS_WH = 1e-9
 _MAX_EVENTS_PER_STEP = 10_000
-LOOKAHEAD_S = 2 * 3600.0  # geometry beyond the horizon, for forecasts near the end
+LOOKAHEAD_S = 2 * 3600.0  # geometry beyond the drain window, for forecasts near the end
+MAX_DRAIN_S = 7 * 86400.0  # a trace's drain window at most: its far deadlines cost geometry
 
 
 class JobState(IntEnum):
@@ -54,6 +55,8 @@ class JobState(IntEnum):
 
 
 IN_FLIGHT = (JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK)
+#: an arrived job in one of these states is not settled yet
+UNSETTLED = (JobState.PENDING, *IN_FLIGHT)
 
 
 class Estimate(NamedTuple):
@@ -80,6 +83,7 @@ class Counters:
     value_expired: float = 0.0
     value_rejected: float = 0.0
     brownouts: int = 0
+    settled_at_end: int = 0
     job_failures: int = 0
     seu_events: int = 0
     decisions: int = 0
@@ -115,6 +119,10 @@ class Simulator:
             raise ValueError(
                 f"geometry has {geometry.station_hops.shape[1]} stations, the config {n_stations}"
             )
+        #: last step of the drain window: the episode ends once every arrived job is settled,
+        #: at the latest here (the geometry's end, if shorter: jobs still unsettled then are expired)
+        drain_steps = int(np.ceil(drain_window_s(config, self.n_sats) / self.dt_s - 1e-9))
+        self.max_steps = min(geometry.t_s.shape[0] - 1, self.n_steps + drain_steps)
         self.links = LinkModel(geometry.station_hops, geometry.t_s, self.dt_s, config.links)
         valid = geometry.valid[: self.n_steps + 1]
         frac = np.where(valid, geometry.sunlit_fraction[: self.n_steps + 1], 0.0)
@@ -146,14 +154,16 @@ class Simulator:
     ) -> Simulator:
         """Build the constellation and its geometry for ``epoch`` (default ``config.epoch``).
 
-        The geometry runs ``LOOKAHEAD_S`` past the horizon so forecasts near the end of an
-        episode still see the next eclipse and contact.
+        The geometry covers the horizon, the drain window after it (:func:`drain_window_s`: until
+        every job that can arrive has passed its deadline) and ``LOOKAHEAD_S`` more, so forecasts
+        near the end of an episode still see the next eclipse and contact.
         """
         epoch = epoch if epoch is not None else config.epoch
         if epoch is None:
             raise ValueError("epoch is None: give an epoch or set config.epoch")
         constellation = constellation if constellation is not None else build_constellation(config, epoch)
-        duration = config.steps * config.dt_s + LOOKAHEAD_S
+        drain_s = np.ceil(drain_window_s(config, len(constellation)) / config.dt_s - 1e-9) * config.dt_s
+        duration = config.steps * config.dt_s + drain_s + LOOKAHEAD_S
         geometry = constellation.geometry(
             epoch, duration, config.dt_s, config.ground.stations, isl=config.links, cache=cache
         )
@@ -225,6 +235,7 @@ class Simulator:
         self.counters = Counters()
         self.step_index = 0
         self._next_arrival = 0
+        self._over = False
         self._placements = 0
         self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
@@ -274,9 +285,21 @@ class Simulator:
         return self.step_index * self.dt_s
 
     @property
+    def horizon_s(self) -> float:
+        """End of the arrival window [s since epoch]: no job arrives at or after it."""
+        return self.n_steps * self.dt_s
+
+    @property
     def done(self) -> bool:
-        """True once the horizon is reached."""
-        return self.step_index >= self.n_steps
+        """True once the horizon is passed and every arrived job is settled (on time, late,
+        expired or rejected); at the latest at ``max_steps``, or when no satellite is left."""
+        if self._over:
+            return True
+        return self.step_index >= self.n_steps and not np.isin(self.state, UNSETTLED).any()
+
+    def unsettled(self) -> np.ndarray:
+        """int[U] arrived jobs not settled yet (pending or in flight)."""
+        return np.flatnonzero(np.isin(self.state, UNSETTLED))
 
     @property
     def valid_now(self) -> np.ndarray:
@@ -502,8 +525,8 @@ class Simulator:
         self._run_step(k, t0, t1)
         self.step_index += 1
         self._end_of_step(k, t1)
-        if self.done:
-            self._settle_certain_misses(t1)
+        if self.step_index >= self.max_steps or not self.valid_now.any():
+            self.end_episode()
         self._project_free()
         for listener in self._listeners:
             listener(self)
@@ -721,21 +744,40 @@ class Simulator:
             c.value_on_time += float(jobs.value[arrived_out][on_time].sum())
             c.value_late += float(jobs.value[arrived_out][~on_time].sum())
             c.latency_s.extend((self.delivery_s[arrived_out] - jobs.arrival_s[arrived_out]).tolist())
-        # expiry: pending or queued jobs whose deadline passed before they started
+        # settlement at the deadline: a job not delivered by its deadline can no longer be on time,
+        # so it is settled then (−miss_penalty × value either way): an output booked to land late
+        # counts as late; a pending, queued or running job as expired, and a running one stops,
+        # freeing its slot (work past its deadline earns nothing)
+        due = jobs.deadline_s <= t1
+        landing_late = np.flatnonzero(
+            (self.state == JobState.DOWNLINK) & due & (self.delivery_s > jobs.deadline_s)
+        )
+        if landing_late.size:
+            self.state[landing_late] = JobState.LATE
+            c.late += int(landing_late.size)
+            c.value_late += float(jobs.value[landing_late].sum())
+            landed = np.isfinite(self.delivery_s[landing_late])
+            c.latency_s.extend(
+                (self.delivery_s[landing_late] - jobs.arrival_s[landing_late])[landed].tolist()
+            )
         expired = np.flatnonzero(
-            ((self.state == JobState.PENDING) | (self.state == JobState.QUEUED)) & (jobs.deadline_s <= t1)
+            (
+                (self.state == JobState.PENDING)
+                | (self.state == JobState.QUEUED)
+                | (self.state == JobState.RUNNING)
+            )
+            & due
         )
         if expired.size:
             queued = expired[self.state[expired] == JobState.QUEUED]
             if queued.size:
                 self.queue[np.isin(self.queue, queued)] = -1
                 self._compact_queues(np.unique(self.target[queued]))
-            self.state[expired] = JobState.EXPIRED
-            c.expired += int(expired.size)
-            c.value_expired += float(jobs.value[expired].sum())
-        # arrivals during the step are presented at this boundary
+            self._free_slots_of(expired[self.state[expired] == JobState.RUNNING])
+            self._expire(expired)
+        # arrivals during the step are presented at this boundary (none at or after the horizon)
         first = self._next_arrival
-        last = int(np.searchsorted(jobs.arrival_s, t1, side="left"))
+        last = int(np.searchsorted(jobs.arrival_s, min(t1, self.horizon_s), side="left"))
         if last > first:
             new = np.arange(first, last)
             self.state[new] = JobState.PENDING
@@ -744,22 +786,32 @@ class Simulator:
             c.value_arrived += float(jobs.value[first:last].sum())
             self._next_arrival = last
 
-    def _settle_certain_misses(self, t_s: float) -> None:
-        """At the horizon ``t_s``, count as late two kinds of in-flight job already certain to miss.
+    def end_episode(self) -> None:
+        """End the episode now: every arrived job still unsettled is counted as expired.
 
-        Only a running job whose deadline has passed and an output booked to land after its
-        deadline are settled (−miss_penalty × value); every other job still pending or in
-        flight (a running job that cannot finish in time included) stays unsettled and
-        costs nothing in this episode.
+        Called when the drain window ends (``max_steps``; never reached by a generated job
+        stream, whose deadlines all fall inside it) or when no satellite is left to run work.
         """
-        jobs, c = self.jobs, self.counters
-        running_late = (self.state == JobState.RUNNING) & (jobs.deadline_s < t_s)
-        landing_late = (self.state == JobState.DOWNLINK) & (self.delivery_s > jobs.deadline_s)
-        late = np.flatnonzero(running_late | landing_late)
-        if late.size:
-            self.state[late] = JobState.LATE
-            c.late += int(late.size)
-            c.value_late += float(jobs.value[late].sum())
+        left = self.unsettled()
+        if left.size:
+            self._free_slots_of(left[self.state[left] == JobState.RUNNING])
+            self._expire(left)
+            self.counters.settled_at_end += int(left.size)
+        self.queue[:] = -1
+        self._over = True
+
+    def _expire(self, ids: np.ndarray) -> None:
+        """Settle jobs ``ids`` as expired (their deadline passed before delivery)."""
+        self.state[ids] = JobState.EXPIRED
+        self.counters.expired += int(ids.size)
+        self.counters.value_expired += float(self.jobs.value[ids].sum())
+
+    def _free_slots_of(self, running: np.ndarray) -> None:
+        """Stop the running jobs ``running`` and free their slots."""
+        if running.size:
+            hit = np.isin(self.slot_job, running)
+            self.slot_job[hit] = -1
+            self.slot_remaining_s[hit] = 0.0
 
     # -- bookkeeping -------------------------------------------------------------------------
     def job_counts(self) -> dict[str, int]:
@@ -817,6 +869,9 @@ class Simulator:
             "jobs_in_flight": counts["in_flight"] + counts["pending"],
             "value_arrived": c.value_arrived,
             "value_on_time": c.value_on_time,
+            "value_late": c.value_late,
+            "value_expired": c.value_expired,
+            "value_rejected": c.value_rejected,
             "on_time_value_rate": c.value_on_time / c.value_arrived if c.value_arrived > 0 else 0.0,
             "brownouts": c.brownouts,
             "accelerator_utilization": c.busy_slot_s / (self.n_sats * self.power.accelerators * elapsed),
@@ -825,9 +880,26 @@ class Simulator:
             "job_failures": c.job_failures,
             "seu_events": c.seu_events,
             "decisions": c.decisions,
+            "drain_s": max(0.0, self.now_s - self.horizon_s),
+            "jobs_settled_at_end": c.settled_at_end,
         }
         out.update(self.ledger.totals_kwh())
         return out
+
+
+def drain_window_s(config: ScenarioConfig, n_sats: int) -> float:
+    """How long an episode may run past its horizon to settle every arrived job [s].
+
+    A generated job stream: the longest arrival-to-deadline span it can draw. A trace: the
+    latest deadline of a job arriving before the horizon, past the horizon, at most
+    ``MAX_DRAIN_S`` (a trace job still unsettled then is counted as expired).
+    """
+    if config.workload.trace_path is None:
+        return max_deadline_after_arrival_s(config.workload)
+    jobs = load_trace(config.workload.trace_path, len(config.ground.stations), n_sats)
+    early = jobs.arrival_s < config.horizon_s
+    latest = float(jobs.deadline_s[early].max()) if early.any() else 0.0
+    return min(MAX_DRAIN_S, max(0.0, latest - config.horizon_s))
 
 
 def build_constellation(config: ScenarioConfig, epoch: datetime) -> Constellation:

@@ -156,6 +156,13 @@ def generate_jobs(
     )
 
 
+def max_deadline_after_arrival_s(cfg: WorkloadConfig) -> float:
+    """The longest a generated job may take from arrival to deadline [s]: the drain window an
+    episode needs after its horizon so that every job that arrived can be settled."""
+    longest_training = TRAINING_WORK_RANGE_S[1] + cfg.training_deadline_slack_s
+    return max(INFERENCE_DEADLINE_S, EO_DEADLINE_S, longest_training)
+
+
 def load_trace(path: str, n_stations: int, n_satellites: int) -> Jobs:
     """Read a job trace CSV with the columns of :class:`Jobs` (``kind`` by name or index).
 
