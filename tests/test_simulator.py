@@ -364,3 +364,43 @@ def test_a_lost_satellites_jobs_are_presented_at_the_loss_and_inputs_still_on_th
         sim.advance()
     assert sim.state[0] == JobState.ON_TIME
     sim.check_invariants()
+
+
+def test_radio_draws_while_transmitting_even_when_the_only_contact_is_in_eclipse():
+    # One satellite in sunlight but for steps 30-49; the station sees it only in steps 40-42,
+    # inside that eclipse. A job placed at t = 60 s (sunlit) uploads 50 GB (40 s at 10 Gbps)
+    # at the contact: the radio must draw then, not in the sunlit steps after the placement.
+    t, dt = 121, 60.0
+    lit = np.ones((t, 1))
+    lit[30:50] = 0.0
+    hops = np.full((t, 1, 1), -1, dtype=np.int16)
+    hops[40:43] = 0
+    geo = SyntheticGeometry(dt_s=dt, sunlit_fraction=lit, station_hops=hops)
+    cfg = ScenarioConfig(ground=ONE_STATION, horizon_s=7200.0)
+    sim = Simulator(cfg, geo)
+    p = cfg.power
+    sim.reset(np.random.default_rng(0), jobs=make_jobs(input_gb=[50.0], work_s=[120.0], deadline_s=[1e5]))
+    used = [sim.ledger.used[0]]
+    remove = sim.add_listener(lambda s: used.append(float(s.ledger.used[0])))
+    sim.advance()
+    assert sim.place(0, 0) == pytest.approx(40 * dt + 40.0)  # arrives at the eclipse contact
+    while sim.now_s < 41 * dt:
+        sim.advance()
+    remove()
+    per_step_wh = np.diff(used)
+    idle_wh = (p.bus_w + p.accelerators * p.accelerator_idle_w) * dt / 3600.0
+    np.testing.assert_allclose(per_step_wh[1:40], idle_wh, rtol=1e-12)  # no radio in steps 1-39
+    radio_wh = p.radio_w * 40.0 / 3600.0  # step 40, in eclipse: the 40 s upload ...
+    work_wh = (p.accelerator_w - p.accelerator_idle_w) * 20.0 / 3600.0  # ... then 20 s of the job
+    assert per_step_wh[40] == pytest.approx(idle_wh + radio_wh + work_wh, rel=1e-12)
+    assert sim.geometry.sunlit_fraction[40, 0] == 0.0
+    sim.check_invariants()
+
+
+def test_safe_mode_still_powers_a_booked_transfer():
+    from orbit_env.sim import power as pw
+
+    p = PowerConfig()
+    load = pw.load_w(p, np.array([0, 0]), np.array([True, False]), np.array([p.radio_w, p.radio_w]))
+    assert load[0] == p.bus_w + p.radio_w  # safe: accelerators off, the transfer's radio on
+    assert load[1] == p.bus_w + p.accelerators * p.accelerator_idle_w + p.radio_w

@@ -56,11 +56,12 @@ def load_w(power: PowerConfig, busy: np.ndarray, safe: np.ndarray, radio_w: np.n
 
     Args:
         busy: int[N] busy slots.
-        safe: bool[N] in safe mode (bus only: accelerators and radio off).
-        radio_w: float[N] average radio draw over the current step [W].
+        safe: bool[N] in safe mode (bus only, accelerators off; a booked transfer still runs,
+            so its radio still draws).
+        radio_w: float[N] average radio draw over the current step [W] (transmissions booked in it).
     """
     compute = busy * power.accelerator_w + (power.accelerators - busy) * power.accelerator_idle_w
-    return np.where(safe, power.bus_w, power.bus_w + compute + radio_w)
+    return power.bus_w + radio_w + np.where(safe, 0.0, compute)
 
 
 def segment_limits(

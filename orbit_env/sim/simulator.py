@@ -212,7 +212,11 @@ class Simulator:
         self.slot_job = np.full((n, a), -1, dtype=np.int64)
         self.slot_remaining_s = np.zeros((n, a))
         self.queue = np.full((n, q), -1, dtype=np.int64)
-        self.radio_backlog_s = np.zeros(n)
+        # booked transmissions (satellite, not drawn before [s], end [s]): the radio draws while
+        # they run
+        self._radio_sat: list[int] = []
+        self._radio_start: list[float] = []
+        self._radio_end: list[float] = []
         self.ledger = pw.EnergyLedger.zeros(n)
         self.links.reset()
         self.rng = rng
@@ -339,15 +343,12 @@ class Simulator:
         jobs, now = self.jobs, self.now_s
         if self.input_station[job] >= 0:
             uplink = self.links.book_uplink(int(self.input_station[job]), sat, now, jobs.input_gb[job])
-            ready, occupy = uplink.arrival_s, uplink.occupy_s
-        else:
+            ready = uplink.arrival_s
+            self._radio_window(sat, uplink.start_s, uplink.occupy_s)
+        else:  # over ISLs from the satellite holding the data, starting now
             ready = float(self._input_estimate(job, np.array([sat]))[0])
-            occupy = (
-                0.0
-                if self.input_sat[job] == sat
-                else jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps
-            )
-        self.radio_backlog_s[sat] += occupy
+            if self.input_sat[job] != sat:
+                self._radio_window(sat, now, jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
         self.queue[sat, int(np.argmax(self.queue[sat] < 0))] = job
         self.state[job] = JobState.QUEUED
         self.target[job] = sat
@@ -539,13 +540,37 @@ class Simulator:
         a = np.where(starts_lit, t0, t0 + self.dt_s - lit_len)
         return a, a + lit_len
 
+    def _radio_window(self, sat: int, start_s: float, occupy_s: float) -> None:
+        """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]."""
+        if occupy_s > 0 and np.isfinite(start_s):
+            self._radio_sat.append(sat)
+            self._radio_start.append(start_s)
+            self._radio_end.append(start_s + occupy_s)
+
+    def _radio_share(self, t0: float, t1: float) -> np.ndarray:
+        """float[N] share of the step [t0, t1) each satellite's radio transmits (one radio: at most 1).
+
+        A transmission draws in the steps it overlaps; one booked during a step (a job finishing
+        mid-step) draws its part before ``t0`` in the next step. Transmissions done by ``t1`` are
+        forgotten.
+        """
+        share = np.zeros(self.n_sats)
+        if not self._radio_sat:
+            return share
+        sat = np.asarray(self._radio_sat)
+        undrawn, end = np.asarray(self._radio_start), np.asarray(self._radio_end)
+        np.add.at(share, sat, np.clip(np.minimum(end, t1) - undrawn, 0.0, None))
+        keep = end > t1
+        self._radio_sat = sat[keep].tolist()
+        self._radio_start = np.maximum(undrawn[keep], t1).tolist()
+        self._radio_end = end[keep].tolist()
+        return np.minimum(share / (t1 - t0), 1.0)
+
     def _run_step(self, k: int, t0: float, t1: float) -> None:
         p = self.power
         alive = self.geometry.valid[k] & self.geometry.valid[k + 1]
         sun_a, sun_b = self._sun_window(k, t0)
-        radio_s = np.minimum(self.radio_backlog_s, self.dt_s)
-        self.radio_backlog_s -= radio_s
-        radio_w = p.radio_w * radio_s / self.dt_s
+        radio_w = p.radio_w * self._radio_share(t0, t1)
         thresholds = (p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh)
         tau = np.where(alive, t0, t1)
         for _ in range(_MAX_EVENTS_PER_STEP):
@@ -666,9 +691,8 @@ class Simulator:
         self.progress_s[job] = self.jobs.work_s[job]
         self.finish_s[job] = t_s
         downlink = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
-        delivery, occupy = downlink.arrival_s, downlink.occupy_s
-        self.radio_backlog_s[sat] += occupy
-        self.delivery_s[job] = delivery
+        self._radio_window(sat, downlink.start_s, downlink.occupy_s)
+        self.delivery_s[job] = downlink.arrival_s
         self.state[job] = JobState.DOWNLINK
 
     def _checkpointed(self, jobs: np.ndarray, done_s: np.ndarray) -> np.ndarray:
