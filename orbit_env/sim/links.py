@@ -422,17 +422,8 @@ class LinkModel:
         occupy = self.ground_s(size_gb)
         t = np.array(finish_s, dtype=float)
         k = self.sample(t)
-        # where it is ready, else from the next step with a contact (a start later in the same
-        # step only ends later), where nearly every transfer fits; the rest search on
-        here = self._fits(t, occupy, self.down_end[k, cols])
-        k_next = np.where(
-            k + 1 < self.n_samples,
-            self.next_down[np.minimum(k + 1, self.n_samples - 1), cols],
-            self.n_samples,
-        )
-        t = np.where(here, t, self._time_at(k_next))
-        k = np.where(here, k, np.minimum(k_next, self.n_samples - 1))
-        idx = np.flatnonzero(~here & ~self._fits(t, occupy, self.down_end[k, cols]) & np.isfinite(t))
+        idx = np.flatnonzero(~self._fits(t, occupy, self.down_end[k, cols]) & np.isfinite(t))
+        # a start later in the same step only ends later: try the next step with a contact
         while idx.size:  # each round moves past at least one sample with a contact
             k_next = self.next_down[np.minimum(k[idx] + 1, self.n_samples - 1), cols[idx]]
             k_next = np.where(k[idx] + 1 < self.n_samples, k_next, self.n_samples)
