@@ -2,17 +2,20 @@
 
 Called right after ``env.reset(seed=...)`` on ``env.unwrapped.sim``, before any job is placed,
 with the whole job stream known. :func:`ceiling` returns an upper bound on the return (sum of
-rewards) that any policy can reach in that episode, and one on its on-time value.
+rewards) that any policy can reach in that episode, over the whole episode including the drain
+window after the horizon, for every valid reward setting, and one on its on-time value.
 
-The LP (:class:`_CeilingLP`) runs over job-timing buckets (e.g. 10 min) cut into energy steps
-(e.g. 2 min), with each job's window from arrival to deadline, slot capacity, energy with
-battery dynamics and brownouts, and satellites pooled into groups of similar sunlight phase
-where the exact problem is too large. Why its optimum bounds every policy is argued in parts:
-the class docstring gives the frame (any policy's run is a feasible point whose objective is at
-least its return) and each constraint family's method says why every run satisfies it. Solved
-with HiGHS; if a solve does not finish within ``time_limit_s`` the bound falls back to coarser
-pooling and finally to the trivial bound (every on-time-feasible job on time), and ``status``
-says which was used.
+The LP (:class:`_CeilingLP`) runs from now to the latest time the episode can end
+(:func:`_episode_end_steps`), over job-timing buckets (e.g. 10 min) cut into energy steps (e.g.
+2 min), with each job's window from its earliest start to its latest on-time finish, slot
+capacity, energy with battery dynamics and brownouts, and satellites pooled into groups of
+similar sunlight phase where the exact problem is too large. Every job is either on time (+v)
+or costs min(reject_penalty, miss_penalty) v. Why its optimum bounds every policy is argued in
+parts: the class docstring gives the frame (any policy's run is a feasible point whose
+objective is at least its return) and each constraint family's method says why every run
+satisfies it. Solved with HiGHS; if a solve does not finish within ``time_limit_s`` the bound
+falls back to coarser pooling and finally to the trivial bound (every on-time-feasible job on
+time, every other one charged the cheaper penalty), and ``status`` says which was used.
 
 The simulator is read only through its public API: ``presentation_s()``, the link model's
 ``first_reach_k`` and ``downlink_possible``, the geometry, power config, jobs and counters.
@@ -31,7 +34,6 @@ from orbit_env.config import PowerConfig
 from orbit_env.sim.links import GBIT_PER_GB
 from orbit_env.sim.simulator import JobState, Simulator
 
-_EPS = 1e-9
 _METHOD = "highs-ds"
 
 
@@ -43,6 +45,9 @@ def ceiling(
     energy_s: float | None = None,
 ) -> dict:
     """Upper bounds on the return and on-time value any policy can reach in this episode.
+
+    Both hold over the whole episode, drain window included, and the return bound for the
+    episode's reward setting, whatever it is (any valid ``RewardConfig``).
 
     Args:
         sim: a simulator right after reset (no job placed yet), e.g. ``env.unwrapped.sim``.
@@ -89,10 +94,10 @@ def _solve(
     sim: Simulator, bucket_s: float, energy_s: float | None, groups: int | None, time_limit_s: float
 ) -> dict | None:
     """One attempt: the LP bound for this discretisation, or None if HiGHS ran out of time."""
-    if sim.n_steps - sim.step_index <= 0:
+    if sim.done or _episode_end_steps(sim)[1] <= sim.step_index:
         c0 = sim.counters
         return {
-            "return": _accrued_return(sim),
+            "return": _accrued_return(sim) - _cheaper_penalty(sim) * float(sim.jobs.value[_live(sim)].sum()),
             "value_on_time": c0.value_on_time,
             "buckets": 0,
             "groups": 0,
@@ -112,20 +117,62 @@ def _accrued_return(sim: Simulator) -> float:
     )
 
 
+def _cheaper_penalty(sim: Simulator) -> float:
+    """min(reject_penalty, miss_penalty): the least a job that is not on time costs, x value.
+
+    An arrived job ends on time, late, expired or rejected (the episode settles every one), and
+    the last three cost miss, miss and reject x value. Both are reachable for any job (reject
+    is always valid while it is pending; deferring it until its deadline expires it), so no
+    smaller charge is a bound for every reward setting and no larger one is a bound for all.
+    """
+    rw = sim.config.reward
+    return min(rw.reject_penalty, rw.miss_penalty)
+
+
+def _stop_step(sim: Simulator) -> int:
+    """The step at which the episode ends whatever happens: the first boundary from now at which
+    no satellite propagates, else ``max_steps`` (the end of the drain window)."""
+    k0 = sim.step_index
+    dead = np.flatnonzero(~sim.geometry.valid[k0 : sim.max_steps].any(axis=1))
+    return k0 + int(dead[0]) if dead.size else sim.max_steps
+
+
+def _live(sim: Simulator) -> np.ndarray:
+    """bool[J] jobs not settled yet that arrive in this episode: pending now, or arriving before
+    the horizon and before the :func:`_stop_step` boundary (no job arrives after either)."""
+    arrive_by_s = min(sim.n_steps, _stop_step(sim)) * sim.dt_s
+    pending = sim.state == JobState.PENDING
+    return pending | ((sim.state == JobState.FUTURE) & (sim.jobs.arrival_s < arrive_by_s))
+
+
+def _episode_end_steps(sim: Simulator) -> tuple[int, int]:
+    """Earliest and latest simulator step at which the episode can end, whatever the policy.
+
+    It ends at :func:`_stop_step` at the latest, and before that only once the horizon is
+    passed and every arrived job is settled. A job is settled at the latest at the boundary
+    ending the step that holds its deadline, so the episode is over by max(horizon, the last
+    deadline) (capped at the stop step) and not before min(horizon, stop step).
+    """
+    stop, live = _stop_step(sim), _live(sim)
+    last_deadline_s = float(sim.jobs.deadline_s[live].max()) if live.any() else 0.0
+    k_last = int(np.ceil(last_deadline_s / sim.dt_s - 1e-9))
+    return min(sim.n_steps, stop), min(stop, max(sim.n_steps, k_last))
+
+
 # -- geometry-derived windows ---------------------------------------------------------------------
-def _windows(sim: Simulator, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _windows(sim: Simulator, present: np.ndarray, end_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Earliest start and latest on-time finish of each job over all satellites [s], float[J] each.
 
     A job cannot start before it is presented (``present``, the boundary after arrival) and its
     input has reached some satellite: the origin station's first contact with any satellite,
     directly or over ISLs, plus the transfer at the ground rate, which is the fastest link. It is
     on time only if it finishes early enough that some satellite's first downlink after the
-    finish, plus the transfer, lands by min(deadline, horizon). Earliest and latest are taken over
-    all satellites, ignoring antennas, so each window contains the real one.
+    finish, plus the transfer, lands by min(deadline, ``end_s``), the latest end of the episode
+    [s]. Earliest and latest are taken over all satellites, ignoring antennas, so each window
+    contains the real one.
     """
     jobs, links, cfg = sim.jobs, sim.links, sim.config.links
     t_s, n_samples, dt = links.t_s, links.n_samples, sim.dt_s
-    horizon = sim.n_steps * dt
     k_present = np.clip(np.rint(present / dt).astype(np.int64), 0, n_samples - 1)
     # ground input: first contact (direct or through ISLs) of the origin station with any satellite
     ground = jobs.origin_station >= 0
@@ -138,7 +185,7 @@ def _windows(sim: Simulator, present: np.ndarray) -> tuple[np.ndarray, np.ndarra
     any_down = links.downlink_possible()  # [T]
     idx = np.where(any_down, np.arange(n_samples), -1)
     prev_any = np.maximum.accumulate(idx)
-    tau = np.minimum(jobs.deadline_s, horizon) - jobs.output_gb * GBIT_PER_GB / cfg.ground_link_gbps
+    tau = np.minimum(jobs.deadline_s, end_s) - jobs.output_gb * GBIT_PER_GB / cfg.ground_link_gbps
     k_tau = np.clip(np.floor(tau / dt).astype(np.int64), -1, n_samples - 1)
     k_down = np.where(k_tau >= 0, prev_any[np.maximum(k_tau, 0)], -1)
     latest = np.where(k_down >= 0, np.minimum(tau, (k_down + 1) * dt), -np.inf)
@@ -185,22 +232,22 @@ class _SafeModeRuns:
         self.active &= ~done
 
 
-def _safe_saving_wh(sim: Simulator, k0: int) -> np.ndarray:
+def _safe_saving_wh(sim: Simulator, k0: int, k_end: int) -> np.ndarray:
     """Most energy [Wh] a brownout in step k can save against the non-safe load lower bound.
 
     Simulates safe mode (bus load only) from an empty battery at the start of every step, per
-    satellite, until the recovery charge or the horizon; a brownout later in the step saves at
-    most one step of full base load more than one at the next step start.
+    satellite, until the recovery charge or step ``k_end``; a brownout later in the step saves
+    at most one step of full base load more than one at the next step start.
 
     Returns:
-        float[N, K + 1] for steps k0 .. n_steps (the last column 0).
+        float[N, K + 1] for steps k0 .. k_end (the last column 0).
     """
     p, geo, dt = sim.power, sim.geometry, sim.dt_s
-    n_steps, n = sim.n_steps, sim.n_sats
-    steps = n_steps - k0
-    alive = geo.valid[k0:n_steps] & geo.valid[k0 + 1 : n_steps + 1]
-    lit = geo.sunlit_fraction[k0:n_steps].astype(float) * dt * alive
-    lit_first = geo.sunlit[k0:n_steps]
+    n = sim.n_sats
+    steps = k_end - k0
+    alive = geo.valid[k0:k_end] & geo.valid[k0 + 1 : k_end + 1]
+    lit = geo.sunlit_fraction[k0:k_end].astype(float) * dt * alive
+    lit_first = geo.sunlit[k0:k_end]
     runs = _SafeModeRuns(p, alive.copy() & (p.recover_soc * p.battery_wh > 0))
     starts = np.arange(steps)[:, None]
     for d in range(steps):
@@ -225,14 +272,14 @@ def _safe_saving_wh(sim: Simulator, k0: int) -> np.ndarray:
     return out
 
 
-def _phase_groups(sim: Simulator, k0: int, groups: int | None) -> np.ndarray:
+def _phase_groups(sim: Simulator, k0: int, k_end: int, groups: int | None) -> np.ndarray:
     """Group index of each satellite: contiguous runs of similar sunlight phase."""
     n = sim.n_sats
     if groups is None or groups >= n:
         return np.arange(n)
     if groups <= 1:
         return np.zeros(n, dtype=np.int64)
-    frac = sim.geometry.sunlit_fraction[k0 : sim.n_steps].astype(float)
+    frac = sim.geometry.sunlit_fraction[k0:k_end].astype(float)
     t = np.arange(frac.shape[0]) * sim.dt_s
     period = float(sim.period_s) if np.isfinite(sim.period_s) and sim.period_s > 0 else 5760.0
     phase = np.angle((frac * np.exp(-2j * np.pi * t / period)[:, None]).sum(axis=0))
@@ -245,21 +292,24 @@ def _phase_groups(sim: Simulator, k0: int, groups: int | None) -> np.ndarray:
 # -- the LP's data: time grid, pooled satellites, jobs --------------------------------------------
 @dataclass(frozen=True)
 class _Grid:
-    """The rest of the episode cut into buckets (job timing) and energy steps (battery).
+    """The rest of the episode, to its latest end, cut into buckets (job timing) and energy steps.
 
     Attributes:
         dt_s: simulator step [s].
-        steps: simulator steps left, K.
+        k0: simulator step now.
+        steps: simulator steps from now to the latest end of the episode, K.
         bucket_steps: simulator steps per bucket.
         energy_steps: simulator steps per energy step (a divisor of ``bucket_steps``).
         n_buckets: B.
         n_energy_steps: F.
         energy_steps_per_bucket: energy steps in a bucket.
-        bucket_edges_s: float[B + 1] bucket boundaries [s], the last at most the horizon.
+        bucket_edges_s: float[B + 1] bucket boundaries [s], the last the latest end of the episode.
         energy_step_of: int[K] energy step of each simulator step.
+        first_end_s: earliest time the episode can end [s] (:func:`_episode_end_steps`).
     """
 
     dt_s: float
+    k0: int
     steps: int
     bucket_steps: int
     energy_steps: int
@@ -268,12 +318,14 @@ class _Grid:
     energy_steps_per_bucket: int
     bucket_edges_s: np.ndarray
     energy_step_of: np.ndarray
+    first_end_s: float
 
     @classmethod
     def build(cls, sim: Simulator, bucket_s: float, energy_s: float | None) -> _Grid:
         """Bucket a multiple of ``dt_s``, energy step (default ``2 dt_s``) a divisor of it."""
-        dt, horizon_s = sim.dt_s, sim.n_steps * sim.dt_s
-        steps = sim.n_steps - sim.step_index
+        dt, k0 = sim.dt_s, sim.step_index
+        k_first, k_last = _episode_end_steps(sim)
+        steps = k_last - k0
         bucket_steps = max(1, int(round(bucket_s / dt)))
         energy_steps = max(1, int(round((energy_s if energy_s is not None else 2 * dt) / dt)))
         energy_steps = max(d for d in range(1, min(energy_steps, bucket_steps) + 1) if bucket_steps % d == 0)
@@ -281,15 +333,33 @@ class _Grid:
         n_buckets = int(np.ceil(steps / bucket_steps))
         return cls(
             dt_s=dt,
+            k0=k0,
             steps=steps,
             bucket_steps=bucket_steps,
             energy_steps=energy_steps,
             n_buckets=n_buckets,
             n_energy_steps=int(np.ceil(steps / energy_steps)),
             energy_steps_per_bucket=bucket_steps // energy_steps,
-            bucket_edges_s=np.minimum(sim.now_s + np.arange(n_buckets + 1) * bucket_steps * dt, horizon_s),
+            bucket_edges_s=np.minimum(k0 * dt + np.arange(n_buckets + 1) * bucket_steps * dt, k_last * dt),
             energy_step_of=np.arange(steps) // energy_steps,
+            first_end_s=k_first * dt,
         )
+
+    @property
+    def k_end(self) -> int:
+        """Simulator step at the latest end of the episode."""
+        return self.k0 + self.steps
+
+    @property
+    def end_s(self) -> float:
+        """Latest end of the episode [s]."""
+        return self.k_end * self.dt_s
+
+    @property
+    def energy_step_end_s(self) -> np.ndarray:
+        """float[F] end of each energy step [s] (the last at most :attr:`end_s`)."""
+        f = np.arange(1, self.n_energy_steps + 1)
+        return np.minimum((self.k0 + f * self.energy_steps) * self.dt_s, self.end_s)
 
     @property
     def energy_step_s(self) -> float:
@@ -333,7 +403,6 @@ class _Fleet:
         credit_wh: float[G, F] most one brownout in the step can save (the group's best) [Wh].
         initial_credit_wh: float[G] saving still open for satellites in safe mode now [Wh].
         alive_sats_max: float[G, F] most satellites alive at once in the step.
-        alive_sats_at_end: satellites alive in the last simulator step.
         full_load_drain_wh: one energy step's full-load drain from the battery, at most its
             capacity [Wh].
         brownouts_max_per_step: most brownouts of one satellite in an energy step.
@@ -348,7 +417,6 @@ class _Fleet:
     credit_wh: np.ndarray
     initial_credit_wh: np.ndarray
     alive_sats_max: np.ndarray
-    alive_sats_at_end: float
     full_load_drain_wh: float
     brownouts_max_per_step: float
 
@@ -356,11 +424,11 @@ class _Fleet:
     def build(cls, sim: Simulator, grid: _Grid, groups: int | None) -> _Fleet:
         """Pool the satellites into ``groups`` phase groups (``None``: one per satellite)."""
         p, geo, dt = sim.power, sim.geometry, sim.dt_s
-        k0, n_steps, n_f = sim.step_index, sim.n_steps, grid.n_energy_steps
-        group_of = _phase_groups(sim, k0, groups)
+        k0, k_end, n_f = grid.k0, grid.k_end, grid.n_energy_steps
+        group_of = _phase_groups(sim, k0, k_end, groups)
         n_g = int(group_of.max()) + 1
-        alive = (geo.valid[k0:n_steps] & geo.valid[k0 + 1 : n_steps + 1]).astype(float)  # [K, N]
-        gen_wh = p.solar_array_w * geo.sunlit_fraction[k0:n_steps].astype(float) * alive * dt / 3600.0
+        alive = (geo.valid[k0:k_end] & geo.valid[k0 + 1 : k_end + 1]).astype(float)  # [K, N]
+        gen_wh = p.solar_array_w * geo.sunlit_fraction[k0:k_end].astype(float) * alive * dt / 3600.0
         onehot = np.zeros((sim.n_sats, n_g))
         onehot[np.arange(sim.n_sats), group_of] = 1.0
         alive_h = _per_group_step(grid, onehot, alive * dt / 3600.0)
@@ -379,7 +447,6 @@ class _Fleet:
             credit_wh=credit_wh,
             initial_credit_wh=initial_credit_wh,
             alive_sats_max=alive_sats_max,
-            alive_sats_at_end=float(alive[-1].sum()),
             full_load_drain_wh=drain_wh,
             brownouts_max_per_step=brownouts_max,
         )
@@ -398,7 +465,7 @@ def _brownout_credits_wh(
 ) -> tuple[np.ndarray, np.ndarray]:
     """float[G, F] most a brownout in each energy step saves (best satellite and simulator step
     of the group and step) and float[G] the saving open for satellites in safe mode now [Wh]."""
-    saving = _safe_saving_wh(sim, sim.step_index)  # [N, K + 1]
+    saving = _safe_saving_wh(sim, grid.k0, grid.k_end)  # [N, K + 1]
     credit_wh = np.zeros((onehot.shape[1], grid.n_energy_steps))
     for g in range(onehot.shape[1]):
         per_step = saving[group_of == g, : grid.steps].max(axis=0)
@@ -421,68 +488,50 @@ def _brownout_limits(p: PowerConfig, energy_step_s: float) -> tuple[float, float
 
 @dataclass(frozen=True)
 class _JobSet:
-    """The jobs' windows and the outcomes each may have (see :meth:`_CeilingLP._objectives`).
+    """The jobs' windows and which may be on time (see :meth:`_CeilingLP._objectives`).
 
     Attributes:
         earliest_s, latest_s: float[J] earliest start and latest on-time finish [s] (:func:`_windows`).
         work_s, work_h: float[J] work [s], [h].
-        deadline_s, value: float[J] deadline [s] and value.
-        charged: bool[J] presented before the horizon with a deadline by it: 0 is not an outcome.
-        can_on_time, can_downlink, can_run: bool[J] may be on time; (D) may be in downlink at
-            the horizon; (R) may be running at the horizon.
-        downlink_by_s: float[J] a (D) job's work is done by min(deadline + work, horizon) [s].
+        value: float[J] value.
+        live: bool[J] not settled yet and arrives in this episode (:func:`_live`).
+        can_on_time: bool[J] live, and its work fits in its window.
+        delivered_from_s: float[J] earliest on-time delivery: earliest start + work + the
+            fastest downlink [s].
     """
 
     earliest_s: np.ndarray
     latest_s: np.ndarray
     work_s: np.ndarray
     work_h: np.ndarray
-    deadline_s: np.ndarray
     value: np.ndarray
-    charged: np.ndarray
+    live: np.ndarray
     can_on_time: np.ndarray
-    can_downlink: np.ndarray
-    can_run: np.ndarray
-    downlink_by_s: np.ndarray
+    delivered_from_s: np.ndarray
 
     @classmethod
-    def build(cls, sim: Simulator) -> _JobSet:
-        """Windows and possible outcomes of every job, from the simulator's presentation rule."""
-        jobs, horizon = sim.jobs, sim.n_steps * sim.dt_s
-        present = sim.presentation_s()
-        earliest, latest = _windows(sim, present)
-        w_s, dl = jobs.work_s, jobs.deadline_s
-        live = present < horizon - _EPS
-        zero_ok = live & (dl > horizon - 1e-6)  # (P): may stay pending to the end
-        charged = live & ~zero_ok
+    def build(cls, sim: Simulator, end_s: float) -> _JobSet:
+        """Windows of every job, from the simulator's presentation rule; ``end_s``: the latest
+        end of the episode [s]."""
+        jobs = sim.jobs
+        earliest, latest = _windows(sim, sim.presentation_s(), end_s)
+        live = _live(sim)
+        down_s = jobs.output_gb * GBIT_PER_GB / sim.config.links.ground_link_gbps
         return cls(
             earliest_s=earliest,
             latest_s=latest,
-            work_s=w_s,
+            work_s=jobs.work_s,
             work_h=jobs.work_s / 3600.0,
-            deadline_s=dl,
             value=jobs.value,
-            charged=charged,
-            can_on_time=live & (latest - earliest >= w_s - 1e-9) & np.isfinite(earliest),
-            can_downlink=charged & (earliest < dl) & (earliest + w_s < horizon),
-            can_run=charged & (np.maximum(earliest, horizon - w_s) < dl),
-            downlink_by_s=np.minimum(dl + w_s, horizon),
+            live=live,
+            can_on_time=live & np.isfinite(earliest) & (latest - earliest >= jobs.work_s - 1e-9),
+            delivered_from_s=earliest + jobs.work_s + down_s,
         )
 
     @property
     def on_time_ids(self) -> np.ndarray:
         """int[Jy] jobs that may be on time."""
         return np.flatnonzero(self.can_on_time)
-
-    @property
-    def downlink_ids(self) -> np.ndarray:
-        """int[Jd] jobs that may be in downlink at the horizon (D)."""
-        return np.flatnonzero(self.can_downlink)
-
-    @property
-    def running_ids(self) -> np.ndarray:
-        """int[Jr] jobs that may be running at the horizon (R)."""
-        return np.flatnonzero(self.can_run)
 
 
 def _positions(n: int, ids: np.ndarray) -> np.ndarray:
@@ -543,73 +592,71 @@ class _Rows:
 class _CeilingLP:
     """The ceiling's linear programme for one episode, built at construction, solved by :meth:`solve`.
 
-    Why its optimum bounds every policy. Take any policy's run of the episode and read off, per
-    job, its outcome and where its work ran, and per satellite (summed over a group) its battery
-    at the energy-step boundaries, its busy slot-seconds, its safe-mode savings and its
-    brownouts. That record is a feasible point of this LP (each constraint method below says why
-    the run satisfies its rows) whose objective is at least the run's return (:meth:`_objectives`).
-    Pooling the satellites of a group sums their constraints, which only enlarges the feasible
-    set. So no policy's return exceeds the LP optimum plus what the counters already hold.
+    Why its optimum bounds every policy. Take any policy's run of the episode, which ends at some
+    T_end between the earliest and the latest end (:func:`_episode_end_steps`), and read off per
+    job its outcome and, for an on-time job, where its work ran; per satellite (summed over a
+    group) its battery at the energy-step boundaries, the busy slot-seconds of on-time work, its
+    safe-mode savings and its brownouts; and the end itself: ``ended`` = 1 in the energy steps
+    that end after T_end, 0 before, and ``relief`` = the base load the satellites would have drawn
+    after T_end in those steps (the run is over: from T_end on the battery stays as it was, with
+    no work, savings or brownouts). That record is a feasible point of this LP (each constraint
+    method below says why the run satisfies its rows) whose objective is at least the run's return
+    (:meth:`_objectives`). Pooling the satellites of a group sums their constraints, which only
+    enlarges the feasible set. So no policy's return exceeds the LP optimum plus the constant.
 
     Variable blocks (int arrays of column indices, in this order; G groups, F energy steps,
-    B buckets, per-(group, step) blocks indexed ``g * F + f``):
+    B buckets, per-(group, step) blocks indexed ``g * F + f``; the last F_a of the F energy steps
+    end after the earliest end of the episode, per-(group, those steps) blocks ``g * F_a + f``):
         on_time: [Jy] on-time share of each job that may be on time, in [0, 1].
-        in_downlink: [Jd] share of a (D) job still in downlink at the horizon, in [0, 1].
-        running_at_horizon: [Jr] share of an (R) job still running at the horizon, in [0, 1].
         on_time_work: [X] work of an on-time job in one bucket of its window [slot-h].
-        pooled_work: [B] work of (D) and (R) jobs in each bucket, pooled over jobs [slot-h].
-        release_slack, due_slack: [B] slacks of the release and due cumulative rows [slot-h].
         group_work: [G F] busy slot-hours of a group in an energy step [slot-h].
         safe_saving: [G F] energy safe mode saves against the load lower bound [Wh].
         brownouts: [G F] brownouts of a group in an energy step.
         credit: [G F] brownout credit not yet used at the end of an energy step [Wh].
         energy: [G F] the group's battery at the end of an energy step [Wh].
+        ended: [F_a] share of the energy step after the episode's end, in [0, 1].
+        relief: [G F_a] base load not drawn in the step because the episode has ended [Wh].
     """
 
     def __init__(self, sim: Simulator, bucket_s: float, energy_s: float | None, groups: int | None) -> None:
         self.sim = sim
-        self.horizon_s = sim.n_steps * sim.dt_s
         self.grid = _Grid.build(sim, bucket_s, energy_s)
         self.fleet = _Fleet.build(sim, self.grid, groups)
-        self.jobs = _JobSet.build(sim)
+        self.jobs = _JobSet.build(sim, self.grid.end_s)
         self._variables()
         self.rows = _Rows()
         self._on_time_work()
-        self._release_and_due()
-        self._one_outcome_per_job()
-        self._slots_held_at_horizon()
         self._work_per_bucket()
         self._energy_balance()
         self._slots_vs_safe_time()
         self._brownout_credits()
         self._empty_battery_brownouts()
+        self._after_the_end()
 
     def _variables(self) -> None:
         """Allocate the variable blocks (see the class docstring) and per-(group, step) indices."""
         jobs, grid, cols = self.jobs, self.grid, _Columns()
         self.on_time_ids = jobs.on_time_ids
-        self.downlink_ids = jobs.downlink_ids
-        self.running_ids = jobs.running_ids
         self.on_time = cols.take(self.on_time_ids.size)
-        self.in_downlink = cols.take(self.downlink_ids.size)
-        self.running_at_horizon = cols.take(self.running_ids.size)
-        latest_s = np.minimum(jobs.latest_s, self.horizon_s)
         self.work_job, self.work_bucket, self.work_max_h = grid.overlaps(
-            self.on_time_ids, jobs.earliest_s, latest_s
+            self.on_time_ids, jobs.earliest_s, jobs.latest_s
         )
         self.on_time_work = cols.take(self.work_job.size)
-        self.pooled_work = cols.take(grid.n_buckets)
-        self.release_slack = cols.take(grid.n_buckets)
-        self.due_slack = cols.take(grid.n_buckets)
-        n_gf = self.fleet.n_groups * grid.n_energy_steps
+        n_f = grid.n_energy_steps
+        n_gf = self.fleet.n_groups * n_f
         self.group_work = cols.take(n_gf)
         self.safe_saving = cols.take(n_gf)
         self.brownouts = cols.take(n_gf)
         self.credit = cols.take(n_gf)
         self.energy = cols.take(n_gf)
-        self.n_var = cols.count
+        # energy steps f >= f_end end after the earliest end of the episode: it may be over there
+        self.f_end = int(np.searchsorted(grid.energy_step_end_s, grid.first_end_s + 1e-6, side="left"))
+        self.ended = cols.take(n_f - self.f_end)
         # per (group, energy step): indices, the previous step's battery column, the start battery
-        self.group, self.step = np.divmod(np.arange(n_gf), grid.n_energy_steps)
+        self.group, self.step = np.divmod(np.arange(n_gf), n_f)
+        self.after = np.flatnonzero(self.step >= self.f_end)  # [G F_a] positions in the G F blocks
+        self.relief = cols.take(self.after.size)
+        self.n_var = cols.count
         self.prev_energy = np.where(self.step > 0, self.energy - 1, -1)
         self.has_prev = self.prev_energy >= 0
         self.energy_start_wh = np.where(self.has_prev, 0.0, self.fleet.energy0_wh[self.group])
@@ -628,66 +675,16 @@ class _CeilingLP:
         self.rows.add(r_y[pos_y[self.work_job]], self.on_time_work, np.ones(self.on_time_work.size))
         self.rows.add(r_y, self.on_time, -self.jobs.work_h[jy])
 
-    def _release_and_due(self) -> None:
-        """(D) and (R) work, pooled per bucket, between its release and due buckets.
-
-        A job in downlink at the horizon (D) did all its work between its earliest start and
-        min(deadline + work, horizon): it started before its deadline (else it expired), and a
-        downlink can be delayed by antenna contention, so any finish before the horizon is
-        allowed. A job running at the horizon (R) started before its deadline and so keeps a slot
-        busy over [deadline, horizon): that much of its work lies there. Pooled over jobs, the work
-        released at or after bucket b runs in buckets >= b (``release_slack``: Zr_b = Zr_{b+1} +
-        O_b - released_b >= 0) and the work due by the end of bucket b runs in buckets <= b
-        (``due_slack``: Zd_b = Zd_{b-1} + O_b - due_b >= 0), O = ``pooled_work``.
-        """
-        rows, grid, jobs, n_b = self.rows, self.grid, self.jobs, self.grid.n_buckets
-        jd, jr = self.downlink_ids, self.running_ids
-        zr, zd, ov = self.release_slack, self.due_slack, self.pooled_work
-        req_d, req_r = jobs.work_h[jd], (self.horizon_s - jobs.deadline_s[jr]) / 3600.0
-        r_rel = rows.new(n_b, 0.0, 0.0)
-        rows.add(r_rel, zr, np.ones(n_b))
-        rows.add(r_rel[:-1], zr[1:], -np.ones(n_b - 1))
-        rows.add(r_rel, ov, -np.ones(n_b))
-        rows.add(r_rel[grid.bucket_of(jobs.earliest_s[jd])], self.in_downlink, req_d)
-        rows.add(r_rel[grid.bucket_of(jobs.deadline_s[jr])], self.running_at_horizon, req_r)
-        r_due = rows.new(n_b, 0.0, 0.0)
-        rows.add(r_due, zd, np.ones(n_b))
-        rows.add(r_due[1:], zd[:-1], -np.ones(n_b - 1))
-        rows.add(r_due, ov, -np.ones(n_b))
-        rows.add(r_due[grid.bucket_of(jobs.downlink_by_s[jd] - 1e-6)], self.in_downlink, req_d)
-        rows.add(r_due[np.full(jr.size, n_b - 1)], self.running_at_horizon, req_r)
-
-    def _one_outcome_per_job(self) -> None:
-        """A job has one outcome: its on-time, (D) and (R) shares sum to at most 1."""
-        jobs = self.jobs
-        multi = np.flatnonzero(jobs.can_on_time.astype(int) + jobs.can_downlink + jobs.can_run >= 2)
-        pos_m = _positions(len(self.sim.jobs), multi)
-        r_m = self.rows.new(multi.size, -np.inf, 1.0)
-        for js, shares in (
-            (self.on_time_ids, self.on_time),
-            (self.downlink_ids, self.in_downlink),
-            (self.running_ids, self.running_at_horizon),
-        ):
-            sel = pos_m[js] >= 0
-            self.rows.add(r_m[pos_m[js[sel]]], shares[sel], np.ones(sel.sum()))
-
-    def _slots_held_at_horizon(self) -> None:
-        """(R) jobs each hold a slot at the horizon: at most slots x satellites alive at the end."""
-        jr = self.running_ids
-        if jr.size:
-            cap = self.sim.power.accelerators * self.fleet.alive_sats_at_end
-            r_s = self.rows.new(1, -np.inf, cap)
-            self.rows.add(np.full(jr.size, r_s[0]), self.running_at_horizon, np.ones(jr.size))
-
     def _work_per_bucket(self) -> None:
-        """Work in bucket b (on-time and pooled) = the groups' busy slot-hours in its energy steps.
+        """On-time work in bucket b = the groups' busy slot-hours in its energy steps.
 
-        Work lost to brownouts or upsets only adds busy time, which the LP may leave out.
+        The record counts only the busy time of on-time work: work of jobs that end late,
+        expired or rejected, and work lost to brownouts or upsets, only adds busy time and load,
+        which the LP may leave out (its rows bound the battery from above).
         """
         n_b = self.grid.n_buckets
         r_b = self.rows.new(n_b, 0.0, 0.0)
         self.rows.add(r_b[self.work_bucket], self.on_time_work, -np.ones(self.on_time_work.size))
-        self.rows.add(r_b, self.pooled_work, -np.ones(n_b))
         bucket = self.step // self.grid.energy_steps_per_bucket
         self.rows.add(r_b[bucket], self.group_work, np.ones(self.group_work.size))
 
@@ -696,10 +693,13 @@ class _CeilingLP:
 
         surplus = generation (solar x sunlit share, the most that can be collected) minus a lower
         bound on the load: bus and idle slots on every alive satellite, plus ``accelerator_w -
-        accelerator_idle_w`` per busy slot-hour, less what safe mode saves (``safe_saving``); the
-        radio is ignored. Charging stores at most eta_c of a surplus and a deficit drains at least
-        1 / eta_d of it, so netting charge and discharge inside a step only enlarges the feasible
-        set; the battery stays in [0, capacity] (:meth:`_bounds`).
+        accelerator_idle_w`` per busy slot-hour, less what safe mode saves (``safe_saving``) and
+        what is not drawn after the episode's end (``relief``); the radio is ignored. Charging
+        stores at most eta_c of a surplus and a deficit drains at least 1 / eta_d of it, so
+        netting charge and discharge inside a step only enlarges the feasible set; the battery
+        stays in [0, capacity] (:meth:`_bounds`). In the step holding the end the run's change
+        up to T_end obeys the row with the load before T_end, and ``relief`` is the rest of the
+        base load; after it the change is 0 and ``relief`` the whole base load.
         """
         p, fleet, n_gf = self.sim.power, self.fleet, self.energy.size
         busy_extra_w = p.accelerator_w - p.accelerator_idle_w
@@ -711,28 +711,31 @@ class _CeilingLP:
             self.rows.add(r_e[has_prev], prev[has_prev], -np.ones(has_prev.sum()))
             self.rows.add(r_e, self.group_work, factor * busy_extra_w * np.ones(n_gf))
             self.rows.add(r_e, self.safe_saving, -factor * np.ones(n_gf))
+            self.rows.add(r_e[self.after], self.relief, -factor * np.ones(self.after.size))
 
     def _slots_vs_safe_time(self) -> None:
-        """Busy slot-hours + slots x safe hours <= slots x alive hours, per group and step.
+        """Busy slot-hours + slots x (safe + ended) hours <= slots x alive hours, per group and step.
 
         A satellite in safe mode runs no work, and it saves at most the base load (bus and idle
-        slots) per second there, so its safe hours are at least ``safe_saving`` / base load.
+        slots) per second there, so its safe hours are at least ``safe_saving`` / base load;
+        likewise no work runs after the episode's end, whose hours are ``relief`` / base load.
         """
         p, n_gf = self.sim.power, self.group_work.size
         slots, base_w = p.accelerators, p.bus_w + p.accelerators * p.accelerator_idle_w
         r_w = self.rows.new(n_gf, -np.inf, slots * self.fleet.alive_h[self.group, self.step])
         self.rows.add(r_w, self.group_work, np.ones(n_gf))
         self.rows.add(r_w, self.safe_saving, slots / base_w * np.ones(n_gf))
+        self.rows.add(r_w[self.after], self.relief, slots / base_w * np.ones(self.after.size))
 
     def _brownout_credits(self) -> None:
         """Safe-mode savings are paid for by brownouts: S_f = S_{f-1} + K_f x brownouts_f - u_f >= 0.
 
-        Only a browned-out satellite (in safe mode) draws less than the load lower bound. Each
-        brownout credits at most the saving K_f of a safe-mode episode started then with an empty
-        battery (simulated exactly on the geometry, bus load only, until the recovery charge; a
-        fuller battery saves less), and savings used up to any time cannot exceed the credits
-        earned before it (S = ``credit``, u = ``safe_saving``); satellites already in safe mode
-        start with their open saving.
+        Only a browned-out satellite (in safe mode) draws less than the load lower bound before
+        the episode's end. Each brownout credits at most the saving K_f of a safe-mode episode
+        started then with an empty battery (simulated exactly on the geometry, bus load only,
+        until the recovery charge; a fuller battery saves less), and savings used up to any time
+        cannot exceed the credits earned before it (S = ``credit``, u = ``safe_saving``);
+        satellites already in safe mode start with their open saving.
         """
         n_gf = self.credit.size
         s_init = np.where(self.step > 0, 0.0, self.fleet.initial_credit_wh[self.group])
@@ -756,23 +759,53 @@ class _CeilingLP:
         per_brownout = (cap - fleet.full_load_drain_wh) / fleet.brownouts_max_per_step
         self.rows.add(r_x, self.brownouts, per_brownout * np.ones(n_gf))
 
+    def _after_the_end(self) -> None:
+        """The episode ends once: ``relief`` <= base load x ``ended``, ``ended`` never decreases,
+        and an on-time job's share + ``ended`` <= 1 in the steps that end before its delivery.
+
+        ``ended`` is 0 up to the energy step holding T_end and 1 from it on, and ``relief`` at most
+        the step's base load where it is 1. The episode ends only once every arrived job is
+        settled, so after an on-time job's delivery, which comes no earlier than its earliest
+        start + work + the fastest downlink (``delivered_from_s``): a step that ends by then is
+        not ended if the job is on time.
+        """
+        rows, grid, n_a = self.rows, self.grid, self.ended.size
+        f_of = self.step[self.after] - self.f_end
+        base_wh = self.fleet.base_load_wh[self.group[self.after], self.step[self.after]]
+        r_r = rows.new(self.after.size, -np.inf, 0.0)
+        rows.add(r_r, self.relief, np.ones(self.after.size))
+        rows.add(r_r, self.ended[f_of], -base_wh)
+        if n_a > 1:
+            r_m = rows.new(n_a - 1, -np.inf, 0.0)
+            rows.add(r_m, self.ended[:-1], np.ones(n_a - 1))
+            rows.add(r_m, self.ended[1:], -np.ones(n_a - 1))
+        # the last energy step ending by the job's earliest delivery
+        jy = self.on_time_ids
+        f_j = np.searchsorted(grid.energy_step_end_s, self.jobs.delivered_from_s[jy] + 1e-6, side="right") - 1
+        sel = np.flatnonzero(f_j >= self.f_end)
+        if sel.size:
+            r_j = rows.new(sel.size, -np.inf, 1.0)
+            rows.add(r_j, self.on_time[sel], np.ones(sel.size))
+            rows.add(r_j, self.ended[f_j[sel] - self.f_end], np.ones(sel.size))
+
     # -- bounds, objectives, solve --------------------------------------------------------------
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """float[n_var] lower and upper bounds of the variables.
 
         Shares are in [0, 1]. A job runs on one slot at a time, so its work in a bucket is at most
         the bucket's overlap with its window. A group's busy slot-hours are at most slots x alive
-        hours, its safe saving at most its base load, its battery in [0, sats x capacity], and
-        its brownouts at most ``brownouts_max_per_step`` per alive satellite, and none where a
-        brownout could save nothing.
+        hours, its safe saving and relief at most its base load, its battery in [0, sats x
+        capacity], and its brownouts at most ``brownouts_max_per_step`` per alive satellite, and
+        none where a brownout could save nothing.
         """
         fleet, g, f = self.fleet, self.group, self.step
         lb = np.zeros(self.n_var)
         ub = np.full(self.n_var, np.inf)
-        ub[self.on_time] = ub[self.in_downlink] = ub[self.running_at_horizon] = 1.0
+        ub[self.on_time] = ub[self.ended] = 1.0
         ub[self.on_time_work] = self.work_max_h
         ub[self.group_work] = self.sim.power.accelerators * fleet.alive_h[g, f]
         ub[self.safe_saving] = fleet.base_load_wh[g, f]
+        ub[self.relief] = fleet.base_load_wh[g[self.after], f[self.after]]
         ub[self.brownouts] = np.where(
             fleet.credit_wh[g, f] > 0, fleet.alive_sats_max[g, f] * fleet.brownouts_max_per_step, 0.0
         )
@@ -782,23 +815,19 @@ class _CeilingLP:
     def _objectives(self) -> tuple[np.ndarray, np.ndarray, float]:
         """float[n_var] return and on-time-value objectives, and the return's constant part.
 
-        A job earns +v on time, -v late or expired, -0.25 v rejected, and 0 only if it is still
-        pending or in flight at the horizon. 0 is possible only (P) while pending if its deadline
-        is after the horizon or it is presented at the horizon (expiry fires at each step end for
-        pending and queued jobs with ``deadline <= t``), (R) running at the horizon or (D) in
-        downlink at the horizon. Every other outcome pays at most -0.25 v, which the constant
-        charges to every ``charged`` job and the (R), (D) and on-time shares buy back. (The
-        simulator settles (R) and (D) jobs that can no longer be on time as late at the horizon,
-        -v; the LP still allows them 0, which only loosens the bound.) Each brownout costs
-        ``brownout_penalty``.
+        Every live job (:func:`_live`) arrives and is settled by the episode's end: on time
+        (+v), or late, expired or rejected, which cost miss, miss and reject x v, so at least c v
+        with c = min(reject_penalty, miss_penalty) (:func:`_cheaper_penalty`), whatever the
+        reward setting. That holds for a job that cannot be on time too: it still ends late,
+        expired or rejected. The constant charges -c v to every live job and the on-time shares
+        buy it back with (1 + c) v; each brownout costs ``brownout_penalty``. The counters hold
+        what is already settled; jobs that never arrive count nothing.
         """
         rw, jobs = self.sim.config.reward, self.jobs
-        v, jy, jd, jr = jobs.value, self.on_time_ids, self.downlink_ids, self.running_ids
-        const = _accrued_return(self.sim) - rw.reject_penalty * float(v[jobs.charged].sum())
+        v, jy, c = jobs.value, self.on_time_ids, _cheaper_penalty(self.sim)
+        const = _accrued_return(self.sim) - c * float(v[jobs.live].sum())
         obj_ret = np.zeros(self.n_var)
-        obj_ret[self.on_time] = np.where(jobs.charged[jy], (1.0 + rw.reject_penalty) * v[jy], v[jy])
-        obj_ret[self.in_downlink] = rw.reject_penalty * v[jd]
-        obj_ret[self.running_at_horizon] = rw.reject_penalty * v[jr]
+        obj_ret[self.on_time] = (1.0 + c) * v[jy]
         obj_ret[self.brownouts] = -rw.brownout_penalty
         obj_val = np.zeros(self.n_var)
         obj_val[self.on_time] = v[jy]
@@ -810,7 +839,8 @@ class _CeilingLP:
         The on-time value bound is the same LP maximising on-time value with brownouts free.
         Every on-time-feasible job on time is always a bound; when the return LP's optimum
         already reaches it, it is the on-time LP's optimum too, else that LP is solved. Both
-        bounds are rounded up by a small margin against solver tolerances.
+        bounds are rounded up by a small margin against solver tolerances, relative to the
+        largest the objective's job terms can reach ((1 + c) x the jobs' value).
         """
         a_mat, row_lo, row_hi = self.rows.build(self.n_var)
         lb, ub = self._bounds()
@@ -828,9 +858,11 @@ class _CeilingLP:
             res_val = _lp(obj_val, a_mat, row_lo, row_hi, lb, ub, left) if left > 1.0 else None
             if res_val is not None:
                 best_on = min(trivial_on, res_val[0])
-        margin = 1e-6 * max(1.0, float(np.abs(self.jobs.value).sum()))
+        value = float(np.abs(self.jobs.value).sum())
+        margin = 1e-6 * max(1.0, value)
+        margin_ret = 1e-6 * max(1.0, (1.0 + _cheaper_penalty(self.sim)) * value)
         return {
-            "return": const + res_ret[0] + margin,
+            "return": const + res_ret[0] + margin_ret,
             "value_on_time": self.sim.counters.value_on_time + best_on + margin,
             "buckets": self.grid.n_buckets,
             "groups": self.fleet.n_groups,
@@ -883,16 +915,15 @@ def _per_job(n_jobs: int, ids: np.ndarray, share: np.ndarray) -> np.ndarray:
 
 
 def _trivial(sim: Simulator) -> dict:
-    """Every job that could be on time is, nothing else costs anything: always a bound."""
-    present = sim.presentation_s()
-    earliest, latest = _windows(sim, present)
-    horizon = sim.n_steps * sim.dt_s
-    ok = (present < horizon) & (latest - earliest >= sim.jobs.work_s - 1e-9)
-    c0 = sim.counters
-    total = float(sim.jobs.value[ok].sum())
+    """Every job that could be on time is (+v), every other live job costs the cheaper penalty
+    (:meth:`_CeilingLP._objectives`), brownouts cost nothing: always a bound."""
+    jobs = _JobSet.build(sim, _episode_end_steps(sim)[1] * sim.dt_s)
+    ok, v = jobs.can_on_time, jobs.value
+    total = float(v[ok].sum())
+    missed = float(v[jobs.live & ~ok].sum())
     return {
-        "return": c0.value_on_time + total,
-        "value_on_time": c0.value_on_time + total,
+        "return": _accrued_return(sim) + total - _cheaper_penalty(sim) * missed,
+        "value_on_time": sim.counters.value_on_time + total,
         "job_on_time": ok.astype(float),
         "status": "trivial",
         "buckets": 0,
