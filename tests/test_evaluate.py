@@ -17,16 +17,16 @@ import evaluate as ev
 import orbit_env  # noqa: F401  (registers the ids)
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = "orbit_env/Tiny-v0"
+TINY = "orbit_env/Tiny-v1"
 POLICIES = ["random", "earliest_finish", "eclipse_safe"]
 METRICS = {"return", "jobs_arrived", "value_on_time", "on_time_value_rate", "brownouts", "latency_p95_s"}
 
 
 @pytest.fixture(scope="module")
 def cli_out(tmp_path_factory) -> Path:
-    """The real command line on Tiny-v0, 2 episodes, three heuristics, no ceiling."""
+    """The real command line on Tiny-v1, 2 episodes, three heuristics, no ceiling."""
     out = tmp_path_factory.mktemp("eval")
-    argv = [sys.executable, "evaluate.py", "--env", "Tiny-v0", "--episodes", "2", "--seed", "7"]
+    argv = [sys.executable, "evaluate.py", "--env", "Tiny-v1", "--episodes", "2", "--seed", "7"]
     argv += ["--policies", ",".join(POLICIES), "--out", str(out), "--no-ceiling"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -121,11 +121,11 @@ def test_maskable_model_runs_through_evaluate(maskable_model):
         (["--policies", "runs/nowhere/best_model.zip"], "model file not found: runs/nowhere/best_model.zip"),
         (["--env-kwargs", "battery_wh"], "must be key=value, got 'battery_wh'"),
         (["--env-kwargs", "batery_wh=10"], "did you mean 'battery_wh'"),
-        (["--env", "Tny-v0"], "did you mean 'orbit_env/Tiny-v0'"),
+        (["--env", "Tny-v0"], "did you mean 'orbit_env/Tiny-v1'"),
     ],
 )
 def test_bad_input_is_one_line_with_exit_code_2(argv, expected, capsys, tmp_path):
-    code = ev.main(["--env", "Tiny-v0", "--episodes", "1", "--no-ceiling", "--out", str(tmp_path), *argv])
+    code = ev.main(["--env", "Tiny-v1", "--episodes", "1", "--no-ceiling", "--out", str(tmp_path), *argv])
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and err.startswith("evaluate.py: error:"), err
@@ -134,7 +134,7 @@ def test_bad_input_is_one_line_with_exit_code_2(argv, expected, capsys, tmp_path
 
 
 def test_model_for_another_constellation_is_one_line_with_exit_code_2(maskable_model, tmp_path):
-    argv = [sys.executable, "evaluate.py", "--env", "WalkerLEO-v0", "--episodes", "1", "--no-ceiling"]
+    argv = [sys.executable, "evaluate.py", "--env", "WalkerLEO-v1", "--episodes", "1", "--no-ceiling"]
     argv += ["--policies", str(maskable_model), "--out", str(tmp_path)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
@@ -191,5 +191,5 @@ def test_env_kwargs_values_are_typed():
 
 
 def test_env_id_with_or_without_prefix():
-    assert ev.resolve_env_id("Tiny-v0") == ev.resolve_env_id("orbit_env/Tiny-v0") == TINY
-    assert ev.resolve_env_id("orbit_env:orbit_env/Tiny-v0") == TINY
+    assert ev.resolve_env_id("Tiny-v1") == ev.resolve_env_id("orbit_env/Tiny-v1") == TINY
+    assert ev.resolve_env_id("orbit_env:orbit_env/Tiny-v1") == TINY
