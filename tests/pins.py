@@ -1,4 +1,4 @@
-"""Episode returns pinned before the house refactor (issue 14), and the loop that plays them.
+"""Pinned episode returns (see ``tests/test_pinned.py``), and the loop that plays them.
 
 ``python -m tests.pins`` records ``tests/fixtures/pinned_returns.json``; ``tests/test_pinned.py``
 plays the same episodes and asserts every number is unchanged, to the last digit. The loop uses

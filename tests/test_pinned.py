@@ -1,8 +1,10 @@
 """Behaviour pinned across refactors: every number of these episodes equals its recording.
 
-The recording (``tests/fixtures/pinned_returns.json``) was made by ``python -m tests.pins`` on the
-commit before the house refactor (issue 14); a refactor must leave every return and episode
-metric unchanged to the last digit. A change of semantics re-records it (and bumps the ids).
+The recording (``tests/fixtures/pinned_returns.json``) is made by ``python -m tests.pins``. It was
+first made on the commit before the house refactor (issue 14), which left every number unchanged;
+it was re-recorded for the -v1 ids (issue 15: every job settled, the uplink estimate following the
+booking rule, radio energy while transmitting). A refactor must leave every return and episode
+metric unchanged to the last digit; a change of semantics re-records it (and bumps the ids).
 """
 
 from __future__ import annotations
