@@ -3,7 +3,7 @@
     python train.py --env orbit_env/WalkerLEO-v1 --algo maskable_ppo --timesteps 1000000 --seed 0
     python train.py --env orbit_env/WalkerLEO-v1 --init-from eclipse_safe --bc-episodes 20
     python train.py --env orbit_env/WalkerLEO-v1 --init-from runs/<clone run>/bc_model.zip
-    python train.py --resume runs/WalkerLEO-v0_maskable_ppo_0_20260101-120000 --timesteps 500000
+    python train.py --resume runs/WalkerLEO-v1_maskable_ppo_0_20260101-120000 --timesteps 500000
     tensorboard --logdir runs/
 
 Read top to bottom: arguments, the callbacks, then the steps of a run, each a short function

@@ -185,17 +185,9 @@ def test_downlink_booking_is_the_earliest_feasible_start_over_all_stations(seed)
 # -- full episodes: no placement the mask called valid was booked later than estimated -------------
 
 
-def env_id(name: str) -> str:
-    """The scenario's current id (``-v1`` once the ids are bumped, else ``-v0``)."""
-    for version in ("v1", "v0"):
-        if f"orbit_env/{name}-{version}" in gymnasium.registry:
-            return f"orbit_env/{name}-{version}"
-    raise KeyError(name)  # pragma: no cover
-
-
 def booked_minus_estimated(name: str, seed: int, **kwargs) -> np.ndarray:
     """Run a masked earliest-delivery policy; per placement, booked − estimated input arrival [s]."""
-    env = gymnasium.make(env_id(name), **kwargs)
+    env = gymnasium.make(f"orbit_env/{name}-v1", **kwargs)
     env.reset(seed=seed)
     sim = env.unwrapped.sim
     gaps = []

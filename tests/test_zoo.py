@@ -22,7 +22,7 @@ def train_tiny(module: str, algo: str, conf: str, steps: int, folder: Path) -> N
 
 def test_zoo_trains_maskable_ppo_from_the_shipped_file(tmp_path):
     train_tiny("agents.zoo", "ppo_mask", "maskable_ppo.yml", 512, tmp_path)
-    (model,) = tmp_path.glob("ppo_mask/orbit_env-Tiny-v0_*/orbit_env-Tiny-v1.zip")
+    (model,) = tmp_path.glob("ppo_mask/orbit_env-Tiny-v1_*/orbit_env-Tiny-v1.zip")
     assert detect_algo(model) == "maskable_ppo"
     with zipfile.ZipFile(model) as archive:
         assert b"agents.rl" in archive.read("data")  # the zoo built our SatScorer policy
@@ -30,4 +30,4 @@ def test_zoo_trains_maskable_ppo_from_the_shipped_file(tmp_path):
 
 def test_plain_zoo_reads_the_ppo_file_unchanged(tmp_path):
     train_tiny("rl_zoo3.train", "ppo", "ppo.yml", 256, tmp_path)
-    assert list(tmp_path.glob("ppo/orbit_env-Tiny-v0_*/orbit_env-Tiny-v1.zip"))
+    assert list(tmp_path.glob("ppo/orbit_env-Tiny-v1_*/orbit_env-Tiny-v1.zip"))
