@@ -121,8 +121,7 @@ class Simulator:
             )
         #: last step of the drain window: the episode ends once every arrived job is settled,
         #: at the latest here (the geometry's end, if shorter: jobs still unsettled then are expired)
-        drain_steps = int(np.ceil(drain_window_s(config, self.n_sats) / self.dt_s - 1e-9))
-        self.max_steps = min(geometry.t_s.shape[0] - 1, self.n_steps + drain_steps)
+        self.max_steps = min(geometry.t_s.shape[0] - 1, self.n_steps + drain_steps(config, self.n_sats))
         self.links = LinkModel(geometry.station_hops, geometry.t_s, self.dt_s, config.links)
         valid = geometry.valid[: self.n_steps + 1]
         frac = np.where(valid, geometry.sunlit_fraction[: self.n_steps + 1], 0.0)
@@ -162,8 +161,7 @@ class Simulator:
         if epoch is None:
             raise ValueError("epoch is None: give an epoch or set config.epoch")
         constellation = constellation if constellation is not None else build_constellation(config, epoch)
-        drain_s = np.ceil(drain_window_s(config, len(constellation)) / config.dt_s - 1e-9) * config.dt_s
-        duration = config.steps * config.dt_s + drain_s + LOOKAHEAD_S
+        duration = (config.steps + drain_steps(config, len(constellation))) * config.dt_s + LOOKAHEAD_S
         geometry = constellation.geometry(
             epoch, duration, config.dt_s, config.ground.stations, isl=config.links, cache=cache
         )
@@ -299,7 +297,7 @@ class Simulator:
         expired or rejected); at the latest at ``max_steps``, or when no satellite is left."""
         if self._over:
             return True
-        return self.step_index >= self.n_steps and not np.isin(self.state, UNSETTLED).any()
+        return self.step_index >= self.n_steps and not self.unsettled().size
 
     def unsettled(self) -> np.ndarray:
         """int[U] arrived jobs not settled yet (pending or in flight)."""
@@ -650,9 +648,9 @@ class Simulator:
 
         Each queued job holds a slot reserved at placement and slots run their jobs in queue
         order, so a later placement never delays an earlier one. ``estimate`` sees these
-        reservations, but not what the future brings: power events (a brownout, a charge
-        below the reserve), downlink antenna contention, or an uplink contact that closes
-        while the antenna queue clears (the booking re-checks it, the estimate does not).
+        reservations and books uplinks by the same rule as ``place``, but not what the future
+        brings: power events (a brownout, a charge below the reserve) or downlink antenna
+        contention.
         """
         ids = self.queue
         ids_or_0 = np.maximum(ids, 0)
@@ -924,6 +922,11 @@ def drain_window_s(config: ScenarioConfig, n_sats: int) -> float:
     early = jobs.arrival_s < config.horizon_s
     latest = float(jobs.deadline_s[early].max()) if early.any() else 0.0
     return min(MAX_DRAIN_S, max(0.0, latest - config.horizon_s))
+
+
+def drain_steps(config: ScenarioConfig, n_sats: int) -> int:
+    """The drain window in whole steps (:func:`drain_window_s` rounded up)."""
+    return int(np.ceil(drain_window_s(config, n_sats) / config.dt_s - 1e-9))
 
 
 def build_constellation(config: ScenarioConfig, epoch: datetime) -> Constellation:
