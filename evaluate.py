@@ -40,7 +40,7 @@ import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents import rollout
 from agents.base import Policy
 from agents.registry import POLICY_NAMES, make_policy
-from orbit_env.config import parse_overrides
+from orbit_env.config import SPLITS, parse_overrides
 
 DEFAULT_ENV = "orbit_env/WalkerLEO-v1"
 CEILING = "ceiling"
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--episodes", type=int, default=20, help="episodes per policy (%(default)s)")
     parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (%(default)s)")
     parser.add_argument(
-        "--split", default="test", choices=("train", "val", "test"), help="epoch split (%(default)s)"
+        "--split", default="test", choices=SPLITS, help="epoch split (%(default)s)"
     )
     parser.add_argument("--out", default="results", help="output folder (%(default)s)")
     parser.add_argument(
