@@ -22,9 +22,9 @@ Model, stated once:
   in the earliest gap at or after it is ready on any antenna of the station, so a later
   booking may fill a gap left before an earlier one but never moves it. ISL capacity is not
   shared between transfers.
-- ``uplink_estimate`` is vectorised over targets and gives exactly the arrival time the
-  booking would give now (same antennas, same contact rule). ``downlink_estimate`` ignores
-  antenna contention (the booking does not) but keeps the contact rule.
+- ``uplink_estimate`` and ``downlink_estimate`` are vectorised over targets and give exactly
+  the time the booking would give if made now (same antennas, same contact rule); bookings
+  made later (other placements, other jobs finishing first) may still take a gap first.
 """
 
 from __future__ import annotations
@@ -212,14 +212,10 @@ class LinkModel:
         self.reach_end = _next_index_compact(~reach)
         #: int[T, N]: the furthest any one station's contact open at sample k lasts (k if none)
         self.down_end = self.reach_end.max(axis=1)
-        # int[T, N]: the lowest-numbered station reaching n at k: its contact's end and hops
+        # int[T, N]: the lowest-numbered station reaching n at k: its contact's end
         first = reach.argmax(axis=1)[:, None, :]
         self.first_down_end = np.take_along_axis(self.reach_end, first, axis=1)[:, 0]
-        self.first_down_hops = np.take_along_axis(station_hops, first, axis=1)[:, 0]
-        any_reach = reach.any(axis=1)  # [T, N]
-        self.next_down = next_index(any_reach)  # [T, N]
-        masked = np.where(reach, station_hops, np.iinfo(np.int16).max)
-        self.down_hops = masked.min(axis=1)  # [T, N], meaningful where any_reach
+        self.next_down = next_index(reach.any(axis=1))  # [T, N]
         self.antennas = AntennaSchedule(station_hops.shape[1], cfg.antennas)
         self._hold_cache: dict[tuple[float, int, float], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -340,29 +336,39 @@ class LinkModel:
         else:
             cols = np.asarray(targets)
             t0, arrival0 = t0[cols], arrival0[cols]
-        s = self.antennas.earliest_many(station, t0, occupy)
+        start = self._antenna_start(station, t0, occupy, cols)
         arrival = arrival0.copy()
-        moved = np.flatnonzero(s != t0)  # an antenna is busy when the contact opens
+        moved = np.flatnonzero(start != t0)  # an antenna is busy when the contact opens
+        if moved.size:
+            start, cols = start[moved], cols[moved]
+            arrival[moved] = start + self.transfer_s(size_gb, self.hops[self.sample(start), station, cols])
+        return arrival
+
+    def _antenna_start(self, station: int, t0: np.ndarray, occupy_s: float, cols: np.ndarray) -> np.ndarray:
+        """The booking's start [s] of transfers between ``station`` and satellites ``cols`` (int[M])
+        whose contacts first hold them at ``t0`` (float[M]): the earliest free antenna gap, and,
+        if the contact closes while waiting for it, the next contact that holds (float[M], ``inf``
+        if never). Vectorised :meth:`_book_start`."""
+        s = self.antennas.earliest_many(station, t0, occupy_s)
+        moved = np.flatnonzero(s != t0)
         if moved.size == 0:
-            return arrival
+            return s
+        start = np.array(t0, dtype=float)
         cols, s = cols[moved], s[moved]
-        start = np.full(moved.size, np.inf)
+        start[moved] = np.inf
         idx = np.arange(moved.size)
         for _ in range(_MAX_REBOOK):
-            fits = self._fits(s, occupy, self.reach_end[self.sample(s), station, cols[idx]])
-            start[idx[fits]] = s[fits]
+            fits = self._fits(s, occupy_s, self.reach_end[self.sample(s), station, cols[idx]])
+            start[moved[idx[fits]]] = s[fits]
             # the contact closes while waiting for an antenna: wait for the next one that holds
             idx = idx[~fits]
-            t = self._next_hold(s[~fits], occupy, station, cols[idx])
+            t = self._next_hold(s[~fits], occupy_s, station, cols[idx])
             keep = np.isfinite(t)
             idx, t = idx[keep], t[keep]
             if idx.size == 0:
-                break
-            s = self.antennas.earliest_many(station, t, occupy)
-        else:  # pragma: no cover
-            raise RuntimeError("uplink estimate did not converge")
-        arrival[moved] = start + self.transfer_s(size_gb, self.hops[self.sample(start), station, cols])
-        return arrival
+                return start
+            s = self.antennas.earliest_many(station, t, occupy_s)
+        raise RuntimeError("antenna search did not converge")  # pragma: no cover
 
     def _first_hold(self, station: int, now_s: float, size_gb: float) -> tuple[np.ndarray, np.ndarray]:
         """float[N] each: the first start ≥ ``now_s`` from which ``station``'s contact with each
@@ -408,8 +414,10 @@ class LinkModel:
     ) -> np.ndarray:
         """Output delivery time [s] for output ready at ``finish_s`` on ``targets`` (all if None).
 
-        The earliest start from which some station's contact holds over the transfer, ignoring
-        antenna contention; through the lowest-numbered such station, as the booking picks.
+        Exactly what :meth:`book_downlink` would return for each if booked now at ``finish_s``:
+        the earliest start from which some station's contact holds the transfer and an antenna
+        is free, given the bookings already made (later bookings may still take a gap first).
+        Vectorised over targets.
 
         Args:
             finish_s: float[M] output ready times [s].
@@ -418,11 +426,28 @@ class LinkModel:
         Returns:
             float[M].
         """
+        finish_s = np.asarray(finish_s, dtype=float)
         cols = np.arange(finish_s.shape[0]) if targets is None else np.asarray(targets)
         occupy = self.ground_s(size_gb)
-        t = np.array(finish_s, dtype=float)
+        start, station = self._first_down(finish_s, cols, occupy)
+        # where that station's antennas are all busy then, search every station as the booking does
+        busy = np.zeros(start.shape, dtype=bool)
+        finite = np.isfinite(start)
+        for g in np.unique(station[finite]).tolist():
+            sel = np.flatnonzero(finite & (station == g))
+            busy[sel] = self.antennas.earliest_many(g, start[sel], occupy) != start[sel]
+        idx = np.flatnonzero(busy)
+        if idx.size:
+            start[idx], station[idx] = self._contended_down(finish_s[idx], cols[idx], occupy)
+        return start + self.transfer_s(size_gb, self.hops[self.sample(start), station, cols])
+
+    def _first_down(self, finish_s: np.ndarray, cols: np.ndarray, occupy_s: float) -> tuple[np.ndarray, ...]:
+        """Without antenna contention: the earliest start ≥ ``finish_s`` from which some station's
+        contact with each of ``cols`` holds a ``occupy_s`` transfer (float[M], ``inf`` if never),
+        and the lowest-numbered such station (int[M]), as the booking picks on ties."""
+        t = finish_s.copy()
         k = self.sample(t)
-        idx = np.flatnonzero(~self._fits(t, occupy, self.down_end[k, cols]) & np.isfinite(t))
+        idx = np.flatnonzero(~self._fits(t, occupy_s, self.down_end[k, cols]) & np.isfinite(t))
         # a start later in the same step only ends later: try the next step with a contact
         while idx.size:  # each round moves past at least one sample with a contact
             k_next = self.next_down[np.minimum(k[idx] + 1, self.n_samples - 1), cols[idx]]
@@ -430,18 +455,38 @@ class LinkModel:
             t[idx] = self._time_at(k_next)
             idx = idx[k_next < self.n_samples]
             k[idx] = self.sample(t[idx])
-            idx = idx[~self._fits(t[idx], occupy, self.down_end[k[idx], cols[idx]])]
-        # the booking's choice without contention: the lowest-numbered station that holds,
-        # nearly always the lowest-numbered one that reaches the satellite at all
-        hops = self.first_down_hops[k, cols]
-        idx = np.flatnonzero(~self._fits(t, occupy, self.first_down_end[k, cols]) & np.isfinite(t))
+            idx = idx[~self._fits(t[idx], occupy_s, self.down_end[k[idx], cols[idx]])]
+        # nearly always the lowest-numbered station reaching the satellite is one that holds
+        station = (self.hops[k, :, cols] >= 0).argmax(axis=1)
+        idx = np.flatnonzero(~self._fits(t, occupy_s, self.first_down_end[k, cols]) & np.isfinite(t))
         for g in range(self.hops.shape[1]):
             if idx.size == 0:
                 break
-            holds = self._fits(t[idx], occupy, self.reach_end[k[idx], g, cols[idx]])
-            hops[idx[holds]] = self.hops[k[idx[holds]], g, cols[idx[holds]]]
+            holds = self._fits(t[idx], occupy_s, self.reach_end[k[idx], g, cols[idx]])
+            station[idx[holds]] = g
             idx = idx[~holds]
-        return t + self.transfer_s(size_gb, hops)
+        return t, station
+
+    def _contended_down(
+        self, finish_s: np.ndarray, cols: np.ndarray, occupy_s: float
+    ) -> tuple[np.ndarray, ...]:
+        """The booking's downlink start [s] and station for each of ``cols`` (float[M], int[M]):
+        every station's first contact that holds the transfer from ``finish_s``, then its first
+        free antenna gap; the earliest start wins, on ties the station whose contact holds first,
+        then the lowest-numbered (:meth:`book_downlink`)."""
+        n_stations, m = self.hops.shape[1], finish_s.shape[0]
+        stations = np.repeat(np.arange(n_stations), m)
+        first = self._next_hold(np.tile(finish_s, n_stations), occupy_s, stations, np.tile(cols, n_stations))
+        first = first.reshape(n_stations, m)
+        start = np.full_like(first, np.inf)
+        for g in range(n_stations):
+            ok = np.flatnonzero(np.isfinite(first[g]))
+            if ok.size:
+                start[g, ok] = self._antenna_start(g, first[g, ok], occupy_s, cols[ok])
+        best = start.min(axis=0)
+        tied = start == best
+        first_tied = np.where(tied, first, np.inf)
+        return best, (tied & (first_tied == first_tied.min(axis=0))).argmax(axis=0)
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _book_start(self, station: int, sat: int, ready_s: float, occupy_s: float) -> tuple[float, int]:
