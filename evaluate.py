@@ -70,9 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--episodes", type=int, default=20, help="episodes per policy (%(default)s)")
     parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (%(default)s)")
-    parser.add_argument(
-        "--split", default="test", choices=SPLITS, help="epoch split (%(default)s)"
-    )
+    parser.add_argument("--split", default="test", choices=SPLITS, help="epoch split (%(default)s)")
     parser.add_argument("--out", default="results", help="output folder (%(default)s)")
     parser.add_argument(
         "--env-kwargs",

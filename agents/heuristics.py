@@ -139,12 +139,20 @@ class Thresholds:
         min_value_density: while short, admit only work above this value per accelerator-hour.
         eclipse_margin_soc: ``eclipse_safe`` needs this forecast charge at the end of the
             satellite's next eclipse with the job placed there.
+        delivery_margin: ``link_aware`` needs this delivery slack (share of the time to the
+            deadline) left, for antenna bookings made after the decision.
+        busy_backlog_s: ``link_aware`` treats the input's station as congested while its antennas
+            have more than this booked ahead [s] ...
+        min_value_per_gb: ... and then admits only uploads worth at least this value per GB.
     """
 
     min_soc_after_queue: float = 0.2
     scarce_soc: float = 0.5
     min_value_density: float = 8.0
     eclipse_margin_soc: float = 0.2
+    delivery_margin: float = 0.0
+    busy_backlog_s: float = 600.0
+    min_value_per_gb: float = 0.5
 
 
 # Tuned on split="train" seeds 0-3 of WalkerLEO-v0 only (coordinate search; v0 episodes ended at
@@ -212,6 +220,101 @@ class EclipseSafePolicy(ValueDensityPolicy):
         return super().eligible(layout, sats, job, glob) & margin
 
 
+class LinkAwarePolicy(EclipseSafePolicy):
+    """``eclipse_safe``'s energy test with the delivery estimate that sees antenna bookings, a
+    margin on it for bookings still to come, and, while the input's station is congested, only
+    uploads worth their antenna time: the rule a link-limited operator would write."""
+
+    name = "link_aware"
+
+    def eligible(self, layout, sats, job, glob):
+        slack_ok = _col(layout, sats, "delivery_slack") >= self.t.delivery_margin
+        return super().eligible(layout, sats, job, glob) & slack_ok
+
+    def admit(self, layout, sats, job, glob):
+        congested = _job(layout, job, "origin_backlog") > self.t.busy_backlog_s
+        per_gb = _job(layout, job, "value") / np.maximum(_job(layout, job, "input_size"), 1e-9)
+        on_board = _job(layout, job, "in_orbit_data") > 0.5
+        worth = ~congested | on_board | (per_gb >= self.t.min_value_per_gb)
+        return super().admit(layout, sats, job, glob) & worth
+
+
+@dataclass(frozen=True)
+class Barriers:
+    """Parameters of ``marginal_cost``: one price per accelerator-hour per satellite.
+
+    ``price = base_price × (1 + battery + queue + eclipse)`` with
+    - battery ``= battery_weight × (1/(m − min_soc) − 1/(1 − min_soc))``, m the forecast charge at
+      the end of the next eclipse with the job placed (``inf`` at or below ``min_soc``);
+    - queue ``= queue_weight × (1/(1 − fill) − 1)``, fill the queue's share of ``max_queue``;
+    - eclipse ``= eclipse_weight × (1 − time to the next eclipse entry in orbital periods)``
+      (the whole weight while in eclipse).
+
+    Args:
+        base_price: value per accelerator-hour a job must earn on an idle, charged, sunlit satellite.
+        battery_weight, min_soc: the battery barrier's weight and its limit (share of capacity).
+        queue_weight: the queue barrier's weight.
+        eclipse_weight: the weight of the approaching eclipse.
+    """
+
+    base_price: float = 2.0
+    battery_weight: float = 0.2
+    min_soc: float = 0.0
+    queue_weight: float = 0.5
+    eclipse_weight: float = 0.5
+
+
+# Not tuned yet: the defaults (see the README for the tuning run, on train seeds only).
+TUNED_BARRIERS = Barriers()
+
+
+class MarginalCostPolicy(HeuristicPolicy):
+    """After Equinox (Erol & Mahajan, arXiv 2604.19958, 2026): each satellite's battery, queue and
+    time to eclipse folded into one marginal cost of execution through barrier functions that
+    rise sharply near their limits; the job runs where its value most exceeds its cost (among
+    satellites that deliver on time), and is shed (deferred while it can wait, else rejected)
+    where it exceeds none. Our own version of the idea; parameters in :class:`Barriers`."""
+
+    name = "marginal_cost"
+
+    def __init__(
+        self, seed: int | None = None, barriers: Barriers | None = None, defer_s: float = DEFAULT_DEFER_S
+    ) -> None:
+        super().__init__(seed, defer_s)
+        self.b = barriers or TUNED_BARRIERS
+
+    def price(self, layout, sats) -> np.ndarray:
+        """Price per accelerator-hour of every satellite, ``[B, N]`` (``inf``: out of reach)."""
+        b = self.b
+        margin = _col(layout, sats, "eclipse_margin")
+        with np.errstate(divide="ignore"):
+            battery = np.where(
+                margin > b.min_soc,
+                1.0 / np.maximum(margin - b.min_soc, 1e-9) - 1.0 / max(1.0 - b.min_soc, 1e-9),
+                np.inf,
+            )
+            fill = _col(layout, sats, "queue_fill")
+            queue = np.where(fill < 1.0, 1.0 / np.maximum(1.0 - fill, 1e-9) - 1.0, np.inf)
+        sunlit = _col(layout, sats, "sunlit") > 0.5
+        to_eclipse = np.where(
+            sunlit, layout.column("time_to_crossing").decode(_col(layout, sats, "time_to_crossing")), 0.0
+        )
+        eclipse = 1.0 - np.clip(to_eclipse, 0.0, 1.0)
+        return b.base_price * (
+            1.0
+            + b.battery_weight * np.maximum(battery, 0.0)
+            + b.queue_weight * queue
+            + b.eclipse_weight * eclipse
+        )
+
+    def choose(self, layout, sats, job, glob):
+        valid = _col(layout, sats, "valid_target") > 0.5
+        on_time = _col(layout, sats, "delivery_slack") >= 0
+        hours = _job(layout, job, "work")[..., None] / 3600.0
+        surplus = _job(layout, job, "value")[..., None] - self.price(layout, sats) * hours
+        return pick(surplus, valid & on_time & (surplus > 0), fallback(layout, job, self.defer_s))
+
+
 HEURISTICS: dict[str, type[HeuristicPolicy]] = {
     cls.name: cls
     for cls in (
@@ -224,5 +327,7 @@ HEURISTICS: dict[str, type[HeuristicPolicy]] = {
         EnergyAwarePolicy,
         ValueDensityPolicy,
         EclipseSafePolicy,
+        LinkAwarePolicy,
+        MarginalCostPolicy,
     )
 }

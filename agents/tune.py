@@ -1,4 +1,8 @@
-"""Tune the thresholds of ``value_density`` / ``eclipse_safe`` on train-split seeds only.
+"""Tune the parameters of the strong rules on train-split seeds only.
+
+``value_density``, ``eclipse_safe`` and ``link_aware`` take :class:`~agents.heuristics.Thresholds`
+(``link_aware`` starts from ``eclipse_safe``'s tuned energy thresholds and tunes its link
+parameters), ``marginal_cost`` takes :class:`~agents.heuristics.Barriers`.
 
 Coordinate search: each parameter in turn is swept over its grid with the others held, and
 the best mean return on the train seeds is kept; rounds repeat until nothing improves. The
@@ -21,7 +25,7 @@ from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the ids)
 from agents.base import defer_s_of
-from agents.heuristics import HEURISTICS, Thresholds
+from agents.heuristics import HEURISTICS, TUNED, TUNED_BARRIERS, Barriers, Thresholds
 from agents.rollout import run_episode
 
 GRID: dict[str, tuple[float, ...]] = {
@@ -29,25 +33,46 @@ GRID: dict[str, tuple[float, ...]] = {
     "min_value_density": (2.0, 4.0, 8.0, 12.0, 20.0),
     "eclipse_margin_soc": (-0.1, 0.0, 0.1, 0.2, 0.3),
     "min_soc_after_queue": (0.1, 0.2, 0.3),
+    "delivery_margin": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "busy_backlog_s": (0.0, 120.0, 600.0, 1800.0, float("inf")),
+    "min_value_per_gb": (0.25, 0.5, 1.0, 2.0),
+    "base_price": (0.5, 1.0, 2.0, 4.0, 8.0),
+    "battery_weight": (0.0, 0.05, 0.2, 0.5, 1.0),
+    "min_soc": (-0.1, 0.0, 0.1, 0.2),
+    "queue_weight": (0.0, 0.2, 0.5, 1.0),
+    "eclipse_weight": (0.0, 0.25, 0.5, 1.0, 2.0),
+}
+#: per rule: the parameters swept, and where the search starts
+TUNABLE: dict[str, tuple[tuple[str, ...], Thresholds | Barriers]] = {
+    "value_density": (("scarce_soc", "min_value_density", "min_soc_after_queue"), Thresholds()),
+    "eclipse_safe": (
+        ("scarce_soc", "min_value_density", "eclipse_margin_soc", "min_soc_after_queue"),
+        Thresholds(),
+    ),
+    "link_aware": (("delivery_margin", "busy_backlog_s", "min_value_per_gb"), TUNED["eclipse_safe"]),
+    "marginal_cost": (
+        ("base_price", "battery_weight", "min_soc", "queue_weight", "eclipse_weight"),
+        TUNED_BARRIERS,
+    ),
 }
 TRAIN_SEEDS_FROM = 0  # train seeds 0, 1, ...; evaluation uses the test split from seed 1000
 
 
-def mean_return(env: gym.Env, policy_name: str, thresholds: Thresholds, seeds: list[int]) -> float:
-    """Mean episode return of the rule with ``thresholds`` over ``seeds``."""
+def mean_return(env: gym.Env, policy_name: str, params: Thresholds | Barriers, seeds: list[int]) -> float:
+    """Mean episode return of the rule with ``params`` over ``seeds``."""
     rule = HEURISTICS[policy_name]
     defer_s = defer_s_of(env)
+    keyword = "barriers" if isinstance(params, Barriers) else "thresholds"
     returns = [
-        run_episode(env, rule(seed=seed, thresholds=thresholds, defer_s=defer_s), seed)[0] for seed in seeds
+        run_episode(env, rule(seed=seed, defer_s=defer_s, **{keyword: params}), seed)[0] for seed in seeds
     ]
     return float(np.mean(returns))
 
 
-def tune(env_id: str, policy_name: str, episodes: int, rounds: int) -> tuple[Thresholds, float]:
+def tune(env_id: str, policy_name: str, episodes: int, rounds: int) -> tuple[Thresholds | Barriers, float]:
     env = gym.make(env_id, split="train")
     seeds = list(range(TRAIN_SEEDS_FROM, TRAIN_SEEDS_FROM + episodes))
-    params = [p for p in GRID if policy_name == "eclipse_safe" or p != "eclipse_margin_soc"]
-    best = Thresholds()
+    params, best = TUNABLE[policy_name]
     best_score = mean_return(env, policy_name, best, seeds)
     print(f"start {best} -> {best_score:.1f}")
     for r in range(rounds):
@@ -71,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
-    parser.add_argument("--policy", default="eclipse_safe", choices=["value_density", "eclipse_safe"])
+    parser.add_argument("--policy", default="eclipse_safe", choices=sorted(TUNABLE))
     parser.add_argument("--episodes", type=int, default=4, help="train-split seeds 0..episodes-1")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args(argv)

@@ -254,8 +254,9 @@ class WorkloadConfig:
     """The AI job stream (design §3.5).
 
     Args:
-        load: average offered work as a multiple of the constellation's sustainable compute
-            (energy-limited average busy slots).
+        load: average offered work as a multiple of the constellation's capacity: the smaller of
+            its sustainable compute (energy-limited average busy slots) and the jobs its demand
+            stations' passes can upload (link-limited), so the binding resource sets it.
         diurnal_amplitude: arrival rate × (1 + a·cos(2π(local solar time − 14 h)/24 h)).
         inference_share: share of jobs (by count) that are inference.
         training_share: share of jobs that are training.

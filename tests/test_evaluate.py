@@ -140,7 +140,7 @@ def test_model_for_another_constellation_is_one_line_with_exit_code_2(maskable_m
     assert done.returncode == 2
     err = done.stderr.strip()
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
-    assert "96 entries" in err and "1236 entries" in err
+    assert "103 entries" in err and "1303 entries" in err
 
 
 def test_the_ceiling_row_and_headroom_line(monkeypatch):

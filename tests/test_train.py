@@ -117,7 +117,7 @@ def test_init_from_a_model_of_another_env_is_a_clear_error_and_leaves_no_run(
     run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--env", "orbit_env/WalkerLEO-v1", "--timesteps", "64", "--run-dir", str(tmp_path)]
-    with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
+    with pytest.raises(ValueError, match=r"103 entries .*4 satellites.*1303 entries"):
         train.main([*args, "--run-name", "bad", "--init-from", str(run / "model.zip"), *FAST])
     assert not (tmp_path / "bad").exists()
     for spec, message in (("nothing", "neither a heuristic"), (str(tmp_path / "missing.zip"), "no model at")):
@@ -168,7 +168,7 @@ def test_saved_model_runs_in_evaluate(run: Path) -> None:
 
 def test_model_on_an_env_of_another_size_gives_a_clear_error(run: Path) -> None:
     walker = gymnasium.make("orbit_env/WalkerLEO-v1")
-    with pytest.raises(ValueError, match=r"96 entries .*4 satellites.*1236 entries"):
+    with pytest.raises(ValueError, match=r"103 entries .*4 satellites.*1303 entries"):
         make_policy(f"maskable_ppo:{run / 'model.zip'}", env=walker)
     with pytest.raises(ValueError, match=r"trained on orbit_env/Tiny-v1"):
         load_model(run / "model.zip", env=walker)

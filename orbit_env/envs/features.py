@@ -87,6 +87,7 @@ class FeatureBuilder:
         glob[g["horizon_left"]] = 1.0 - now / sim.config.horizon_s
         glob[g["mean_soc"]] = (sim.energy_wh[self.live] / p.battery_wh).mean()
         glob[g["sunlit_share"]] = sunlit[self.live].mean()
+        self.station_contact = np.minimum(sim.station_next_contact_s() / period, 1.0)
         self._gen_next_orbit_w = p.solar_array_w * sun.sunlit_next_orbit[k]
 
     # -- tier 2: queues --------------------------------------------------------------------------
@@ -105,6 +106,8 @@ class FeatureBuilder:
         committed_w = span_w * np.minimum(committed / sim.period_s, p.accelerators)
         balance = (self._gen_next_orbit_w - base_w - committed_w) / max(p.solar_array_w, 1.0)
         glob[g["energy_balance"]] = balance[self.live].mean()
+        self.backlog_s = sim.station_backlog_s()
+        glob[g["station_backlog"]] = self.backlog_s.mean() / self.scale["station_backlog"]
 
     # -- tier 3: the decision --------------------------------------------------------------------
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
@@ -119,6 +122,7 @@ class FeatureBuilder:
                 "start_slack",
                 "finish_slack",
                 "delivery_slack",
+                "downlink_wait",
             ):
                 sats[:, c[name]] = 0.0
             block[:] = 0.0
@@ -141,6 +145,9 @@ class FeatureBuilder:
         sats[:, c["start_slack"]] = np.maximum((deadline - est.start_s) * inv_window, -1.0)
         sats[:, c["finish_slack"]] = np.maximum((deadline - est.finish_s) * inv_window, -1.0)
         sats[:, c["delivery_slack"]] = np.maximum((deadline - est.delivery_s) * inv_window, -1.0)
+        with np.errstate(invalid="ignore"):  # never started: inf − inf
+            wait = np.where(np.isfinite(est.finish_s), est.delivery_s - est.finish_s, np.inf)
+        sats[:, c["downlink_wait"]] = np.minimum(wait / sim.period_s, 1.0)
         kind = jobs.kind[job]
         value = float(jobs.value[job])
         block[j["present"]] = 1.0
@@ -156,3 +163,7 @@ class FeatureBuilder:
         block[j["value_density"]] = value / max(work_left / HOUR_S, 1e-6) / scale["value_density"]
         block[j["in_orbit_data"]] = sim.input_sat[job] >= 0
         block[j["progress"]] = sim.progress_s[job] / jobs.work_s[job] if jobs.work_s[job] > 0 else 0.0
+        station = sim.input_station[job]
+        on_ground = station >= 0
+        block[j["origin_backlog"]] = self.backlog_s[station] / scale["origin_backlog"] if on_ground else 0.0
+        block[j["origin_time_to_contact"]] = self.station_contact[station] if on_ground else 0.0

@@ -71,6 +71,11 @@ SAT_COLUMNS: tuple[Column, ...] = (
     Column("start_slack", "(deadline − estimated start) ÷ (deadline − now); -1 = never", unit=SHARE),
     Column("finish_slack", "(deadline − estimated finish) ÷ (deadline − now); -1 = never", unit=SHARE),
     Column("delivery_slack", "(deadline − estimated delivery) ÷ (deadline − now); < 0 = late", unit=SHARE),
+    Column(
+        "downlink_wait",
+        "estimated delivery − finish: waiting for a contact and a free antenna (1 = none soon)",
+        unit=PERIODS,
+    ),
 )
 
 JOB_COLUMNS: tuple[Column, ...] = (
@@ -88,6 +93,17 @@ JOB_COLUMNS: tuple[Column, ...] = (
     Column("value_density", "value per accelerator-hour", scale=60.0, unit="value/h"),
     Column("in_orbit_data", "1 if the input is already on a satellite", unit=FLAG),
     Column("progress", "share of the work already checkpointed", unit=SHARE),
+    Column(
+        "origin_backlog",
+        "antenna time booked from now on at the input's station, per antenna (0: input on board)",
+        scale=HOUR_S,
+        unit="s",
+    ),
+    Column(
+        "origin_time_to_contact",
+        "time until the input's station next reaches a satellite (0: now or input on board; 1 = none soon)",
+        unit=PERIODS,
+    ),
 )
 
 GLOBAL_COLUMNS: tuple[Column, ...] = (
@@ -104,6 +120,12 @@ GLOBAL_COLUMNS: tuple[Column, ...] = (
         "energy_balance",
         "next-orbit generation minus committed load ÷ array output (mean of valid satellites)",
         unit=SHARE,
+    ),
+    Column(
+        "station_backlog",
+        "antenna time booked from now on, per antenna, mean of stations",
+        scale=HOUR_S,
+        unit="s",
     ),
 )
 

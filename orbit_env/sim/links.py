@@ -183,6 +183,16 @@ class AntennaSchedule:
         starts = self._earliest_all(station, t_s, duration_s)
         return np.minimum.reduce(starts) if len(starts) > 1 else starts[0]
 
+    def backlog_s(self, now_s: float) -> np.ndarray:
+        """float[G]: antenna time booked from ``now_s`` on at each station, per antenna [s]."""
+        return np.array(
+            [
+                sum(hi - max(lo, now_s) for antenna in station for lo, hi in antenna if hi > now_s)
+                / len(station)
+                for station in self.busy
+            ]
+        )
+
     def book(self, station: int, antenna: int, start_s: float, duration_s: float) -> None:
         intervals = self.busy[station][antenna]
         intervals.append((start_s, start_s + duration_s))

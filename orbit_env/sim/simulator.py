@@ -31,7 +31,14 @@ from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
 from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.workload import Jobs, generate_jobs, load_trace, max_deadline_after_arrival_s
+from orbit_env.sim.workload import (
+    Jobs,
+    arrival_rate_per_s,
+    capacity_rates_per_s,
+    generate_jobs,
+    load_trace,
+    max_deadline_after_arrival_s,
+)
 
 _EPS_S = 1e-9
 _EPS_WH = 1e-9
@@ -129,6 +136,19 @@ class Simulator:
         self.sunlit_mean = frac[:-1].mean(axis=0) if self.n_steps else frac[0]
         #: energy-limited average busy slots per satellite, float[N]
         self.sustainable_slots = pw.sustainable_slots(self.power, self.sunlit_mean) * valid[0]
+        # over the horizon and the drain window after it, where the jobs drawn are served
+        reach = (geometry.station_hops[: max(self.max_steps, 1)] >= 0).any(axis=2)  # [T, G]
+        demand = list(config.ground.demand_indices)
+        #: share of the episode (horizon and drain window) each station reaches some satellite,
+        #: directly or over ISLs, float[G]
+        self.station_contact_share = reach.mean(axis=0)
+        #: job rates [1/s] the constellation could serve on average: (energy-limited, link-limited)
+        self.capacity_rates_per_s = capacity_rates_per_s(
+            config.workload,
+            float(self.sustainable_slots.sum()),
+            config.links.antennas * float(self.station_contact_share[demand].sum()),
+            config.links.ground_link_gbps,
+        )
         base_w = self.power.bus_w + self.power.accelerators * self.power.accelerator_idle_w
         self._surplus_idle_w = self.power.solar_array_w * self.sunlit_mean - base_w
         self._surplus_safe_w = self.power.solar_array_w * self.sunlit_mean - self.power.bus_w
@@ -178,7 +198,7 @@ class Simulator:
             cfg.workload,
             rng,
             horizon_s=cfg.horizon_s,
-            sustainable_slots=float(self.sustainable_slots.sum()),
+            rate_per_s=arrival_rate_per_s(cfg.workload, *self.capacity_rates_per_s),
             start_hour_utc=start.hour + start.minute / 60.0 + start.second / 3600.0,
             station_lon_deg=np.array([s.lon_deg for s in stations]),
             demand_stations=cfg.ground.demand_indices,
@@ -260,6 +280,16 @@ class Simulator:
     def soc(self) -> np.ndarray:
         """float[N] state of charge: battery charge ÷ capacity."""
         return self.energy_wh / self.power.battery_wh
+
+    def station_backlog_s(self) -> np.ndarray:
+        """float[G] antenna time booked from now on at each station, per antenna [s]."""
+        return self.links.antennas.backlog_s(self.now_s)
+
+    def station_next_contact_s(self) -> np.ndarray:
+        """float[G] time until each station next reaches a satellite, directly or over ISLs [s]
+        (0: now; ``inf``: not within the geometry)."""
+        k = self.links.next_reach[self.step_index].min(axis=1)
+        return np.where(k < self.links.n_samples, np.maximum(k * self.dt_s - self.now_s, 0.0), np.inf)
 
     def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:
         """Call ``listener(sim)`` after every :meth:`advance` (e.g. to record traces).

@@ -76,16 +76,42 @@ def mean_work_s(cfg: WorkloadConfig) -> float:
     )
 
 
-def arrival_rate_per_s(cfg: WorkloadConfig, sustainable_slots: float) -> float:
-    """Mean job arrival rate [1/s] that offers ``load`` × the sustainable compute."""
-    return cfg.load * sustainable_slots / mean_work_s(cfg)
+def uplink_s_per_ground_job(cfg: WorkloadConfig, ground_link_gbps: float) -> float:
+    """Expected antenna time of one ground job's input upload [s] (Earth observation has none)."""
+    ground = cfg.inference_share + cfg.training_share
+    if ground == 0:
+        return 0.0
+    mean_gb = (cfg.inference_share * INPUT_GB[INFERENCE] + cfg.training_share * INPUT_GB[TRAINING]) / ground
+    return mean_gb * 8.0 / ground_link_gbps
+
+
+def capacity_rates_per_s(
+    cfg: WorkloadConfig, sustainable_slots: float, uplink_antenna_s_per_s: float, ground_link_gbps: float
+) -> tuple[float, float]:
+    """Job rates [1/s] the constellation could serve on average: (energy-limited, link-limited).
+
+    Energy: the sustainable busy slots ÷ the mean work of a job. Links: the antenna time the
+    demand stations' passes offer per second (antennas × share of time each reaches the
+    constellation, summed) ÷ the mean upload time per job (ground jobs only); ``inf`` without
+    ground jobs.
+    """
+    energy = sustainable_slots / mean_work_s(cfg)
+    per_job = (cfg.inference_share + cfg.training_share) * uplink_s_per_ground_job(cfg, ground_link_gbps)
+    link = uplink_antenna_s_per_s / per_job if per_job > 0 else np.inf
+    return float(energy), float(link)
+
+
+def arrival_rate_per_s(cfg: WorkloadConfig, energy_rate_per_s: float, link_rate_per_s: float) -> float:
+    """Mean job arrival rate [1/s]: ``load`` × the smaller of the two capacities
+    (:func:`capacity_rates_per_s`), i.e. of the binding resource."""
+    return cfg.load * min(energy_rate_per_s, link_rate_per_s)
 
 
 def generate_jobs(
     cfg: WorkloadConfig,
     rng: np.random.Generator,
     horizon_s: float,
-    sustainable_slots: float,
+    rate_per_s: float,
     start_hour_utc: float,
     station_lon_deg: np.ndarray,
     demand_stations: tuple[int, ...],
@@ -100,14 +126,13 @@ def generate_jobs(
     jobs a satellite uniformly.
 
     Args:
-        sustainable_slots: energy-limited busy slots of the whole constellation.
+        rate_per_s: mean arrival rate [1/s] (:func:`arrival_rate_per_s`).
         start_hour_utc: UTC hour of day at the epoch [h].
         station_lon_deg: float[G] station longitudes [deg].
         sat_lon_deg: ``f(time_s[K], sat[K]) -> lon_deg[K]`` sub-satellite longitudes.
     """
-    rate = arrival_rate_per_s(cfg, sustainable_slots)
     amp = cfg.diurnal_amplitude
-    n_candidates = rng.poisson(rate * (1.0 + amp) * horizon_s)
+    n_candidates = rng.poisson(rate_per_s * (1.0 + amp) * horizon_s)
     arrival = np.sort(rng.uniform(0.0, horizon_s, n_candidates))
     shares = np.array([cfg.inference_share, cfg.training_share, cfg.earth_observation_share])
     kind = rng.choice(3, size=n_candidates, p=shares / shares.sum()).astype(np.int8)
