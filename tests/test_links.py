@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import orbit_env  # noqa: F401  (registers the ids)
 from orbit_env.config import LinkConfig, ScenarioConfig
-from orbit_env.sim.links import NEVER, LinkModel, Transfer
+from orbit_env.sim.links import NEVER, AntennaSchedule, LinkModel, Transfer
 from orbit_env.sim.simulator import Simulator
 from tests.synthetic import SyntheticGeometry
 from tests.test_simulator import ONE_STATION, make_jobs
@@ -221,3 +221,62 @@ def test_every_masked_placement_is_booked_exactly_when_estimated(name, kwargs):
 def test_every_masked_placement_is_booked_exactly_when_estimated_over_a_full_suncatcher_day():
     gaps = booked_minus_estimated("Suncatcher", 1000)
     assert gaps.size > 1000 and (gaps == 0).all()
+
+
+# -- full episodes: no late delivery the estimate could have seen ------------------------------------
+
+
+def late_deliveries_the_estimate_could_have_seen(name: str, seed: int, **kwargs) -> tuple[int, int, int]:
+    """Place each job on its earliest on-time estimate and keep, per placement, the antenna bookings
+    the decision saw. Returns (jobs estimated on time, of those delivered late, of those late whose
+    downlink booked against the bookings seen at placement, from the actual finish time, would
+    also have been late although the job finished no later than estimated)."""
+    env = gymnasium.make(f"orbit_env/{name}-v1", **kwargs)
+    env.reset(seed=seed)
+    sim = env.unwrapped.sim
+    seen: dict[int, tuple[int, float, float, list]] = {}
+    while not sim.done:
+        for job in sim.pending().tolist():
+            estimate = sim.estimate(job)
+            on_time = sim.valid_targets(job) & (estimate.delivery_s <= sim.jobs.deadline_s[job])
+            if not on_time.any():
+                sim.reject(job)
+                continue
+            sat = int(np.flatnonzero(on_time)[np.argmin(estimate.delivery_s[on_time])])
+            busy = [[list(antenna) for antenna in station] for station in sim.links.antennas.busy]
+            seen[job] = (sat, float(estimate.finish_s[sat]), float(estimate.delivery_s[sat]), busy)
+            sim.place(job, sat)
+        sim.advance()
+    late = [j for j in seen if sim.delivery_s[j] > sim.jobs.deadline_s[j]]
+    visible = 0
+    links, actual = sim.links, sim.links.antennas
+    try:
+        for j in late:
+            sat, est_finish, _, busy = seen[j]
+            finish = float(sim.finish_s[j])
+            if not np.isfinite(finish) or finish > est_finish:
+                continue  # it finished later than estimated (power): not the antennas' doing
+            links.antennas = AntennaSchedule(len(busy), len(busy[0]))
+            links.antennas.busy = busy
+            then = links.downlink_estimate(np.array([finish]), np.array([sat]), float(sim.jobs.output_gb[j]))[
+                0
+            ]
+            visible += bool(then > sim.jobs.deadline_s[j])
+    finally:
+        links.antennas = actual
+    env.close()
+    return len(seen), len(late), visible
+
+
+def test_no_late_delivery_comes_from_antenna_bookings_the_estimate_could_see_on_suncatcher():
+    placed, late, visible = late_deliveries_the_estimate_could_have_seen(
+        "Suncatcher", 1000, horizon_s=6 * 3600.0
+    )
+    assert placed > 500
+    assert visible == 0, f"{visible} of {late} late deliveries were visible to the estimate"
+
+
+@pytest.mark.slow
+def test_no_late_delivery_comes_from_antenna_bookings_the_estimate_could_see_over_a_full_suncatcher_day():
+    placed, late, visible = late_deliveries_the_estimate_could_have_seen("Suncatcher", 1000)
+    assert placed > 2000 and visible == 0, (placed, late, visible)
