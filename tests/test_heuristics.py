@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -125,3 +127,76 @@ def test_rules_take_the_envs_defer_s_for_their_fallback():
     # 3 h to the deadline, 1 h of work: room for another look after 600 s, none after 5000 s
     assert fallback(layout, job, 600.0) == layout.n_sats  # defer
     assert fallback(layout, job, 5000.0) == layout.n_sats + 1  # reject
+
+
+# -- link_aware and marginal_cost: the right answer on hand-built observations ---------------------
+
+
+def encoded(layout: ObservationLayout, sats: dict, job: dict, glob: dict | None = None) -> np.ndarray:
+    """A flat observation from physical values by column name (unnamed columns 0)."""
+
+    def entry(name: str, value):
+        c = layout.column(name)
+        return (np.log1p(value) if c.log else np.asarray(value, dtype=float)) / c.scale
+
+    s = np.zeros((layout.n_sats, layout.n_sat_features))
+    j = np.zeros(len(layout.job_columns))
+    g = np.zeros(len(layout.global_columns))
+    for name, value in sats.items():
+        s[:, layout.sat_index(name)] = entry(name, value)
+    for name, value in job.items():
+        j[layout.job_index(name)] = entry(name, value)
+    for name, value in (glob or {}).items():
+        g[layout.global_index(name)] = entry(name, value)
+    return layout.encode(s, j, g)
+
+
+THREE_OPEN = {  # three valid, sunlit satellites, far from eclipse, delivering well on time
+    "valid_target": 1.0,
+    "sunlit": 1.0,
+    "time_to_crossing": 1.0,
+    "delivery_slack": 0.5,
+    "soc_after_queue": 0.9,
+    "eclipse_margin": [0.9, 0.3, 0.9],
+    "queue_fill": [0.0, 0.0, 0.8],
+}
+ONE_HOUR_JOB = {"present": 1.0, "work": 3600.0, "time_to_deadline": 5 * 3600.0}
+
+
+def test_marginal_cost_runs_where_value_most_exceeds_the_barrier_cost_and_sheds_when_none_does():
+    from agents.heuristics import Barriers, MarginalCostPolicy
+
+    layout = ObservationLayout(3)
+    rule = MarginalCostPolicy(barriers=Barriers(base_price=2.0, battery_weight=0.2, queue_weight=0.5))
+    # prices per hour: 2·(1 + 0.2·(1/0.9 − 1)) = 2.04, 2·(1 + 0.2·(1/0.3 − 1)) = 2.93,
+    # 2·(1 + 0.02 + 0.5·(1/0.2 − 1)) = 6.04
+    price = rule.price(layout, layout.satellites(encoded(layout, THREE_OPEN, ONE_HOUR_JOB))[None])[0]
+    np.testing.assert_allclose(
+        price, [2 * (1 + 0.2 / 9), 2 * (1 + 0.2 * (1 / 0.3 - 1)), 2 * (1 + 0.2 / 9 + 2)], rtol=1e-5
+    )
+    assert rule.predict(encoded(layout, THREE_OPEN, {**ONE_HOUR_JOB, "value": 10.0}))[0] == 0
+    # worth 2.5: only satellite 0 (2.04) earns it; satellite 0 masked: satellite 1 costs 2.93, shed (defer)
+    assert rule.predict(encoded(layout, THREE_OPEN, {**ONE_HOUR_JOB, "value": 2.5}))[0] == 0
+    masked = {**THREE_OPEN, "valid_target": [0.0, 1.0, 1.0]}
+    assert rule.predict(encoded(layout, masked, {**ONE_HOUR_JOB, "value": 2.5}))[0] == 3
+    # a battery at its limit is an infinite cost
+    drained = {**THREE_OPEN, "eclipse_margin": [0.0, 0.0, 0.0]}
+    assert rule.predict(encoded(layout, drained, {**ONE_HOUR_JOB, "value": 100.0}))[0] == 3
+
+
+def test_link_aware_keeps_a_congested_stations_antennas_for_uploads_worth_them():
+    from agents.heuristics import LinkAwarePolicy, Thresholds
+
+    layout = ObservationLayout(3)
+    t = Thresholds(min_soc_after_queue=0.1, scarce_soc=0.0, eclipse_margin_soc=0.0, busy_backlog_s=600.0)
+    rule = LinkAwarePolicy(thresholds=dataclasses.replace(t, min_value_per_gb=0.5, delivery_margin=0.2))
+    upload = {**ONE_HOUR_JOB, "value": 5.0, "input_size": 20.0}  # 0.25 per GB
+    assert rule.predict(encoded(layout, THREE_OPEN, {**upload, "origin_backlog": 0.0}))[0] in (0, 1, 2)
+    assert rule.predict(encoded(layout, THREE_OPEN, {**upload, "origin_backlog": 1200.0}))[0] == 3  # deferred
+    worth = {**upload, "value": 20.0, "origin_backlog": 1200.0}  # 1 per GB
+    assert rule.predict(encoded(layout, THREE_OPEN, worth))[0] in (0, 1, 2)
+    on_board = {**upload, "in_orbit_data": 1.0, "origin_backlog": 1200.0}
+    assert rule.predict(encoded(layout, THREE_OPEN, on_board))[0] in (0, 1, 2)
+    # a delivery estimate with less slack than the margin is not trusted
+    tight = {**THREE_OPEN, "delivery_slack": 0.1}
+    assert rule.predict(encoded(layout, tight, {**upload, "origin_backlog": 0.0}))[0] == 3
