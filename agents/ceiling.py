@@ -8,17 +8,19 @@ window after the horizon, for every valid reward setting, and one on its on-time
 The LP (:class:`_CeilingLP`) runs from now to the latest time the episode can end
 (:func:`_episode_end_steps`), over job-timing buckets (e.g. 10 min) cut into energy steps (e.g.
 2 min), with each job's window from its earliest start to its latest on-time finish, slot
-capacity, energy with battery dynamics and brownouts, and satellites pooled into groups of
+capacity, energy with battery dynamics and brownouts, each station's antenna time over blocks
+of the episode, and satellites pooled into groups of
 similar sunlight phase where the exact problem is too large. Every job is either on time (+v)
 or costs min(reject_penalty, miss_penalty) v. Why its optimum bounds every policy is argued in
 parts: the class docstring gives the frame (any policy's run is a feasible point whose
 objective is at least its return) and each constraint family's method says why every run
-satisfies it. Solved with HiGHS; if a solve does not finish within ``time_limit_s`` the bound
-falls back to coarser pooling and finally to the trivial bound (every on-time-feasible job on
+satisfies it. Solved with HiGHS within ``time_limit_s`` in all: an attempt that does not finish in
+three quarters of the time left falls back to coarser pooling and finally to the trivial bound (every on-time-feasible job on
 time, every other one charged the cheaper penalty), and ``status`` says which was used.
 
 The simulator is read only through its public API: ``presentation_s()``, the link model's
-``first_reach_k`` and ``downlink_possible``, the geometry, power config, jobs and counters.
+``first_reach_k``, ``downlink_possible`` and ``station_reach``, the geometry, power config, jobs
+and counters.
 """
 
 from __future__ import annotations
@@ -80,7 +82,9 @@ def ceiling(
         left = time_limit_s - (time.perf_counter() - t_start)
         if left <= 1.0 and i > 0:
             break
-        out = _solve(sim, b, e, g, max(left, 1.0) if i + 1 < len(attempts) else max(left, 5.0))
+        # each attempt but the last leaves a quarter of what is left to the coarser ones
+        budget = max(0.75 * left, 1.0) if i + 1 < len(attempts) else max(left, 5.0)
+        out = _solve(sim, b, e, g, budget)
         if out is not None:
             out["status"] = "optimal" if i == 0 else "pooled"
             out["solve_s"] = time.perf_counter() - t_start
@@ -632,6 +636,7 @@ class _CeilingLP:
         self._brownout_credits()
         self._empty_battery_brownouts()
         self._after_the_end()
+        self._antenna_time()
 
     def _variables(self) -> None:
         """Allocate the variable blocks (see the class docstring) and per-(group, step) indices."""
@@ -787,6 +792,64 @@ class _CeilingLP:
             r_j = rows.new(sel.size, -np.inf, 1.0)
             rows.add(r_j, self.on_time[sel], np.ones(sel.size))
             rows.add(r_j, self.ended[f_j[sel] - self.f_end], np.ones(sel.size))
+
+    def _antenna_time(self) -> None:
+        """Antenna time: in every block of a few partitions of the episode into blocks (1, 3, 6, 12
+        h and the whole, each also shifted by half a block), the transfers of on-time jobs whose
+        transfer window lies inside the block need at most antennas x the block's contact time:
+        per demand station its uploads, and over all stations uploads and downloads together.
+
+        A ground transfer runs only while its station reaches the satellite (in whole simulator
+        steps with contact, :mod:`orbit_env.sim.links`), and a station serves at most
+        ``antennas`` transfers at once, so the transfers it makes inside a block take at most
+        antennas x the block's seconds of contact. An on-time job's upload runs between its
+        station's first contact after its presentation and its start (at most ``latest - work``),
+        its download between its finish (at least ``earliest + work``) and min(deadline, the
+        latest end); whatever else a run sends (late or rejected jobs, re-uploads) only adds
+        antenna time, which the rows leave out.
+        """
+        sim, jobs, grid, jy = self.sim, self.sim.jobs, self.grid, self.on_time_ids
+        cfg = sim.config.links
+        up_s = jobs.input_gb[jy] * GBIT_PER_GB / cfg.ground_link_gbps
+        down_s = jobs.output_gb[jy] * GBIT_PER_GB / cfg.ground_link_gbps
+        ground = jobs.origin_station[jy] >= 0
+        up_lo, up_hi = self.jobs.earliest_s[jy] - up_s, self.jobs.latest_s[jy] - self.jobs.work_s[jy]
+        down_lo = self.jobs.earliest_s[jy] + self.jobs.work_s[jy]
+        down_hi = np.minimum(jobs.deadline_s[jy], grid.end_s)
+        reach = sim.links.station_reach()[grid.k0 : grid.k_end]  # [K, G] whole steps with contact
+        contact_cum = np.vstack([np.zeros(reach.shape[1]), np.cumsum(reach, axis=0) * grid.dt_s])
+        n_k, antennas = reach.shape[0], cfg.antennas
+        rows, t0, dt = self.rows, grid.k0 * grid.dt_s, grid.dt_s
+        for block_h in (1.0, 3.0, 6.0, 12.0, np.inf):
+            block_k = n_k if not np.isfinite(block_h) else max(1, int(round(block_h * 3600.0 / dt)))
+            for shift_k in sorted({0, block_k // 2}) if block_k < n_k else (0,):
+                edges = np.unique(np.clip(np.arange(-shift_k, n_k + block_k, block_k), 0, n_k))
+                t_edges = t0 + edges * dt
+                contact = np.diff(contact_cum[edges], axis=0)  # [blocks, G] contact seconds
+
+                def inside(lo: np.ndarray, hi: np.ndarray, t_edges=t_edges) -> np.ndarray:
+                    b = np.searchsorted(t_edges, lo, side="right") - 1  # block holding lo (-1: none)
+                    ok = (b >= 0) & (b < t_edges.size - 1) & (lo <= hi)
+                    return np.where(ok & (hi <= t_edges[np.minimum(b + 1, t_edges.size - 1)]), b, -1)
+
+                b_up = np.where(ground, inside(up_lo, up_hi), -1)
+                b_down = inside(down_lo, down_hi)
+                n_b = edges.size - 1
+                # per demand station: its uploads
+                station = jobs.origin_station[jy]
+                sel = np.flatnonzero(b_up >= 0)
+                key = b_up[sel] * contact.shape[1] + station[sel]
+                used, pos = np.unique(key, return_inverse=True)
+                if used.size:
+                    cap = antennas * contact[used // contact.shape[1], used % contact.shape[1]]
+                    r = rows.new(used.size, -np.inf, cap)
+                    rows.add(r[pos], self.on_time[sel], up_s[sel])
+                # all stations: uploads and downloads
+                total = antennas * contact.sum(axis=1)
+                r = rows.new(n_b, -np.inf, total)
+                sel_d = np.flatnonzero(b_down >= 0)
+                rows.add(r[b_up[sel]], self.on_time[sel], up_s[sel])
+                rows.add(r[b_down[sel_d]], self.on_time[sel_d], down_s[sel_d])
 
     # -- bounds, objectives, solve --------------------------------------------------------------
     def _bounds(self) -> tuple[np.ndarray, np.ndarray]:

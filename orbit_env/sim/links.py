@@ -267,6 +267,10 @@ class LinkModel:
         ISLs (``n_samples`` if never); ``k``, ``station``: int[J] -> int[J]."""
         return self.next_reach[k, station].min(axis=1)
 
+    def station_reach(self) -> np.ndarray:
+        """bool[T, G]: each station reaches some satellite (directly or over ISLs) at each sample."""
+        return (self.hops >= 0).any(axis=2)
+
     def downlink_possible(self) -> np.ndarray:
         """bool[T]: some satellite reaches some station (directly or over ISLs) at each sample."""
         return (self.hops >= 0).any(axis=(1, 2))

@@ -103,7 +103,11 @@ def capacity_rates_per_s(
 
 def arrival_rate_per_s(cfg: WorkloadConfig, energy_rate_per_s: float, link_rate_per_s: float) -> float:
     """Mean job arrival rate [1/s]: ``load`` × the smaller of the two capacities
-    (:func:`capacity_rates_per_s`), i.e. of the binding resource."""
+    (:func:`capacity_rates_per_s`), i.e. of the binding resource. Where no demand station ever
+    reaches the constellation (link capacity 0) the energy capacity sets it: the jobs still
+    arrive, and cannot be served."""
+    if link_rate_per_s <= 0:
+        return cfg.load * energy_rate_per_s
     return cfg.load * min(energy_rate_per_s, link_rate_per_s)
 
 
