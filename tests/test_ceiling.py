@@ -21,7 +21,7 @@ from orbit_env.config import ScenarioConfig
 from orbit_env.sim.simulator import Simulator
 from tests.checks import load_script
 from tests.synthetic import SyntheticGeometry, always_visible
-from tests.test_simulator import make_jobs
+from tests.test_simulator import ONE_STATION, make_jobs
 
 PINNED = json.loads((Path(__file__).resolve().parent / "fixtures" / "pinned_ceiling.json").read_text())
 #: a penalty drawn from RewardConfig's valid range
@@ -127,6 +127,36 @@ def test_ceiling_equals_the_optimum_when_two_jobs_compete_for_one_slot():
     assert c.value_on_time == 3.0 and c.value_rejected == 1.0 and c.brownouts == 0
 
 
+def test_ceiling_counts_each_stations_antenna_time():
+    # one station with one antenna sees the satellite only in step 1, [60, 120) s. Two jobs of
+    # 50 GB (a 40 s upload each) must upload, run (1 s) and come down (0 GB) in that minute: only
+    # one can. The antenna rows allow 60 s of uploads, so the LP takes job 0 whole and half of
+    # job 1: -0.25·4 + 1.25·(3 + 0.5·1) = 3.375, where without them it counted both (4.0).
+    dt, steps = 60.0, 10
+    hops = np.full((steps + 1, 1, 1), -1, dtype=np.int16)
+    hops[1] = 0
+    geo = SyntheticGeometry(dt_s=dt, sunlit_fraction=np.ones((steps + 1, 1)), station_hops=hops)
+    config = ScenarioConfig(ground=ONE_STATION, horizon_s=steps * dt, dt_s=dt).replace(antennas=1)
+    sim = Simulator(config, geo)
+    jobs = make_jobs(
+        arrival_s=[0.0, 0.0], work_s=[1.0, 1.0], input_gb=[50.0, 50.0], output_gb=[0.0, 0.0],
+        deadline_s=[600.0, 600.0], value=[3.0, 1.0],
+    )  # fmt: skip
+    sim.reset(np.random.default_rng(0), jobs=jobs)
+    bound = ceiling(sim, bucket_s=dt)
+    assert bound["status"] == "optimal"
+    assert bound["return"] == pytest.approx(-0.25 * 4.0 + 1.25 * 3.5, abs=1e-4)
+    np.testing.assert_allclose(bound["job_on_time"], [1.0, 0.5], atol=1e-6)
+    # the run: job 0 uploads in [60, 100) s and is delivered at 101 s; job 1 cannot upload in time
+    sim.advance()
+    assert sim.valid_targets(0)[0] and sim.place(0, 0) == 100.0
+    assert not sim.valid_targets(1)[0]
+    sim.reject(1)
+    while not sim.done:
+        sim.advance()
+    assert sim.counters.value_on_time == 3.0 and sim.counters.value_rejected == 1.0
+
+
 def test_ceiling_charges_no_brownout_after_the_episode_ends():
     # one satellite in eclipse throughout: its battery carries the idle load for ~2.5 h, not to
     # the job's deadline at 20,000 s. Run at once, the job is delivered before the horizon
@@ -222,6 +252,18 @@ def test_no_heuristic_beats_the_ceiling_on_walker():
     _assert_below(
         "orbit_env/WalkerLEO-v1", [0], ["eclipse_safe", "earliest_finish"], groups=4, bucket_s=1200.0
     )
+
+
+def test_no_heuristic_beats_the_antenna_ceiling_on_a_suncatcher_quarter_day():
+    names = ["link_aware", "marginal_cost", "earliest_finish"]
+    _assert_below("orbit_env/Suncatcher-v1", [0], names, env_kwargs={"horizon_s": 6 * 3600.0}, groups=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ["orbit_env/Suncatcher-v1", "orbit_env/SuncatcherEclipse-v1"])
+def test_no_heuristic_beats_the_ceiling_on_whole_suncatcher_days(env_id):
+    names = ["random", "earliest_finish", "value_density", "eclipse_safe", "link_aware", "marginal_cost"]
+    _assert_below(env_id, [1000, 1001], names, env_kwargs={"split": "test"}, time_limit_s=300.0)
 
 
 @pytest.mark.slow
