@@ -120,7 +120,10 @@ class OrbitPlacementEnv(gym.Env):
     * v1: every arrived job settled (the drain window after the horizon, settlement at the
       deadline); the uplink estimate and mask follow the antenna booking rule; transfers fit in
       contact time; radio energy drawn while transmitting; jobs of a lost satellite presented at
-      the loss; a ``val`` split. Returns are not comparable with v0.
+      the loss; a ``val`` split; the download estimate sees the antenna bookings already made;
+      the observation's link columns (``downlink_wait``, ``origin_backlog``,
+      ``origin_time_to_contact``, ``station_backlog``); the offered load follows the binding
+      resource (energy or the demand stations' antenna time). Returns are not comparable with v0.
     * v0: initial release (episodes cut at the horizon with work still in flight uncounted).
     """
 
