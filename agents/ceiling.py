@@ -14,9 +14,10 @@ similar sunlight phase where the exact problem is too large. Every job is either
 or costs min(reject_penalty, miss_penalty) v. Why its optimum bounds every policy is argued in
 parts: the class docstring gives the frame (any policy's run is a feasible point whose
 objective is at least its return) and each constraint family's method says why every run
-satisfies it. Solved with HiGHS within ``time_limit_s`` in all: an attempt that does not finish in
-three quarters of the time left falls back to coarser pooling and finally to the trivial bound (every on-time-feasible job on
-time, every other one charged the cheaper penalty), and ``status`` says which was used.
+satisfies it. Solved with HiGHS within ``time_limit_s`` in all: an attempt that does not finish
+in three quarters of the time left falls back to coarser pooling and finally to the trivial
+bound (every on-time-feasible job on time, every other one charged the cheaper penalty), and
+``status`` says which was used.
 
 The simulator is read only through its public API: ``presentation_s()``, the link model's
 ``first_reach_k``, ``downlink_possible`` and ``station_reach``, the geometry, power config, jobs
