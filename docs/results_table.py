@@ -2,8 +2,9 @@
 
 Usage: ``python docs/results_table.py results/Tiny-v1 results/WalkerLEO-v1 results/WalkerLEO-v1-model ...``
 
-Folders of the same env are merged (they must share seeds and split); saved models (``*.zip``)
-share one row, "trained maskable_ppo".
+Folders of the same env are merged (they must share seeds and split; a policy measured in more
+than one folder takes the later folder's numbers, e.g. a rule re-run after tuning); saved
+models (``*.zip``) share one row, "trained maskable_ppo".
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def merged(folders: list[str]) -> dict[str, dict]:
         if run["seeds"] != first["seeds"] or run["split"] != first["split"]:
             raise SystemExit(f"{folder}: other seeds or split than the first {run['env']} folder")
         for name, metrics in policies.items():
-            first["policies"].setdefault(name, metrics)
+            first["policies"][name] = metrics
     return out
 
 
