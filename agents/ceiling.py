@@ -813,7 +813,8 @@ class _CeilingLP:
         cfg = sim.config.links
         up_s = jobs.input_gb[jy] * GBIT_PER_GB / cfg.ground_link_gbps
         down_s = jobs.output_gb[jy] * GBIT_PER_GB / cfg.ground_link_gbps
-        ground = jobs.origin_station[jy] >= 0
+        station = jobs.origin_station[jy]
+        ground = station >= 0
         up_lo, up_hi = self.jobs.earliest_s[jy] - up_s, self.jobs.latest_s[jy] - self.jobs.work_s[jy]
         down_lo = self.jobs.earliest_s[jy] + self.jobs.work_s[jy]
         down_hi = np.minimum(jobs.deadline_s[jy], grid.end_s)
@@ -827,17 +828,10 @@ class _CeilingLP:
                 edges = np.unique(np.clip(np.arange(-shift_k, n_k + block_k, block_k), 0, n_k))
                 t_edges = t0 + edges * dt
                 contact = np.diff(contact_cum[edges], axis=0)  # [blocks, G] contact seconds
-
-                def inside(lo: np.ndarray, hi: np.ndarray, t_edges=t_edges) -> np.ndarray:
-                    b = np.searchsorted(t_edges, lo, side="right") - 1  # block holding lo (-1: none)
-                    ok = (b >= 0) & (b < t_edges.size - 1) & (lo <= hi)
-                    return np.where(ok & (hi <= t_edges[np.minimum(b + 1, t_edges.size - 1)]), b, -1)
-
-                b_up = np.where(ground, inside(up_lo, up_hi), -1)
-                b_down = inside(down_lo, down_hi)
+                b_up = np.where(ground, _block_holding(t_edges, up_lo, up_hi), -1)
+                b_down = _block_holding(t_edges, down_lo, down_hi)
                 n_b = edges.size - 1
                 # per demand station: its uploads
-                station = jobs.origin_station[jy]
                 sel = np.flatnonzero(b_up >= 0)
                 key = b_up[sel] * contact.shape[1] + station[sel]
                 used, pos = np.unique(key, return_inverse=True)
@@ -938,6 +932,14 @@ class _CeilingLP:
             "variables": self.n_var,
             "constraints": self.rows.count,
         }
+
+
+def _block_holding(t_edges: np.ndarray, lo_s: np.ndarray, hi_s: np.ndarray) -> np.ndarray:
+    """int[M]: the block (between consecutive ``t_edges`` [s]) holding each window [lo, hi], -1
+    where the window is empty or spans a block edge."""
+    b = np.searchsorted(t_edges, lo_s, side="right") - 1  # block holding lo (-1: none)
+    ok = (b >= 0) & (b < t_edges.size - 1) & (lo_s <= hi_s)
+    return np.where(ok & (hi_s <= t_edges[np.minimum(b + 1, t_edges.size - 1)]), b, -1)
 
 
 def _lp(

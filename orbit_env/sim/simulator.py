@@ -137,7 +137,7 @@ class Simulator:
         #: energy-limited average busy slots per satellite, float[N]
         self.sustainable_slots = pw.sustainable_slots(self.power, self.sunlit_mean) * valid[0]
         # over the horizon and the drain window after it, where the jobs drawn are served
-        reach = (geometry.station_hops[: max(self.max_steps, 1)] >= 0).any(axis=2)  # [T, G]
+        reach = self.links.station_reach()[: max(self.max_steps, 1)]  # [T, G]
         demand = list(config.ground.demand_indices)
         #: share of the episode (horizon and drain window) each station reaches some satellite,
         #: directly or over ISLs, float[G]
@@ -288,7 +288,8 @@ class Simulator:
     def station_next_contact_s(self) -> np.ndarray:
         """float[G] time until each station next reaches a satellite, directly or over ISLs [s]
         (0: now; ``inf``: not within the geometry)."""
-        k = self.links.next_reach[self.step_index].min(axis=1)
+        n_stations = self.links.hops.shape[1]
+        k = self.links.first_reach_k(np.full(n_stations, self.step_index), np.arange(n_stations))
         return np.where(k < self.links.n_samples, np.maximum(k * self.dt_s - self.now_s, 0.0), np.inf)
 
     def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from orbit_env.config import WorkloadConfig
+from orbit_env.sim.links import GBIT_PER_GB
 
 KIND_NAMES = ("inference", "training", "earth_observation")
 INFERENCE, TRAINING, EARTH_OBSERVATION = 0, 1, 2
@@ -76,13 +77,11 @@ def mean_work_s(cfg: WorkloadConfig) -> float:
     )
 
 
-def uplink_s_per_ground_job(cfg: WorkloadConfig, ground_link_gbps: float) -> float:
-    """Expected antenna time of one ground job's input upload [s] (Earth observation has none)."""
-    ground = cfg.inference_share + cfg.training_share
-    if ground == 0:
-        return 0.0
-    mean_gb = (cfg.inference_share * INPUT_GB[INFERENCE] + cfg.training_share * INPUT_GB[TRAINING]) / ground
-    return mean_gb * 8.0 / ground_link_gbps
+def upload_s_per_job(cfg: WorkloadConfig, ground_link_gbps: float) -> float:
+    """Expected antenna time of one job's input upload [s], over all kinds (Earth observation,
+    whose input is on board, uploads nothing)."""
+    mean_gb = cfg.inference_share * INPUT_GB[INFERENCE] + cfg.training_share * INPUT_GB[TRAINING]
+    return mean_gb * GBIT_PER_GB / ground_link_gbps
 
 
 def capacity_rates_per_s(
@@ -92,11 +91,10 @@ def capacity_rates_per_s(
 
     Energy: the sustainable busy slots ÷ the mean work of a job. Links: the antenna time the
     demand stations' passes offer per second (antennas × share of time each reaches the
-    constellation, summed) ÷ the mean upload time per job (ground jobs only); ``inf`` without
-    ground jobs.
+    constellation, summed) ÷ the mean upload time per job; ``inf`` without ground jobs.
     """
     energy = sustainable_slots / mean_work_s(cfg)
-    per_job = (cfg.inference_share + cfg.training_share) * uplink_s_per_ground_job(cfg, ground_link_gbps)
+    per_job = upload_s_per_job(cfg, ground_link_gbps)
     link = uplink_antenna_s_per_s / per_job if per_job > 0 else np.inf
     return float(energy), float(link)
 
