@@ -25,6 +25,7 @@ import argparse
 import csv
 import json
 import math
+import pickle
 import sys
 import time
 import warnings
@@ -37,13 +38,13 @@ import numpy as np
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
-from agents import rollout
+from agents import episodes, parallel, rollout
 from agents.base import Policy
 from agents.registry import POLICY_NAMES, make_policy
 from orbit_env.config import SPLITS, parse_overrides
 
 DEFAULT_ENV = "orbit_env/WalkerLEO-v1"
-CEILING = "ceiling"
+CEILING = episodes.CEILING
 N_BOOTSTRAP = 2000
 BOOTSTRAP_SEED = 0
 PLOT_METRICS = ("return", "on_time_value_rate", "brownouts", "accelerator_utilization")
@@ -89,6 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="solver time limit per episode for the ceiling (%(default)s)",
     )
     parser.add_argument("--no-plots", action="store_true", help="do not write metrics.png and traces.png")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="play episodes (and the ceiling's LPs) in N local processes, or on N Ray actors with --ray "
+        "(default 1; with --ray, one per CPU of the cluster); results are identical to a serial run",
+    )
+    parser.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the episodes on a Ray cluster: 'local' starts Ray on this machine, 'auto' joins the "
+        "cluster this node belongs to, or give the head's address (needs the [ray] extra)",
+    )
     parser.add_argument(
         "--trace-episode", type=int, default=0, help="episode whose battery and queue traces are plotted (0)"
     )
@@ -150,6 +166,8 @@ def evaluate(
     progress: bool = True,
     trace_episode: int = 0,
     ceiling_time_limit_s: float = 60.0,
+    workers: int = 1,
+    ray_address: str | None = None,
 ) -> dict[str, Any]:
     """Run every policy on episodes with seeds ``seed, seed + 1, ...``; the results dict.
 
@@ -165,6 +183,9 @@ def evaluate(
         progress: show a tqdm bar.
         trace_episode: episode whose per-step battery and queue traces are recorded.
         ceiling_time_limit_s: solver time limit per episode [s].
+        workers: local worker processes (1: play here), or Ray actors with ``ray_address``
+            (0: one per CPU of the cluster). The results do not depend on it.
+        ray_address: ``"local"``, ``"auto"`` or a Ray cluster address; ``None`` for no Ray.
 
     Returns:
         ``{"env", "episodes", "seed", "seeds", "split", "env_kwargs", "policies": {name: {metric:
@@ -187,9 +208,24 @@ def evaluate(
     if ceiling_fn is not None:
         kinds[CEILING] = CEILING
     seeds = [seed + i for i in range(episodes)]
+    workers = _check_workers(workers, ray_address, specs)
+    make_args = (env_id, split, env_kwargs, specs, kinds, ceiling_fn is not None, ceiling_time_limit_s)
+    start = time.perf_counter()
     rows, statuses, traces, wall_s = _play(
-        env, specs, loaded, kinds, ceiling_fn, seeds, trace_episode, ceiling_time_limit_s, progress
+        env,
+        specs,
+        loaded,
+        kinds,
+        ceiling_fn,
+        seeds,
+        trace_episode,
+        ceiling_time_limit_s,
+        progress,
+        workers,
+        ray_address,
+        make_args,
     )
+    elapsed_s = time.perf_counter() - start
     env.close()
     _check_same_streams(rows, kinds, seeds)
     return {
@@ -205,7 +241,34 @@ def evaluate(
         "trace_episode": trace_episode,
         "traces": traces,
         "wall_s": wall_s,
+        "elapsed_s": elapsed_s,
+        "workers": workers,
+        "ray": ray_address,
     }
+
+
+def _check_workers(workers: Any, ray_address: str | None, specs: dict[str, str | Policy]) -> int:
+    """``workers`` as an int; policies given as objects must pickle to reach other processes."""
+    least = 0 if ray_address else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < least:
+        raise SetupError(f"workers must be an integer >= {least}, got {workers!r}")
+    if workers == 1 and ray_address is None:
+        return workers
+    for name, spec in specs.items():
+        if not isinstance(spec, str):
+            try:
+                pickle.dumps(spec)
+            except Exception as err:
+                raise SetupError(
+                    f"policy {name!r} cannot be sent to worker processes ({err}); give it by name "
+                    "or path, or run with one worker"
+                ) from err
+    if ray_address is not None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise SetupError('--ray needs Ray: pip install -e ".[ray]"') from None
+    return workers
 
 
 def _make_env(env_id: str, split: str, env_kwargs: dict[str, Any]) -> tuple[str, gymnasium.Env]:
@@ -247,51 +310,64 @@ def _play(
     trace_episode: int,
     ceiling_time_limit_s: float,
     progress: bool,
+    workers: int = 1,
+    ray_address: str | None = None,
+    make_args: tuple = (),
 ) -> tuple[dict[str, list[dict[str, float]]], list[str] | None, dict[str, dict], dict[str, float]]:
     """Every policy (and the ceiling) on every seed: per-episode rows, ceiling statuses, traces, wall time.
 
-    Episode-major order: the env keeps the simulators of recent epochs, so policies share them.
-    A heuristic is made afresh per episode, so its randomness follows the episode's seed.
+    Tasks go episode-major (the ceiling first), so an env keeps the simulators of recent epochs
+    for the policies that follow. One worker plays them here on ``env``; more workers each build
+    their own env from ``make_args`` (``episodes.make_worker``'s arguments) and play the same
+    tasks, with the same results.
     """
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in specs}
-    traces: dict[str, dict[str, list[float]]] = {}
-    wall_s: dict[str, float] = dict.fromkeys(specs, 0.0)
-    statuses: list[str] | None = None
-    if ceiling_fn is not None:
-        rows[CEILING], wall_s[CEILING], statuses = [], 0.0, []
-    bar = tqdm(total=len(rows) * len(seeds), disable=not progress, unit="ep", dynamic_ncols=True)
-    for i, s in enumerate(seeds):
-        if ceiling_fn is not None:
-            bar.set_description(f"{CEILING} (ep {i})")
-            start = time.perf_counter()
-            row, status = _ceiling_row(ceiling_fn, env, s, ceiling_time_limit_s)
-            wall_s[CEILING] += time.perf_counter() - start
-            rows[CEILING].append(row)
-            statuses.append(status)
-            bar.update()
-        for name, spec in specs.items():
-            bar.set_description(f"{name} (ep {i})")
-            policy = make_policy(spec, env=env, seed=s) if kinds[name] == "heuristic" else loaded[name]
-            start = time.perf_counter()
-            ret, metrics, trace = rollout.run_episode(env, policy, s, trace=i == trace_episode)
-            wall_s[name] += time.perf_counter() - start
-            rows[name].append({"return": ret, **metrics})
-            if trace is not None:
-                traces[name] = trace
-            bar.update()
-    bar.close()
-    return rows, statuses, traces, wall_s
+    names = ([CEILING] if ceiling_fn is not None else []) + list(specs)
+    tasks = [
+        episodes.EpisodeTask(name, i, s, trace=name != CEILING and i == trace_episode)
+        for i, s in enumerate(seeds)
+        for name in names
+    ]
+    bar = tqdm(total=len(tasks), disable=not progress, unit="ep", dynamic_ncols=True)
 
+    def done(i: int, result: dict) -> None:
+        bar.set_description(f"{tasks[i].name} (ep {tasks[i].episode})")
+        bar.update()
 
-def _ceiling_row(ceiling_fn: Any, env: gymnasium.Env, seed: int, time_limit_s: float) -> tuple[dict, str]:
-    env.reset(seed=seed)
+    def lost(i: int, message: str) -> None:
+        task = tasks[i]
+        warnings.warn(
+            f"{message}: {task.name} on episode {task.episode} (seed {task.seed}) is played again",
+            stacklevel=2,
+        )
+
+    here = episodes.EvalWorker(env, specs, kinds, ceiling_fn, ceiling_time_limit_s, dict(loaded))
     try:
-        out = ceiling_fn(env.unwrapped.sim, bucket_s=600.0, time_limit_s=time_limit_s)
-    except Exception as err:  # one failed LP should not cost the whole evaluation
-        warnings.warn(f"ceiling failed on seed {seed}: {type(err).__name__}: {err}", stacklevel=2)
-        return {"return": math.nan, "value_on_time": math.nan, "solve_s": math.nan}, f"error: {err}"
-    row = {k: float(out.get(k, math.nan)) for k in ("return", "value_on_time", "solve_s")}
-    return row, str(out.get("status", "unknown"))
+        results = parallel.run_tasks(
+            tasks,
+            episodes.play,
+            episodes.make_worker,
+            make_args,
+            workers=workers,
+            ray_address=ray_address,
+            on_result=done,
+            on_lost=lost,
+            state=here,
+        )
+    finally:
+        bar.close()
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    wall_s: dict[str, float] = dict.fromkeys(names, 0.0)
+    traces: dict[str, dict[str, list[float]]] = {}
+    statuses: list[str] | None = [] if ceiling_fn is not None else None
+    for task, result in zip(tasks, results, strict=True):
+        rows[task.name].append(result["row"])
+        wall_s[task.name] += result["wall_s"]
+        if result["trace"] is not None:
+            traces[task.name] = result["trace"]
+        if task.name == CEILING:
+            statuses.append(result["status"])
+    order = list(specs) + ([CEILING] if ceiling_fn is not None else [])
+    return {n: rows[n] for n in order}, statuses, traces, {n: wall_s[n] for n in order}
 
 
 def _check_same_streams(rows: dict, kinds: dict, seeds: list[int]) -> None:
@@ -569,6 +645,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=True,
             trace_episode=args.trace_episode,
             ceiling_time_limit_s=args.ceiling_time_limit,
+            workers=args.workers if args.workers is not None else (0 if args.ray else 1),
+            ray_address=args.ray,
         )
     except (SetupError, FileNotFoundError, PermissionError) as err:
         message = " ".join(str(err).split())
