@@ -326,8 +326,10 @@ class ValidationCallback(BaseCallback):
         background: bool = False,
         env_id: str | None = None,
         env_kwargs: dict[str, Any] | None = None,
+        on_result: Callable[[int, dict[str, float]], Any] | None = None,
     ) -> None:
         super().__init__()
+        self.on_result = on_result
         if background and env_id is None:
             raise ValueError("background validation needs env_id (the worker builds its own env)")
         self.env, self.algo, self.eval_freq = env, algo, eval_freq
@@ -438,6 +440,8 @@ class ValidationCallback(BaseCallback):
         if best:
             self.best_mean = mean
             save_best(self.run_dir / "best_model.zip")
+        if self.on_result is not None:  # e.g. sweep.py's report to Ray Tune
+            self.on_result(step, {**values, "eval/best_mean_reward": self.best_mean})
         self.report(
             f"eval @ {step:,} steps: return {mean:.1f} ± {np.std(returns):.1f}, on-time value "
             f"rate {np.mean(on_time):.3f}, brownouts {np.mean([r['brownouts'] for r in rows]):.1f}"
@@ -769,7 +773,11 @@ def clone_heuristic(
 
 
 def make_callbacks(
-    args: argparse.Namespace, run: Run, validation_env: gymnasium.Env | None, say: Callable[[str], Any]
+    args: argparse.Namespace,
+    run: Run,
+    validation_env: gymnasium.Env | None,
+    say: Callable[[str], Any],
+    on_validation: Callable[[int, dict[str, float]], Any] | None = None,
 ) -> list[BaseCallback]:
     """Episode metrics, then validation, checkpoints and the progress bar as the arguments ask."""
     callbacks: list[BaseCallback] = [EpisodeMetricsCallback()]
@@ -786,6 +794,7 @@ def make_callbacks(
                 background=args.eval_async,
                 env_id=run.env_id,
                 env_kwargs=run.env_kwargs,
+                on_result=on_validation,
             )
         )
     if args.checkpoint_freq > 0:
@@ -880,8 +889,14 @@ def summarise(
 
 
 # -- main -----------------------------------------------------------------------------------------
-def main(argv: Sequence[str] | None = None) -> Path:
-    """Train; return the run folder."""
+def main(
+    argv: Sequence[str] | None = None, on_validation: Callable[[int, dict[str, float]], Any] | None = None
+) -> Path:
+    """Train; return the run folder.
+
+    ``on_validation(step, values)`` is called after each validation with its ``eval/*`` scalars
+    and ``eval/best_mean_reward`` (``sweep.py`` reports them to Ray Tune).
+    """
     args = parse_args(argv)
     th.set_num_threads(args.threads)
     say = print if args.no_progress else tqdm.write
@@ -895,7 +910,7 @@ def main(argv: Sequence[str] | None = None) -> Path:
     if args.init_from and not run.resuming:
         start_from = clone_heuristic if args.init_from in HEURISTICS else start_from_saved_model
         start_from(args, run, model, logger, say)
-    callbacks = make_callbacks(args, run, envs.validation, say)
+    callbacks = make_callbacks(args, run, envs.validation, say, on_validation)
     say(
         f"training {args.algo} on {env_id} for {run.timesteps:,} steps with {run.n_envs} env(s); "
         f"run folder {run.run_dir}"
