@@ -20,7 +20,7 @@ from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.simulator import Simulator
+from orbit_env.sim.simulator import JobState, Simulator
 
 OBS_MODES = ("flat", "dict")
 REWARD_KEYS = ("on_time", "miss", "reject", "brownout")
@@ -88,6 +88,15 @@ class OrbitPlacementEnv(gym.Env):
     costs ``brownout_penalty`` (``RewardConfig``: 1.0, 0.25, 5.0). Rewards arrive when events
     happen; ``info["reward_components"]`` splits each reward into ``on_time``, ``miss``,
     ``reject`` and ``brownout``.
+
+    For credit assignment, each step's info also says which job the action decided
+    (``info["decided_job"]``, −1 on the step that ends an episode without decisions; the job
+    the next action decides is ``info["job"]``), how much simulated time passed since the
+    previous decision (``info["dt_s"]`` [s]; at reset, the time to the first decision; the
+    reset's and every step's sum to the episode's length), and which jobs settled during the
+    step and for how much: ``info["settled"] = {"jobs": int64[K], "reward": float64[K]}``
+    (value if on time, −miss_penalty × value if late or expired, −reject_penalty × value if
+    rejected); with the brownout component they add up to the step's reward.
 
     ## Starting State
     The epoch is the configured one or the start of a day drawn from the ``split``'s days of
@@ -196,6 +205,7 @@ class OrbitPlacementEnv(gym.Env):
         self.sim.reset(self.np_random)
         self._features.reset()
         self._last = self._reward_totals()
+        self.sim.take_settled()  # nothing settles before the first decision; start the log clean
         self._next_decision()
         # An episode may hold no decision at all (no job presented before the horizon, or every
         # satellite lost first): its one step then only ends it, so defer and reject stay valid.
@@ -203,7 +213,10 @@ class OrbitPlacementEnv(gym.Env):
         obs = self._observe()
         if self._no_decision:
             self._mask[self.n_sats :] = True
-        return obs, self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
+        info = self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
+        # dt_s at reset: from the episode's start to the first decision
+        info.update(dt_s=self.sim.now_s, decided_job=-1, settled=self._settled(np.zeros(0, dtype=np.int64)))
+        return obs, info
 
     def step(self, action: Any):
         if self.sim is None:
@@ -218,6 +231,7 @@ class OrbitPlacementEnv(gym.Env):
                 f"(satellites 0..{self.n_sats - 1}, defer={self.n_sats}, reject={self.n_sats + 1})"
             )
         job, sim = self._job, self.sim
+        t_before = sim.now_s
         if job is None:  # the step that ends an episode without decisions
             self._no_decision = False
         elif invalid or a == self.n_sats + 1:
@@ -235,6 +249,8 @@ class OrbitPlacementEnv(gym.Env):
         truncated = False
         obs = self._observe()  # computes the mask that the info reports
         info = self._info(invalid=invalid, components=components)
+        info.update(dt_s=sim.now_s - t_before, decided_job=-1 if job is None else job)
+        info["settled"] = self._settled(sim.take_settled())
         if terminated or truncated:
             info["episode_metrics"] = sim.metrics()
         return obs, reward, terminated, truncated, info
@@ -294,6 +310,18 @@ class OrbitPlacementEnv(gym.Env):
         delta = {k: now[k] - self._last[k] for k in REWARD_KEYS}
         self._last = now
         return delta
+
+    def _settled(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """``{"jobs": int64[K], "reward": float64[K]}``: each settled job's part of the reward."""
+        sim, r = self.sim, self.config.reward
+        value = sim.jobs.value[ids]
+        state = sim.state[ids]
+        scale = np.where(
+            state == JobState.ON_TIME,
+            1.0,
+            np.where(state == JobState.REJECTED, -r.reject_penalty, -r.miss_penalty),
+        )
+        return {"jobs": ids, "reward": value * scale}
 
     def _info(self, invalid: bool, components: dict[str, float]) -> dict[str, Any]:
         sim = self.sim

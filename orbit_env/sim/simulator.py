@@ -255,6 +255,7 @@ class Simulator:
         #: int[J, 2] (station, satellite) where the input was when the job was last placed
         self.placed_from = np.full((j, 2), -1, dtype=np.int64)
         self.counters = Counters()
+        self._settled: list[np.ndarray] = []  # ids settled since the last take_settled()
         self.step_index = 0
         self._next_arrival = 0
         self._over = False
@@ -291,6 +292,17 @@ class Simulator:
         n_stations = self.links.hops.shape[1]
         k = self.links.first_reach_k(np.full(n_stations, self.step_index), np.arange(n_stations))
         return np.where(k < self.links.n_samples, np.maximum(k * self.dt_s - self.now_s, 0.0), np.inf)
+
+    def take_settled(self) -> np.ndarray:
+        """int64[K]: the jobs settled since the last call, in settlement order, each once.
+
+        ``state`` says how each settled (``ON_TIME``, ``LATE``, ``EXPIRED`` or ``REJECTED``).
+        """
+        if not self._settled:
+            return np.zeros(0, dtype=np.int64)
+        ids = self._settled[0] if len(self._settled) == 1 else np.concatenate(self._settled)
+        self._settled = []
+        return ids
 
     def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:
         """Call ``listener(sim)`` after every :meth:`advance` (e.g. to record traces).
@@ -403,6 +415,7 @@ class Simulator:
         self.counters.rejected += 1
         self.counters.value_rejected += float(self.jobs.value[job])
         self.counters.decisions += 1
+        self._settled.append(np.array([job], dtype=np.int64))
 
     # -- predictions -------------------------------------------------------------------------
     def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
@@ -796,6 +809,7 @@ class Simulator:
             c.late += int((~on_time).sum())
             c.value_on_time += float(jobs.value[arrived_out][on_time].sum())
             c.value_late += float(jobs.value[arrived_out][~on_time].sum())
+            self._settled.append(arrived_out)
             c.latency_s.extend((self.delivery_s[arrived_out] - jobs.arrival_s[arrived_out]).tolist())
         # settlement at the deadline: a job not delivered by its deadline can no longer be on time,
         # so it is settled then (−miss_penalty × value either way): an output booked to land late
@@ -809,6 +823,7 @@ class Simulator:
             self.state[landing_late] = JobState.LATE
             c.late += int(landing_late.size)
             c.value_late += float(jobs.value[landing_late].sum())
+            self._settled.append(landing_late)
             landed = np.isfinite(self.delivery_s[landing_late])
             c.latency_s.extend(
                 (self.delivery_s[landing_late] - jobs.arrival_s[landing_late])[landed].tolist()
@@ -858,6 +873,7 @@ class Simulator:
         self.state[ids] = JobState.EXPIRED
         self.counters.expired += int(ids.size)
         self.counters.value_expired += float(self.jobs.value[ids].sum())
+        self._settled.append(np.asarray(ids, dtype=np.int64))
 
     def _free_slots_of(self, running: np.ndarray) -> None:
         """Stop the running jobs ``running`` and free their slots."""
