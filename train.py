@@ -74,7 +74,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv,
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
-from agents import models, rl
+from agents import credit, models, rl
 from agents.heuristics import HEURISTICS
 from agents.registry import ModelPolicy
 from agents.rollout import resolve_env_id, run_episode
@@ -781,6 +781,8 @@ def make_callbacks(
 ) -> list[BaseCallback]:
     """Episode metrics, then validation, checkpoints and the progress bar as the arguments ask."""
     callbacks: list[BaseCallback] = [EpisodeMetricsCallback()]
+    if any(key in run.hyperparams for key in credit.CREDIT_KEYS):
+        callbacks.append(credit.StepInfoRecorder())  # the credit buffer reads each step's info
     if args.eval_freq > 0:
         callbacks.append(
             ValidationCallback(

@@ -45,6 +45,7 @@ from torch import nn
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents.base import defer_s_of, flatten_observation, layout_for
+from agents.credit import CREDIT_KEYS, buffer_settings
 from agents.heuristics import HEURISTICS
 from agents.models import algo_class, check_algo, check_observation_space, flat_size, load_model
 from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
@@ -55,7 +56,7 @@ HYPERPARAMS_DIR = resources.files("agents") / "hyperparams"
 # rl-baselines3-zoo looks up only the env id and ``default``, so it never reads this section.
 FINETUNE_SECTION = "finetune"
 # Keys of a hyperparams entry that are not constructor arguments of the algorithm.
-EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune")
+EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune", *CREDIT_KEYS)
 # Constructor arguments that train.py sets itself; not accepted from a yml file.
 RESERVED_KEYS = ("env", "tensorboard_log", "seed", "device", "verbose", "_init_setup_model")
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
@@ -242,6 +243,7 @@ def model_kwargs(algo: str, hyperparams: Mapping[str, Any]) -> dict[str, Any]:
     """Constructor keyword arguments from resolved hyperparameters (schedules and policy built)."""
     algo = check_algo(algo)
     kwargs = {k: v for k, v in hyperparams.items() if k not in EXTRA_KEYS}
+    kwargs.update(buffer_settings(algo, dict(hyperparams)))  # the credit switches (agents.credit)
     policy = kwargs.get("policy", "MlpPolicy")
     if policy in POLICIES:
         if algo != "maskable_ppo":

@@ -1,0 +1,158 @@
+"""Credit assignment for MaskablePPO: discounting in simulated time and per-job credit (issue 18).
+
+A decision comes every few simulated seconds while a job's value arrives hours later, so a
+per-decision discount and GAE see little of it. Two switches, each off by default, set as
+hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
+
+* ``time_constant_h`` τ: discount in simulated time (a semi-MDP, as Decima and bsk-rl do). The
+  step from decision t to t + 1 takes Δt_t simulated seconds (``info["dt_s"]``) and is
+  discounted by γ^(Δt_t / τ): the model's ``gamma`` becomes the discount per τ hours. GAE's λ
+  stays per decision.
+* ``per_job_credit``: each job's settlement reward (its value on time, −miss or −reject
+  penalty × value; ``info["settled"]``) is moved from the step it settles on to the step of the
+  last decision on that job (the placement that ran it, or the final defer of a job that
+  expired pending), when that decision is in the same rollout and episode. A job decided in an
+  earlier rollout keeps its reward where it settles; one still unsettled at the end of the
+  rollout is covered by the value bootstrap. Every reward is counted once, so an episode's
+  undiscounted return is unchanged; only its timing moves (return-equivalent redistribution,
+  RUDDER). Brownout penalties stay where they happen: they follow from the state of one
+  satellite at one time, usually caused by several placements, and the critic sees that state.
+
+Both need :class:`StepInfoRecorder` among the callbacks (train.py adds it), which hands each
+step's info to the buffer before SB3 adds the step.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch as th
+from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+
+CREDIT_KEYS = ("time_constant_h", "per_job_credit")
+
+
+class CreditRolloutBuffer(MaskableRolloutBuffer):
+    """MaskableRolloutBuffer whose returns use simulated-time discounts and per-job credit.
+
+    Args (besides MaskableRolloutBuffer's):
+        time_constant_h: τ [h]; ``None`` keeps SB3's per-decision ``gamma``.
+        per_job_credit: move each job's settlement reward to its last decision (see module).
+    """
+
+    def __init__(
+        self, *args: Any, time_constant_h: float | None = None, per_job_credit: bool = False, **kwargs: Any
+    ) -> None:
+        if time_constant_h is not None and not (np.isfinite(time_constant_h) and time_constant_h > 0):
+            raise ValueError(
+                f"time_constant_h must be a positive number of hours or None, got {time_constant_h}"
+            )
+        self.time_constant_h = None if time_constant_h is None else float(time_constant_h)
+        self.per_job_credit = bool(per_job_credit)
+        super().__init__(*args, **kwargs)
+
+    def reset(self) -> None:
+        super().reset()
+        self.dt_s = np.full((self.buffer_size, self.n_envs), np.nan)
+        self.decided = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
+        self.settled: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(self.buffer_size)]
+
+    def record(self, infos: list[dict[str, Any]]) -> None:
+        """The step infos of the step about to be added (``pos``); see :class:`StepInfoRecorder`."""
+        if self.pos >= self.buffer_size:
+            return
+        missing = [k for k in ("dt_s", "decided_job", "settled") if k not in infos[0]]
+        if missing:
+            raise ValueError(f"credit assignment needs the env's info[{missing[0]!r}] (an orbit_env -v1 env)")
+        self.dt_s[self.pos] = [info["dt_s"] for info in infos]
+        self.decided[self.pos] = [info["decided_job"] for info in infos]
+        self.settled[self.pos] = [(info["settled"]["jobs"], info["settled"]["reward"]) for info in infos]
+
+    def step_discounts(self) -> np.ndarray:
+        """float[T, E]: the discount of each step's next value (``gamma`` or γ^(Δt / τ))."""
+        if self.time_constant_h is None:
+            return np.full((self.buffer_size, self.n_envs), self.gamma, dtype=np.float32)
+        self._check_recorded()
+        return (self.gamma ** (self.dt_s / (3600.0 * self.time_constant_h))).astype(np.float32)
+
+    def credited_rewards(self) -> np.ndarray:
+        """float64[T, E]: the rewards with each settled job's part moved to its last decision."""
+        rewards = self.rewards.astype(np.float64)
+        if not self.per_job_credit:
+            return rewards
+        self._check_recorded()
+        for env in range(self.n_envs):
+            last: dict[int, int] = {}  # job -> step of its last decision, this episode, this rollout
+            for t in range(self.buffer_size):
+                if self.episode_starts[t, env]:
+                    last = {}
+                job = int(self.decided[t, env])
+                if job >= 0:
+                    last[job] = t
+                jobs, parts = self.settled[t][env]
+                for j, part in zip(jobs.tolist(), parts.tolist(), strict=True):
+                    src = last.get(j)
+                    if src is not None and src != t:
+                        rewards[t, env] -= part
+                        rewards[src, env] += part
+        return rewards
+
+    def _check_recorded(self) -> None:
+        if np.isnan(self.dt_s).any():
+            raise RuntimeError(
+                "the step infos were not recorded: add agents.credit.StepInfoRecorder to the callbacks"
+            )
+
+    def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
+        """GAE with per-step discounts and the credited rewards (SB3's loop otherwise)."""
+        last_values = last_values.clone().cpu().numpy().flatten()
+        rewards, gammas = self.credited_rewards().astype(np.float32), self.step_discounts()
+        last_gae_lam = 0
+        for step in reversed(range(self.buffer_size)):
+            if step == self.buffer_size - 1:
+                next_non_terminal = 1.0 - dones.astype(np.float32)
+                next_values = last_values
+            else:
+                next_non_terminal = 1.0 - self.episode_starts[step + 1]
+                next_values = self.values[step + 1]
+            gamma = gammas[step]
+            delta = rewards[step] + gamma * next_values * next_non_terminal - self.values[step]
+            last_gae_lam = delta + gamma * self.gae_lambda * next_non_terminal * last_gae_lam
+            self.advantages[step] = last_gae_lam
+        self.returns = self.advantages + self.values
+
+
+class StepInfoRecorder(BaseCallback):
+    """Hands each step's infos to a :class:`CreditRolloutBuffer` (called before SB3 adds the step)."""
+
+    def _on_step(self) -> bool:
+        buffer = getattr(self.model, "rollout_buffer", None)
+        if isinstance(buffer, CreditRolloutBuffer):
+            buffer.record(self.locals["infos"])
+        return True
+
+
+def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments for the credit switches in ``hyperparams`` (removed from it).
+
+    Raises:
+        ValueError: a switch on an algorithm other than MaskablePPO, or with reward normalisation.
+    """
+    tau = hyperparams.pop("time_constant_h", None)
+    per_job = hyperparams.pop("per_job_credit", False)
+    if not isinstance(per_job, bool):
+        raise ValueError(f"per_job_credit must be true or false, got {per_job!r}")
+    if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not tau > 0):
+        raise ValueError(f"time_constant_h must be a positive number of hours, got {tau!r}")
+    if tau is None and not per_job:
+        return {}
+    if algo != "maskable_ppo":
+        raise ValueError(f"time_constant_h and per_job_credit need algo maskable_ppo, not {algo}")
+    if per_job and hyperparams.get("normalize"):
+        raise ValueError("per_job_credit moves raw rewards: it needs normalize: false")
+    return {
+        "rollout_buffer_class": CreditRolloutBuffer,
+        "rollout_buffer_kwargs": {"time_constant_h": tau, "per_job_credit": per_job},
+    }

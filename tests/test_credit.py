@@ -1,0 +1,157 @@
+"""Credit assignment (agents.credit): SB3's returns when off, return conservation, where credit goes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
+
+import orbit_env  # noqa: F401  (registers the ids)
+from agents import credit, rl
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = "orbit_env/Tiny-v1"
+
+
+def _buffers(n_steps: int, n_envs: int, gamma: float, **credit_kwargs):
+    env = gym.make(TINY)
+    args = (n_steps, env.observation_space, env.action_space)
+    ours = credit.CreditRolloutBuffer(*args, gamma=gamma, gae_lambda=0.95, n_envs=n_envs, **credit_kwargs)
+    return ours, env
+
+
+def _fill_random(buffers, n_steps: int, n_envs: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    rewards = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    values = rng.normal(size=(n_steps, n_envs)).astype(np.float32)
+    starts = (rng.random((n_steps, n_envs)) < 0.1).astype(np.float32)
+    dt = rng.uniform(0.0, 30.0, (n_steps, n_envs))
+    for buf in buffers:
+        buf.reset()
+        buf.rewards[:], buf.values[:], buf.episode_starts[:] = rewards, values, starts
+        buf.pos, buf.full = n_steps, True
+        if isinstance(buf, credit.CreditRolloutBuffer):
+            buf.dt_s[:] = dt
+            buf.decided[:] = -1
+            buf.settled = [[(np.zeros(0, np.int64), np.zeros(0))] * n_envs for _ in range(n_steps)]
+    last = th.as_tensor(rng.normal(size=n_envs).astype(np.float32))
+    dones = rng.random(n_envs) < 0.5
+    for buf in buffers:
+        buf.compute_returns_and_advantage(last, dones)
+
+
+def test_with_both_switches_off_the_returns_are_sb3s_bit_for_bit():
+    ours, env = _buffers(64, 2, gamma=0.99)
+    sb3 = MaskableRolloutBuffer(
+        64, env.observation_space, env.action_space, gamma=0.99, gae_lambda=0.95, n_envs=2
+    )
+    _fill_random([ours, sb3], 64, 2)
+    np.testing.assert_array_equal(ours.advantages, sb3.advantages)
+    np.testing.assert_array_equal(ours.returns, sb3.returns)
+
+
+def test_a_very_long_time_constant_is_sb3_without_discount():
+    ours, env = _buffers(64, 2, gamma=0.5, time_constant_h=1e12)
+    sb3 = MaskableRolloutBuffer(
+        64, env.observation_space, env.action_space, gamma=1.0, gae_lambda=0.95, n_envs=2
+    )
+    _fill_random([ours, sb3], 64, 2)
+    np.testing.assert_allclose(ours.returns, sb3.returns, rtol=1e-5, atol=1e-5)
+
+
+def test_the_time_discount_is_gamma_per_time_constant():
+    ours, _ = _buffers(4, 1, gamma=0.5, time_constant_h=2.0)
+    ours.dt_s[:, 0] = [0.0, 3600.0, 7200.0, 14400.0]
+    np.testing.assert_allclose(ours.step_discounts()[:, 0], [1.0, 0.5**0.5, 0.5, 0.25], rtol=1e-6)
+
+
+def test_credit_goes_to_the_last_decision_on_the_job_in_the_same_episode():
+    ours, _ = _buffers(5, 1, gamma=1.0, per_job_credit=True)
+    ours.rewards[:, 0] = [0.0, 0.0, 0.0, 11.5 - 5.0, 3.0]  # step 3: jobs settle, and a brownout (−5)
+    ours.decided[:, 0] = [5, 6, 5, 8, 2]  # job 5 decided twice (deferred, then placed)
+    ours.episode_starts[:, 0] = [0, 0, 0, 0, 1]  # step 4 starts a new episode
+    none = (np.zeros(0, np.int64), np.zeros(0))
+    ours.settled = [[none], [none], [none], [(np.array([5, 6, 9]), np.array([10.0, -2.5, 4.0]))], [none]]
+    ours.rewards[4, 0] = 3.0
+    ours.settled[4] = [(np.array([8]), np.array([3.0]))]  # job 8 of the previous episode: a new one now
+    ours.dt_s[:] = 1.0
+    got = ours.credited_rewards()[:, 0]
+    # job 5 -> step 2 (its last decision), job 6 -> step 1, job 9 (decided before this rollout)
+    # and the brownout stay at step 3; job id 8 in the new episode is not the old job 8
+    np.testing.assert_allclose(got, [0.0, -2.5, 10.0, 4.0 - 5.0, 3.0])
+
+
+def _real_rollout(n_steps: int, seed: int = 3):
+    """A buffer filled from Tiny-v1 with masked random actions, infos recorded as the callback does."""
+    ours, env = _buffers(n_steps, 1, gamma=0.999, per_job_credit=True, time_constant_h=1.0)
+    rng = np.random.default_rng(seed)
+    obs, info = env.reset(seed=seed)
+    start, episodes = 1.0, [[]]
+    for t in range(n_steps):
+        action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        obs, reward, terminated, truncated, info = env.step(action)
+        ours.record([info])  # at pos, before add (the order of SB3's collect_rollouts)
+        ours.add(obs[None], np.array([[action]]), np.array([reward]), np.array([start]),
+                 th.zeros(1), th.zeros(1), action_masks=info["action_mask"][None])  # fmt: skip
+        episodes[-1].append(t)
+        start = 0.0
+        if terminated or truncated:
+            obs, info = env.reset(seed=seed + len(episodes))
+            start = 1.0
+            episodes.append([])
+    return ours, [e for e in episodes if e]
+
+
+def test_per_job_credit_keeps_each_episodes_undiscounted_return():
+    ours, episodes = _real_rollout(120)
+    assert len(episodes) >= 3  # Tiny episodes are a few dozen decisions: several whole ones
+    credited = ours.credited_rewards()[:, 0]
+    raw = ours.rewards[:, 0].astype(np.float64)
+    assert not np.allclose(credited, raw)  # something moved
+    for steps in episodes:
+        assert credited[steps].sum() == pytest.approx(raw[steps].sum(), abs=1e-9)
+    ours.compute_returns_and_advantage(th.zeros(1), np.array([False]))
+    assert np.isfinite(ours.returns).all()
+
+
+def test_missing_step_infos_are_a_clear_error():
+    ours, _ = _buffers(4, 1, gamma=0.99, time_constant_h=1.0)
+    ours.pos, ours.full = 4, True
+    with pytest.raises(RuntimeError, match="StepInfoRecorder"):
+        ours.compute_returns_and_advantage(th.zeros(1), np.array([False]))
+
+
+@pytest.mark.parametrize(
+    ("algo", "hyper", "message"),
+    [
+        ("ppo", {"time_constant_h": 3.0}, "need algo maskable_ppo"),
+        ("maskable_ppo", {"time_constant_h": -1.0}, "positive number of hours"),
+        ("maskable_ppo", {"time_constant_h": "3h"}, "positive number of hours"),
+        ("maskable_ppo", {"per_job_credit": "yes"}, "true or false"),
+        ("maskable_ppo", {"per_job_credit": True, "normalize": True}, "normalize: false"),
+    ],
+)
+def test_bad_credit_settings_are_clear_errors(algo, hyper, message):
+    with pytest.raises(ValueError, match=message):
+        rl.model_kwargs(algo, {"policy": "MlpPolicy", **hyper})
+
+
+def test_train_py_learns_with_both_switches(tmp_path):
+    argv = [sys.executable, "train.py", "--env", "Tiny-v1", "--timesteps", "256", "--run-dir", str(tmp_path)]
+    argv += ["--run-name", "credit", "--eval-freq", "0", "--checkpoint-freq", "0", "--no-progress"]
+    argv += ["--hyperparams", "n_envs=2", "n_steps=64", "batch_size=64", "n_epochs=1"]
+    argv += ["time_constant_h=3", "per_job_credit=True"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO.load(tmp_path / "credit" / "model.zip", device="cpu")
+    assert model.rollout_buffer_class is credit.CreditRolloutBuffer
+    assert model.rollout_buffer_kwargs == {"time_constant_h": 3, "per_job_credit": True}
+    assert "time_constant_h: 3" in (tmp_path / "credit" / "config.yml").read_text()
