@@ -205,6 +205,9 @@ def trial_argv(sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run
 
 
 def _text(value: Any) -> str:
+    """A value as train.py's ``key=value`` parser reads it back (``None`` is ``null``)."""
+    if value is None:
+        return "null"
     return repr(value) if isinstance(value, float) else str(value)
 
 

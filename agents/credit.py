@@ -6,8 +6,8 @@ hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
 
 * ``time_constant_h`` τ: discount in simulated time (a semi-MDP, as Decima and bsk-rl do). The
   step from decision t to t + 1 takes Δt_t simulated seconds (``info["dt_s"]``) and is
-  discounted by γ^(Δt_t / τ): the model's ``gamma`` becomes the discount per τ hours. GAE's λ
-  stays per decision.
+  discounted by exp(−Δt_t / τ): a reward τ hours after a decision counts 1/e, one 3τ later 5 %.
+  The model's per-decision ``gamma`` is then not used; GAE's λ stays per decision.
 * ``per_job_credit``: each job's settlement reward (its value on time, −miss or −reject
   penalty × value; ``info["settled"]``) is moved from the step it settles on to the step of the
   last decision on that job (the placement that ran it, or the final defer of a job that
@@ -38,7 +38,8 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
     """MaskableRolloutBuffer whose returns use simulated-time discounts and per-job credit.
 
     Args (besides MaskableRolloutBuffer's):
-        time_constant_h: τ [h]; ``None`` keeps SB3's per-decision ``gamma``.
+        time_constant_h: τ [h], the e-folding time of the discount; ``None`` keeps SB3's
+            per-decision ``gamma``.
         per_job_credit: move each job's settlement reward to its last decision (see module).
     """
 
@@ -71,11 +72,11 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         self.settled[self.pos] = [(info["settled"]["jobs"], info["settled"]["reward"]) for info in infos]
 
     def step_discounts(self) -> np.ndarray:
-        """float[T, E]: the discount of each step's next value (``gamma`` or γ^(Δt / τ))."""
+        """float[T, E]: the discount of each step's next value (``gamma``, or exp(−Δt / τ))."""
         if self.time_constant_h is None:
             return np.full((self.buffer_size, self.n_envs), self.gamma, dtype=np.float32)
         self._check_recorded()
-        return (self.gamma ** (self.dt_s / (3600.0 * self.time_constant_h))).astype(np.float32)
+        return np.exp(-self.dt_s / (3600.0 * self.time_constant_h)).astype(np.float32)
 
     def credited_rewards(self) -> np.ndarray:
         """float64[T, E]: the rewards with each settled job's part moved to its last decision."""

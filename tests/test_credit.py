@@ -57,7 +57,7 @@ def test_with_both_switches_off_the_returns_are_sb3s_bit_for_bit():
 
 
 def test_a_very_long_time_constant_is_sb3_without_discount():
-    ours, env = _buffers(64, 2, gamma=0.5, time_constant_h=1e12)
+    ours, env = _buffers(64, 2, gamma=0.5, time_constant_h=1e12)  # gamma unused with a time constant
     sb3 = MaskableRolloutBuffer(
         64, env.observation_space, env.action_space, gamma=1.0, gae_lambda=0.95, n_envs=2
     )
@@ -65,10 +65,10 @@ def test_a_very_long_time_constant_is_sb3_without_discount():
     np.testing.assert_allclose(ours.returns, sb3.returns, rtol=1e-5, atol=1e-5)
 
 
-def test_the_time_discount_is_gamma_per_time_constant():
-    ours, _ = _buffers(4, 1, gamma=0.5, time_constant_h=2.0)
-    ours.dt_s[:, 0] = [0.0, 3600.0, 7200.0, 14400.0]
-    np.testing.assert_allclose(ours.step_discounts()[:, 0], [1.0, 0.5**0.5, 0.5, 0.25], rtol=1e-6)
+def test_the_time_discount_falls_by_e_per_time_constant():
+    ours, _ = _buffers(4, 1, gamma=0.999, time_constant_h=2.0)
+    ours.dt_s[:, 0] = [0.0, 3600.0, 7200.0, 21600.0]
+    np.testing.assert_allclose(ours.step_discounts()[:, 0], np.exp([0.0, -0.5, -1.0, -3.0]), rtol=1e-6)
 
 
 def test_credit_goes_to_the_last_decision_on_the_job_in_the_same_episode():
