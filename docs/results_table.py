@@ -54,6 +54,8 @@ def main(folders: list[str]) -> str:
         "|---|" + "---|" * len(runs),
     ]
     for policy in policies:
+        if not any(policy in run["policies"] for run in runs):
+            continue  # e.g. no trained model measured in these folders
         cells = []
         for run in runs:
             m = run["policies"].get(policy)
