@@ -151,13 +151,17 @@ def test_cli_workers_zero_is_one_line_with_exit_code_2(tmp_path):
     assert "Traceback" not in err and len(err.splitlines()) == 1 and "workers must be" in err, err
 
 
-def test_cli_with_two_workers_writes_the_serial_numbers(tmp_path, serial):
+@pytest.mark.parametrize("backend", [["--workers", "2"], ["--ray", "local", "--workers", "2"]])
+def test_cli_on_workers_writes_the_serial_numbers(tmp_path, serial, backend):
+    if "--ray" in backend:
+        pytest.importorskip("ray")
     argv = [sys.executable, "evaluate.py", "--env", "Tiny-v1", "--episodes", "3", "--seed", "1000"]
-    argv += ["--policies", ",".join(POLICIES), "--workers", "2", "--no-plots", "--out", str(tmp_path)]
+    argv += ["--policies", ",".join(POLICIES), *backend, "--no-plots", "--out", str(tmp_path)]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     written = json.loads((tmp_path / "results.json").read_text())
-    for name in POLICIES:
-        expected = serial["policies"][name]["return"]["values"]
-        np.testing.assert_array_equal(written["policies"][name]["return"]["values"], expected)
+    for name in [*POLICIES, "ceiling"]:
+        for metric, stat in serial["policies"][name].items():
+            if metric not in TIMING:
+                np.testing.assert_array_equal(written["policies"][name][metric]["values"], stat["values"])
     assert written["ceiling_status"] == serial["ceiling_status"]
