@@ -4,10 +4,17 @@
         --policies random,earliest_finish,eclipse_safe,runs/X/best_model.zip \\
         --episodes 20 --seed 1000 --out results/
 
+    python evaluate.py --env orbit_env/SuncatcherEclipse-v1 --workers 2     # two local processes
+    python evaluate.py --env orbit_env/SuncatcherEclipse-v1 --ray auto      # a Ray cluster's CPUs
+
 Episode i of every policy uses seed S + i, so all policies face the same epochs and job
-streams. Each policy is run to the end of each episode; its return and every
-``info["episode_metrics"]`` entry are recorded. The offline ceiling (``agents.ceiling``, an
-upper bound on any policy's return) is solved once per episode. Outputs in ``--out``:
+streams. Every (policy, episode) pair, and the ceiling of each episode, is one task
+(``agents.episodes``); ``--workers``/``--ray`` spread the tasks over processes or Ray actors
+(``agents.parallel``) with the same results as one process, and a worker that dies has its
+task played again, with a warning naming the policy and episode. Each policy is run to the
+end of each episode; its return and every ``info["episode_metrics"]`` entry are recorded.
+The offline ceiling (``agents.ceiling``, an upper bound on any policy's return) is solved
+once per episode. Outputs in ``--out``:
 
 * ``results.json``: ``{"env", "episodes", "seed", "split", "env_kwargs", "policies": {name:
   {metric: {"mean", "ci95": [lo, hi], "values": [...]}}}, ...}``; 95 % bootstrap intervals of
@@ -184,7 +191,11 @@ def evaluate(
         trace_episode: episode whose per-step battery and queue traces are recorded.
         ceiling_time_limit_s: solver time limit per episode [s].
         workers: local worker processes (1: play here), or Ray actors with ``ray_address``
-            (0: one per CPU of the cluster). The results do not depend on it.
+            (0: one per CPU of the cluster). The results do not depend on it: heuristics are
+            made afresh per episode and models predict deterministically. (Two things can
+            differ between any two runs, parallel or not: a policy object passed in that keeps
+            state from one episode to the next, and a ceiling LP that hits its time limit and
+            falls back to a coarser bound.)
         ray_address: ``"local"``, ``"auto"`` or a Ray cluster address; ``None`` for no Ray.
 
     Returns:
