@@ -313,6 +313,8 @@ class OrbitPlacementEnv(gym.Env):
 
     def _settled(self, ids: np.ndarray) -> dict[str, np.ndarray]:
         """``{"jobs": int64[K], "reward": float64[K]}``: each settled job's part of the reward."""
+        if ids.size == 0:  # most steps: nothing settles
+            return {"jobs": ids, "reward": np.zeros(0)}
         sim, r = self.sim, self.config.reward
         value = sim.jobs.value[ids]
         state = sim.state[ids]
