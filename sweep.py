@@ -24,7 +24,9 @@ every combination of which runs once (an ablation: methods × seeds)::
     early_stop: {grace_steps: 50000, reduction_factor: 3}   # ASHA on the validation return; or false
 
 Keys of ``search`` and ``grid``: ``seed``, ``timesteps``, ``hyperparams.<name>``,
-``env_kwargs.<name>`` and ``args.<train.py option>``.
+``env_kwargs.<name>`` and ``args.<train.py option>``. A grid may also list ``points``, whole
+settings run as they are and crossed with the grid's other keys (an ablation that switches one
+method at a time: ``points: [{}, {hyperparams.per_job_credit: true}, ...]``).
 
 Model selection uses the validation split only: every trial validates on ``split="val"``
 (train.py's ``--eval-seed`` episodes, 500+), the scheduler stops trials on that return, and the
@@ -56,10 +58,11 @@ METRIC = "eval/mean_reward"
 BEST = "eval/best_mean_reward"
 TOP_KEYS = {
     "env", "algo", "timesteps", "seed", "args", "hyperparams", "env_kwargs",
-    "search", "grid", "samples", "early_stop", "max_concurrent",
+    "search", "grid", "points", "samples", "early_stop", "max_concurrent",
 }  # fmt: skip
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 SEARCHABLE = ("seed", "timesteps")
+POINT = "point"  # the grid key of a sweep file's ``points`` (an index into them)
 PREFIXES = ("hyperparams.", "env_kwargs.", "args.")
 # Options sweep.py sets itself, per trial.
 RESERVED_ARGS = {
@@ -105,6 +108,18 @@ def load_sweep(path: Path, overrides: dict[str, Any] | None = None) -> dict[str,
     sweep.setdefault("seed", 0)
     sweep.setdefault("samples", 8)
     sweep.setdefault("early_stop", False)
+    points = sweep.get("points")
+    if points is not None:
+        if not isinstance(points, list) or not points or not all(isinstance(x, dict) for x in points):
+            raise SweepError(
+                f"{path}: points must be a non-empty list of settings (mappings), got {points!r}"
+            )
+        if sweep.get("search"):
+            raise SweepError(f"{path}: points go with a grid (or alone), not with an Optuna search")
+        for point in points:
+            for name in point:
+                _check_key(path, name)
+        sweep["grid"] = {**(sweep.get("grid") or {}), POINT: list(range(len(points)))}
     has_search, has_grid = bool(sweep.get("search")), bool(sweep.get("grid"))
     if has_search == has_grid:
         raise SweepError(
@@ -114,7 +129,8 @@ def load_sweep(path: Path, overrides: dict[str, Any] | None = None) -> dict[str,
         _check_key(path, name)
         _check_distribution(path, name, value)
     for name, values in (sweep.get("grid") or {}).items():
-        _check_key(path, name)
+        if name != POINT:
+            _check_key(path, name)
         if not isinstance(values, list) or not values:
             raise SweepError(f"{path}: grid {name!r} must be a non-empty list of values, got {values!r}")
     if not isinstance(sweep["samples"], int) or sweep["samples"] < 1:
@@ -176,6 +192,8 @@ def tune_space(sweep: dict[str, Any]) -> dict[str, Any]:
 
 def trial_argv(sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run_name: str) -> list[str]:
     """train.py's command line for one trial: the sweep's fixed settings with ``params`` on top."""
+    if POINT in params:
+        params = {**sweep["points"][params[POINT]], **{k: v for k, v in params.items() if k != POINT}}
     settings = {"seed": sweep["seed"], "timesteps": sweep.get("timesteps")}
     groups = {
         "args": dict(sweep["args"]),
@@ -341,7 +359,8 @@ def run_sweep(
 def trials_table(grid_results: Any, sweep: dict[str, Any], out: Path) -> list[dict[str, Any]]:
     """One row per trial: settings, steps, final and best validation return, status, run folder."""
     timesteps = int(sweep.get("timesteps") or 0)
-    names = list(sweep.get("grid") or sweep.get("search"))
+    names = [n for n in (sweep.get("grid") or sweep.get("search")) if n != POINT]
+    point_keys = list(dict.fromkeys(k for point in sweep.get("points") or [] for k in point))
     rows = []
     for result in grid_results:
         metrics = result.metrics or {}
@@ -357,6 +376,7 @@ def trials_table(grid_results: Any, sweep: dict[str, Any], out: Path) -> list[di
             {
                 "trial": f"trial_{trial}",
                 **{name: result.config.get(name) for name in names},
+                **_point_settings(sweep, result.config, point_keys),
                 "steps": steps,
                 "final_val_return": metrics.get(METRIC),
                 "best_val_return": metrics.get(BEST),
@@ -366,6 +386,14 @@ def trials_table(grid_results: Any, sweep: dict[str, Any], out: Path) -> list[di
         )
     rows.sort(key=lambda r: -_number(r["best_val_return"]))
     return rows
+
+
+def _point_settings(sweep: dict[str, Any], config: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """A trial's settings from its ``points`` entry, one column per key any point sets."""
+    if POINT not in config:
+        return {}
+    point = sweep["points"][config[POINT]]
+    return {key: point.get(key, "—") for key in keys}
 
 
 def _number(x: Any) -> float:

@@ -70,6 +70,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger, configure
+from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
 from tqdm import tqdm
 
@@ -652,13 +653,18 @@ def make_envs(args: argparse.Namespace, run: Run) -> Envs:
     returns are never normalised.
     """
     vec_cls = SubprocVecEnv if args.vec_env == "subproc" else DummyVecEnv
-    train_env: VecEnv = make_vec_env(
-        run.env_id,
-        n_envs=run.n_envs,
-        seed=args.seed,
-        env_kwargs={"split": "train", **run.env_kwargs},
-        vec_env_cls=vec_cls,
-    )
+    group = int(run.hyperparams.get("shared_stream") or 1)
+    if group > 1:  # groups of envs play the same job streams (agents.credit)
+        thunks = [_shared_stream_env(run, args.seed, rank, group) for rank in range(run.n_envs)]
+        train_env: VecEnv = vec_cls(thunks)
+    else:
+        train_env = make_vec_env(
+            run.env_id,
+            n_envs=run.n_envs,
+            seed=args.seed,
+            env_kwargs={"split": "train", **run.env_kwargs},
+            vec_env_cls=vec_cls,
+        )
     normalize = rl.normalize_kwargs(run.hyperparams)
     if normalize is not None:
         stats = saved_companion(run.run_dir, run.resume_from, "vecnormalize") if run.resuming else None
@@ -671,6 +677,16 @@ def make_envs(args: argparse.Namespace, run: Run) -> Envs:
         gymnasium.make(run.env_id, split=VALIDATION_SPLIT, **run.env_kwargs) if foreground_eval else None
     )
     return Envs(train_env, validation)
+
+
+def _shared_stream_env(run: Run, seed: int, rank: int, group: int) -> Callable[[], gymnasium.Env]:
+    """Training env ``rank`` for shared streams: it plays group ``rank // group``'s seeds in order."""
+
+    def init() -> gymnasium.Env:
+        env = Monitor(gymnasium.make(run.env_id, split="train", **run.env_kwargs))
+        return credit.SharedStreamSeeds(env, credit.stream_base_seed(seed, rank, group))
+
+    return init
 
 
 def saved_companion(run_dir: Path, model_path: Path, stem: str) -> Path:

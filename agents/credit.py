@@ -18,7 +18,16 @@ hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
   RUDDER). Brownout penalties stay where they happen: they follow from the state of one
   satellite at one time, usually caused by several placements, and the critic sees that state.
 
-Both need :class:`StepInfoRecorder` among the callbacks (train.py adds it), which hands each
+* ``shared_stream`` K: the training envs form groups of K that play the same job streams and
+  epochs (:class:`SharedStreamSeeds`: episode e of every env in group g has the same seed), and
+  an action's advantage is its λ-return minus the mean λ-return of the other envs of its group
+  at the same simulated time of the same stream (leave-one-out; Decima's time-based baseline,
+  Mao et al., "Variance Reduction for RL in Input-Driven Environments", ICLR 2019), so it
+  compares actions, not job streams. Where no partner covers that time in the rollout (one ran
+  ahead into the next stream), the critic's GAE advantage stays. The critic's targets are
+  unchanged. ``n_envs`` must be a multiple of K.
+
+All need :class:`StepInfoRecorder` among the callbacks (train.py adds it), which hands each
 step's info to the buffer before SB3 adds the step.
 """
 
@@ -26,12 +35,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium
 import numpy as np
 import torch as th
 from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-CREDIT_KEYS = ("time_constant_h", "per_job_credit")
+CREDIT_KEYS = ("time_constant_h", "per_job_credit", "shared_stream")
+#: training stream seeds start here, far from the validation (500+) and test (1000+) seeds
+STREAM_SEED_BASE = 10_000_000
 
 
 class CreditRolloutBuffer(MaskableRolloutBuffer):
@@ -44,7 +56,12 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
     """
 
     def __init__(
-        self, *args: Any, time_constant_h: float | None = None, per_job_credit: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        time_constant_h: float | None = None,
+        per_job_credit: bool = False,
+        shared_stream: int = 1,
+        **kwargs: Any,
     ) -> None:
         if time_constant_h is not None and not (np.isfinite(time_constant_h) and time_constant_h > 0):
             raise ValueError(
@@ -52,12 +69,17 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             )
         self.time_constant_h = None if time_constant_h is None else float(time_constant_h)
         self.per_job_credit = bool(per_job_credit)
+        self.shared_stream = int(shared_stream)
         super().__init__(*args, **kwargs)
+        if self.shared_stream < 1 or self.n_envs % self.shared_stream:
+            raise ValueError(f"shared_stream={shared_stream} must divide n_envs={self.n_envs}")
 
     def reset(self) -> None:
         super().reset()
         self.dt_s = np.full((self.buffer_size, self.n_envs), np.nan)
         self.decided = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
+        self.time_s = np.full((self.buffer_size, self.n_envs), np.nan)
+        self.stream = np.full((self.buffer_size, self.n_envs), -1, dtype=np.int64)
         self.settled: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(self.buffer_size)]
 
     def record(self, infos: list[dict[str, Any]]) -> None:
@@ -69,6 +91,8 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             raise ValueError(f"credit assignment needs the env's info[{missing[0]!r}] (an orbit_env -v1 env)")
         self.dt_s[self.pos] = [info["dt_s"] for info in infos]
         self.decided[self.pos] = [info["decided_job"] for info in infos]
+        self.time_s[self.pos] = [info["time_s"] for info in infos]
+        self.stream[self.pos] = [info.get("stream_seed", -1) for info in infos]
         self.settled[self.pos] = [(info["settled"]["jobs"], info["settled"]["reward"]) for info in infos]
 
     def step_discounts(self) -> np.ndarray:
@@ -123,6 +147,72 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             last_gae_lam = delta + gamma * self.gae_lambda * next_non_terminal * last_gae_lam
             self.advantages[step] = last_gae_lam
         self.returns = self.advantages + self.values
+        if self.shared_stream > 1:
+            self.advantages = self.shared_stream_advantages()
+
+    def shared_stream_advantages(self) -> np.ndarray:
+        """float32[T, E]: λ-return minus the group's leave-one-out λ-return at the same stream time.
+
+        A step's time is its decision's (``time_s − dt_s`` of its info). A partner's return at
+        that time is its return from its latest decision at or before it, if the partner's
+        rollout reaches that time on the same stream; otherwise the GAE advantage stays.
+        """
+        self._check_recorded()
+        if (self.stream < 0).any():
+            raise RuntimeError("shared_stream needs the envs wrapped in agents.credit.SharedStreamSeeds")
+        decided_at = self.time_s - self.dt_s
+        advantages = self.advantages.copy()
+        k = self.shared_stream
+        for i in range(self.n_envs):
+            group = range(i - i % k, i - i % k + k)
+            total = np.zeros(self.buffer_size)
+            count = np.zeros(self.buffer_size)
+            for j in group:
+                if j == i:
+                    continue
+                for stream in np.unique(self.stream[:, i]):
+                    rows_i = np.flatnonzero(self.stream[:, i] == stream)
+                    rows_j = np.flatnonzero(self.stream[:, j] == stream)
+                    if rows_j.size == 0:
+                        continue
+                    t_i, t_j = decided_at[rows_i, i], decided_at[rows_j, j]
+                    at = np.searchsorted(t_j, t_i, side="right") - 1
+                    ok = (at >= 0) & (t_i <= t_j[-1])
+                    total[rows_i[ok]] += self.returns[rows_j[at[ok]], j]
+                    count[rows_i[ok]] += 1
+            use = count > 0
+            advantages[use, i] = self.returns[use, i] - total[use] / count[use]
+        return advantages.astype(np.float32)
+
+
+class SharedStreamSeeds(gymnasium.Wrapper):
+    """Plays the streams ``base_seed, base_seed + 1, ...`` in order, one per episode.
+
+    Every env of a shared-stream group gets the same ``base_seed``, so their e-th episodes have
+    the same epoch and job stream whatever actions they took before. A seed passed to
+    ``reset`` is ignored (the vector env's first seeding). ``info["stream_seed"]`` names the
+    episode's seed in every step's info.
+    """
+
+    def __init__(self, env: gymnasium.Env, base_seed: int) -> None:
+        super().__init__(env)
+        self.base_seed, self.episodes, self.stream_seed = int(base_seed), 0, -1
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        self.stream_seed = self.base_seed + self.episodes
+        self.episodes += 1
+        obs, info = self.env.reset(seed=self.stream_seed, options=options)
+        return obs, {**info, "stream_seed": self.stream_seed}
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info["stream_seed"] = self.stream_seed
+        return obs, reward, terminated, truncated, info
+
+
+def stream_base_seed(seed: int, env_index: int, group_size: int) -> int:
+    """The first stream seed of training env ``env_index`` (groups of ``group_size`` share it)."""
+    return STREAM_SEED_BASE + 100_000 * int(seed) + 10_000 * (env_index // group_size)
 
 
 class StepInfoRecorder(BaseCallback):
@@ -145,15 +235,24 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     per_job = hyperparams.pop("per_job_credit", False)
     if not isinstance(per_job, bool):
         raise ValueError(f"per_job_credit must be true or false, got {per_job!r}")
+    shared = hyperparams.pop("shared_stream", 1)
+    if shared is None:
+        shared = 1
+    if isinstance(shared, bool) or not isinstance(shared, int) or shared < 1:
+        raise ValueError(f"shared_stream must be an integer >= 1 (envs per stream group), got {shared!r}")
+    if shared > 1 and int(hyperparams.get("n_envs", 1)) % shared:
+        raise ValueError(f"shared_stream={shared} must divide n_envs={hyperparams.get('n_envs', 1)}")
     if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not tau > 0):
         raise ValueError(f"time_constant_h must be a positive number of hours, got {tau!r}")
-    if tau is None and not per_job:
+    if tau is None and not per_job and shared == 1:
         return {}
     if algo != "maskable_ppo":
-        raise ValueError(f"time_constant_h and per_job_credit need algo maskable_ppo, not {algo}")
+        raise ValueError(
+            f"time_constant_h, per_job_credit and shared_stream need algo maskable_ppo, not {algo}"
+        )
     if per_job and hyperparams.get("normalize"):
         raise ValueError("per_job_credit moves raw rewards: it needs normalize: false")
     return {
         "rollout_buffer_class": CreditRolloutBuffer,
-        "rollout_buffer_kwargs": {"time_constant_h": tau, "per_job_credit": per_job},
+        "rollout_buffer_kwargs": {"time_constant_h": tau, "per_job_credit": per_job, "shared_stream": shared},
     }

@@ -153,5 +153,67 @@ def test_train_py_learns_with_both_switches(tmp_path):
 
     model = MaskablePPO.load(tmp_path / "credit" / "model.zip", device="cpu")
     assert model.rollout_buffer_class is credit.CreditRolloutBuffer
-    assert model.rollout_buffer_kwargs == {"time_constant_h": 3, "per_job_credit": True}
+    assert model.rollout_buffer_kwargs == {"time_constant_h": 3, "per_job_credit": True, "shared_stream": 1}
     assert "time_constant_h: 3" in (tmp_path / "credit" / "config.yml").read_text()
+
+
+# -- shared streams -----------------------------------------------------------------------------------
+def test_a_shared_stream_group_plays_the_same_job_streams_whatever_the_actions():
+    envs = [credit.SharedStreamSeeds(gym.make(TINY, split="train"), base_seed=77) for _ in range(2)]
+    for episode in range(2):
+        streams = []
+        for k, env in enumerate(envs):
+            obs, info = env.reset(seed=123 + k)  # the vector env's own seeds are overridden
+            assert info["stream_seed"] == 77 + episode
+            streams.append(env.unwrapped.sim.jobs)
+            done, rng = False, np.random.default_rng(k)
+            while not done:  # different actions in each env
+                action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+                obs, _, terminated, truncated, info = env.step(action)
+                assert info["stream_seed"] == 77 + episode
+                done = terminated or truncated
+        assert streams[0].equals(streams[1])
+    assert credit.stream_base_seed(0, 0, 2) == credit.stream_base_seed(0, 1, 2)
+    assert credit.stream_base_seed(0, 2, 2) != credit.stream_base_seed(0, 1, 2)
+    assert credit.stream_base_seed(0, 0, 2) > 1_000_000  # far from the val and test seeds
+
+
+def test_the_shared_stream_advantage_is_the_return_minus_the_partners_at_the_same_time():
+    ours, _ = _buffers(4, 2, gamma=1.0, shared_stream=2)
+    ours.gae_lambda = 1.0  # plain returns, to read the test
+    ours.rewards[:] = 0.0
+    ours.values[:] = 0.0
+    ours.episode_starts[:] = 0.0
+    ours.rewards[:, 0] = [1.0, 0.0, 0.0, 2.0]  # env 0: returns 3, 2, 2, 2
+    ours.rewards[:, 1] = [0.0, 5.0, 0.0, 0.0]  # env 1: returns 5, 5, 0, 0
+    ours.dt_s[:] = 10.0
+    ours.time_s[:, 0] = [10.0, 20.0, 30.0, 40.0]  # decisions at 0, 10, 20, 30
+    ours.time_s[:, 1] = [10.0, 15.0, 35.0, 45.0]  # decisions at 0, 5, 25, 35
+    ours.stream[:] = 7
+    ours.decided[:] = -1
+    ours.settled = [[(np.zeros(0, np.int64), np.zeros(0))] * 2 for _ in range(4)]
+    ours.pos, ours.full = 4, True
+    ours.compute_returns_and_advantage(th.zeros(2), np.array([False, False]))
+    np.testing.assert_allclose(ours.returns[:, 0], [3, 2, 2, 2])
+    # env 0 at 0 -> env 1's step at 0 (5); at 10 -> env 1's at 5 (5); at 20 -> 5 (5); at 30 -> 25 (0)
+    np.testing.assert_allclose(ours.advantages[:, 0], [3 - 5, 2 - 5, 2 - 5, 2 - 0])
+    # env 1 at 0 -> 3; at 5 -> env 0's at 0 (3); at 25 -> 20 (2); at 35: env 0 ends at 30 -> critic's
+    np.testing.assert_allclose(ours.advantages[:, 1], [5 - 3, 5 - 3, 0 - 2, 0.0], atol=1e-6)
+
+
+def test_shared_stream_needs_the_wrapper_and_a_divisor_of_n_envs():
+    with pytest.raises(ValueError, match="shared_stream=3 must divide n_envs=2"):
+        rl.model_kwargs("maskable_ppo", {"policy": "MlpPolicy", "n_envs": 2, "shared_stream": 3})
+    ours, _ = _buffers(2, 2, gamma=1.0, shared_stream=2)
+    ours.dt_s[:], ours.time_s[:] = 1.0, 1.0
+    ours.pos, ours.full = 2, True
+    with pytest.raises(RuntimeError, match="SharedStreamSeeds"):
+        ours.compute_returns_and_advantage(th.zeros(2), np.array([False, False]))
+
+
+def test_train_py_learns_on_shared_streams(tmp_path):
+    argv = [sys.executable, "train.py", "--env", "Tiny-v1", "--timesteps", "256", "--run-dir", str(tmp_path)]
+    argv += ["--run-name", "shared", "--eval-freq", "0", "--checkpoint-freq", "0", "--no-progress"]
+    argv += ["--hyperparams", "n_envs=2", "n_steps=64", "batch_size=64", "n_epochs=1", "shared_stream=2"]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]

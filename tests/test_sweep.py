@@ -110,3 +110,22 @@ def test_a_two_trial_sweep_on_local_ray_writes_two_run_folders_and_the_table(tmp
     best = [float(r["best_val_return"]) for r in rows]
     assert best == sorted(best, reverse=True)
     assert "| trial |" in (out / "trials.md").read_text()
+
+
+def test_points_are_crossed_with_the_grid_and_reach_train_py(tmp_path):
+    sweep = sw.load_sweep(ROOT / "sweeps" / "credit_ablation.yml")
+    points = sw.example_points(sweep)
+    assert len(points) == 10
+    argvs = [sw.trial_argv(sweep, p, tmp_path, "t") for p in points]
+    both = [a for a in argvs if "shared_stream=2" in a and "per_job_credit=True" in a]
+    assert len(both) == 2 and sum("--init-from" in a for a in both) == 1
+    plain = [
+        a for a in argvs if not any(x.startswith(("time_constant_h", "per_job_credit", "shared")) for x in a)
+    ]
+    assert len(plain) == 2
+
+
+def test_points_do_not_go_with_a_search(tmp_path):
+    path = _write(tmp_path, {"search": {"seed": {"randint": [0, 3]}}, "points": [{}]})
+    with pytest.raises(sw.SweepError, match="points go with a grid"):
+        sw.load_sweep(path)
