@@ -15,6 +15,10 @@ Hyperparameters come from ``agents/hyperparams/<algo>.yml`` (the env's entry, el
 with ``--init-from`` the entry's block of the file's ``finetune`` section on top), then
 ``--hyperparams key=value``. ``normalize: true`` wraps the training envs in VecNormalize (reward
 only: observations are already in [-1, 1]); validation and evaluation see the plain reward.
+The credit-assignment hyperparameters of MaskablePPO (``time_constant_h``, ``per_job_credit``,
+``shared_stream``; :mod:`agents.credit`) swap in its rollout buffer and the callback that
+feeds it each step's info; ``shared_stream`` also makes the training envs play shared job
+streams.
 
 The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--run-name``) holds:
 
