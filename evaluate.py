@@ -274,11 +274,13 @@ def _check_workers(workers: Any, ray_address: str | None, specs: dict[str, str |
                     f"policy {name!r} cannot be sent to worker processes ({err}); give it by name "
                     "or path, or run with one worker"
                 ) from err
-    if ray_address is not None:
+    if ray_address is not None:  # connect now, so a wrong address fails before any episode
         try:
-            import ray  # noqa: F401
+            parallel.connect_ray(ray_address)
         except ImportError:
             raise SetupError('--ray needs Ray: pip install -e ".[ray]"') from None
+        except ConnectionError as err:
+            raise SetupError(f"--ray: {err}") from None
     return workers
 
 

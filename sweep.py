@@ -456,9 +456,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SweepError(f"--max-concurrent must be >= 1, got {args.max_concurrent}")
         try:
             import optuna  # noqa: F401
-            import ray  # noqa: F401
+
+            from agents.parallel import connect_ray
+
+            connect_ray(args.ray)
         except ImportError:
             raise SweepError('sweep.py needs Ray Tune and Optuna: pip install -e ".[ray]"') from None
+        except ConnectionError as err:
+            raise SweepError(f"--ray: {err}") from None
     except SweepError as err:
         print(f"sweep.py: error: {' '.join(str(err).split())}", file=sys.stderr)
         return 2

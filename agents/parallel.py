@@ -251,15 +251,22 @@ def connect_ray(address: str) -> Any:
 
     Raises:
         ImportError: Ray is not installed (``pip install -e ".[ray]"``).
+        ConnectionError: no Ray cluster at ``address`` (the message says how to start one).
     """
     try:
         import ray
     except ImportError as err:
         raise ImportError('Ray is not installed: pip install -e ".[ray]"') from err
     if not ray.is_initialized():
-        ray.init(
-            address=None if address == "local" else address, log_to_driver=False, include_dashboard=False
-        )
+        try:
+            ray.init(
+                address=None if address == "local" else address, log_to_driver=False, include_dashboard=False
+            )
+        except ConnectionError as err:
+            raise ConnectionError(
+                f"no Ray cluster at {address!r} ({' '.join(str(err).split())}); start one with "
+                "`ray start --head`, or use 'local' to start Ray on this machine"
+            ) from None
     return ray
 
 

@@ -165,3 +165,15 @@ def test_cli_on_workers_writes_the_serial_numbers(tmp_path, serial, backend):
             if metric not in TIMING:
                 np.testing.assert_array_equal(written["policies"][name][metric]["values"], stat["values"])
     assert written["ceiling_status"] == serial["ceiling_status"]
+
+
+def test_a_ray_address_with_no_cluster_is_a_clear_error_before_any_episode(monkeypatch):
+    ray = pytest.importorskip("ray")
+
+    def no_cluster(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_cluster)
+    with pytest.raises(ev.SetupError, match=r"--ray: no Ray cluster at 'auto' .*ray start --head"):
+        ev.evaluate(TINY, ["random"], 1, 0, "test", {}, ceiling=False, progress=False, ray_address="auto")
