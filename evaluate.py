@@ -195,7 +195,7 @@ def evaluate(
             made afresh per episode and models predict deterministically. (Two things can
             differ between any two runs, parallel or not: a policy object passed in that keeps
             state from one episode to the next, and a ceiling LP that hits its time limit and
-            falls back to a coarser bound.)
+            falls back to a coarser bound, or skips its on-time-value LP.)
         ray_address: ``"local"``, ``"auto"`` or a Ray cluster address; ``None`` for no Ray.
 
     Returns:
