@@ -260,9 +260,10 @@ def evaluate(
 
 def _check_workers(workers: Any, ray_address: str | None, specs: dict[str, str | Policy]) -> int:
     """``workers`` as an int; policies given as objects must pickle to reach other processes."""
-    least = 0 if ray_address else 1
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < least:
-        raise SetupError(f"workers must be an integer >= {least}, got {workers!r}")
+    try:
+        parallel.check_workers(workers, ray_address)
+    except ValueError as err:
+        raise SetupError(str(err)) from None
     if workers == 1 and ray_address is None:
         return workers
     for name, spec in specs.items():
@@ -368,8 +369,9 @@ def _play(
         )
     finally:
         bar.close()
-    rows: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-    wall_s: dict[str, float] = dict.fromkeys(names, 0.0)
+    rows_order = list(specs) + ([CEILING] if ceiling_fn is not None else [])  # the ceiling row last
+    rows: dict[str, list[dict[str, float]]] = {name: [] for name in rows_order}
+    wall_s: dict[str, float] = dict.fromkeys(rows_order, 0.0)
     traces: dict[str, dict[str, list[float]]] = {}
     statuses: list[str] | None = [] if ceiling_fn is not None else None
     for task, result in zip(tasks, results, strict=True):
@@ -379,8 +381,7 @@ def _play(
             traces[task.name] = result["trace"]
         if task.name == CEILING:
             statuses.append(result["status"])
-    order = list(specs) + ([CEILING] if ceiling_fn is not None else [])
-    return {n: rows[n] for n in order}, statuses, traces, {n: wall_s[n] for n in order}
+    return rows, statuses, traces, wall_s
 
 
 def _check_same_streams(rows: dict, kinds: dict, seeds: list[int]) -> None:

@@ -50,6 +50,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -251,34 +252,21 @@ def check_trials(sweep: dict[str, Any], out: Path) -> None:
     for params in example_points(sweep):
         argv = trial_argv(sweep, params, out / "runs", "check")
         try:
-            with _quiet_argparse():
+            with mock.patch.object(argparse.ArgumentParser, "error", _raise_bad_arguments):
                 args = train.parse_args(argv)
             env_id, _, overrides = train.check_arguments(args)
             rl.load_hyperparams(args.algo, env_id, overrides, finetune=args.init_from is not None)
-        except (ValueError, FileNotFoundError, SystemExit) as err:
-            text = getattr(err, "message", None) or str(err) or "bad train.py arguments"
+        except (ValueError, FileNotFoundError, _BadArguments, SystemExit) as err:
+            text = str(err) or "bad train.py arguments"
             raise SweepError(f"trial settings {params or '(the fixed ones)'}: {text}") from None
 
 
-class _quiet_argparse:
-    """argparse errors as a SystemExit carrying the message, without printing usage."""
+class _BadArguments(Exception):
+    """train.py's argparse error, raised instead of printing the usage and exiting."""
 
-    def __enter__(self) -> None:
-        import argparse as ap
 
-        self._old = ap.ArgumentParser.error
-
-        def error(parser, message):
-            exc = SystemExit(2)
-            exc.message = message
-            raise exc
-
-        ap.ArgumentParser.error = error
-
-    def __exit__(self, *exc) -> None:
-        import argparse as ap
-
-        ap.ArgumentParser.error = self._old
+def _raise_bad_arguments(parser: argparse.ArgumentParser, message: str) -> None:
+    raise _BadArguments(message)
 
 
 # -- one trial (runs in a Ray worker) --------------------------------------------------------------

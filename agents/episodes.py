@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium
@@ -43,7 +43,7 @@ class EvalWorker:
     kinds: dict[str, str]
     ceiling_fn: Any = None
     ceiling_time_limit_s: float = 60.0
-    loaded: dict[str, Policy] | None = None
+    loaded: dict[str, Policy] = field(default_factory=dict)
 
 
 def make_worker(
@@ -82,7 +82,6 @@ def play(worker: EvalWorker, task: EpisodeTask) -> dict[str, Any]:
         elif not isinstance(spec, str):
             policy = spec
         else:
-            worker.loaded = worker.loaded or {}
             if task.name not in worker.loaded:
                 worker.loaded[task.name] = make_policy(spec, env=worker.env, seed=task.seed)
             policy = worker.loaded[task.name]

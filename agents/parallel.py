@@ -69,9 +69,7 @@ def run_tasks(
     Raises:
         ValueError: ``workers`` out of range. TaskError: a task raised. WorkerLost: see above.
     """
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < (0 if ray_address else 1):
-        least = 0 if ray_address else 1
-        raise ValueError(f"workers must be an integer >= {least}, got {workers!r}")
+    check_workers(workers, ray_address)
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
     on_result = on_result or (lambda i, r: None)
@@ -86,6 +84,13 @@ def run_tasks(
         return _dispatch(pool, tasks, play, on_result, on_lost, max_attempts)
     finally:
         pool.close()
+
+
+def check_workers(workers: Any, ray_address: str | None = None) -> None:
+    """Raise ``ValueError`` unless ``workers`` is an int >= 1 (>= 0 with Ray: 0 = every CPU)."""
+    least = 0 if ray_address else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < least:
+        raise ValueError(f"workers must be an integer >= {least}, got {workers!r}")
 
 
 def _run_here(tasks: Sequence[Any], play: Callable, state: Any, on_result: Callable) -> list[Any]:
@@ -151,7 +156,6 @@ def _worker_main(conn: Any, init: Callable, init_args: tuple) -> None:
     except BaseException:
         conn.send(("error", "init failed:\n" + traceback.format_exc()))
         return
-    conn.send(("ready", None))
     while True:
         msg = conn.recv()
         if msg is None:
@@ -170,7 +174,6 @@ class _LocalPool(_Pool):
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: list[Any] = [None] * size
         self._conns: list[Any] = [None] * size
-        self._ready = [False] * size
         for slot in range(size):
             self._start(slot)
 
@@ -179,7 +182,7 @@ class _LocalPool(_Pool):
         proc = self._ctx.Process(target=_worker_main, args=(child, self._init, self._init_args), daemon=True)
         proc.start()
         child.close()
-        self._procs[slot], self._conns[slot], self._ready[slot] = proc, parent, False
+        self._procs[slot], self._conns[slot] = proc, parent
 
     def submit(self, slot: int, play: Callable, task: Any) -> None:
         try:
@@ -203,11 +206,7 @@ class _LocalPool(_Pool):
         conn, proc = self._conns[slot], self._procs[slot]
         try:
             if conn.poll():
-                kind, payload = conn.recv()
-                if kind == "ready":
-                    self._ready[slot] = True
-                    return None
-                return kind, payload
+                return conn.recv()
         except (EOFError, ConnectionResetError, OSError):
             pass
         proc.join(timeout=5.0)
@@ -241,9 +240,6 @@ class _RayWorker:
 
     def play(self, play: Callable, task: Any) -> Any:
         return play(self.state, task)
-
-    def ping(self) -> None:
-        return None
 
 
 def connect_ray(address: str) -> Any:
