@@ -63,6 +63,7 @@ TOP_KEYS = {
 }  # fmt: skip
 DISTRIBUTIONS = ("loguniform", "uniform", "randint", "choice")
 SEARCHABLE = ("seed", "timesteps")
+PATH_ARGS = ("init_from", "resume")  # train.py options that name a file or folder
 POINT = "point"  # the grid key of a sweep file's ``points`` (an index into them)
 PREFIXES = ("hyperparams.", "env_kwargs.", "args.")
 # Options sweep.py sets itself, per trial.
@@ -191,8 +192,14 @@ def tune_space(sweep: dict[str, Any]) -> dict[str, Any]:
     return {name: make[kind](spec) for name, value in sweep["search"].items() for kind, spec in value.items()}
 
 
-def trial_argv(sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run_name: str) -> list[str]:
-    """train.py's command line for one trial: the sweep's fixed settings with ``params`` on top."""
+def trial_argv(
+    sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run_name: str, base_dir: Path | None = None
+) -> list[str]:
+    """train.py's command line for one trial: the sweep's fixed settings with ``params`` on top.
+
+    A relative model path in ``args.init_from`` or ``args.resume`` is taken from ``base_dir`` (the
+    folder the sweep was started in; Ray runs each trial in a folder of its own).
+    """
     if POINT in params:
         params = {**sweep["points"][params[POINT]], **{k: v for k, v in params.items() if k != POINT}}
     settings = {"seed": sweep["seed"], "timesteps": sweep.get("timesteps")}
@@ -213,6 +220,8 @@ def trial_argv(sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run
     argv += ["--run-dir", str(run_dir), "--run-name", run_name, "--no-progress"]
     for key, value in groups["args"].items():
         flag = "--" + key.replace("_", "-")
+        if key in PATH_ARGS and isinstance(value, str) and base_dir is not None and _looks_like_path(value):
+            value = str(base_dir / value)
         if value is True:
             argv.append(flag)
         elif value is not None and value is not False:  # 0 is a value (e.g. checkpoint_freq: 0)
@@ -221,6 +230,10 @@ def trial_argv(sweep: dict[str, Any], params: dict[str, Any], run_dir: Path, run
         if groups[group]:
             argv += ["--" + group.replace("_", "-"), *(f"{k}={_text(v)}" for k, v in groups[group].items())]
     return argv
+
+
+def _looks_like_path(value: str) -> bool:
+    return not Path(value).is_absolute() and (value.endswith(".zip") or "/" in value)
 
 
 def _text(value: Any) -> str:
@@ -270,7 +283,7 @@ def _raise_bad_arguments(parser: argparse.ArgumentParser, message: str) -> None:
 
 
 # -- one trial (runs in a Ray worker) --------------------------------------------------------------
-def run_trial(config: dict[str, Any], sweep: dict[str, Any], runs_dir: str) -> None:
+def run_trial(config: dict[str, Any], sweep: dict[str, Any], runs_dir: str, base_dir: str) -> None:
     """Ray Tune's trainable: one train.py run, reporting each validation to Tune."""
     sys.path.insert(0, str(ROOT))
     import torch
@@ -280,7 +293,7 @@ def run_trial(config: dict[str, Any], sweep: dict[str, Any], runs_dir: str) -> N
 
     torch.set_num_threads(1)
     name = tune.get_context().get_trial_name()
-    argv = trial_argv(sweep, config, Path(runs_dir), name)
+    argv = trial_argv(sweep, config, Path(runs_dir), name, Path(base_dir))
 
     def report(step: int, values: dict[str, float]) -> None:
         tune.report({"timesteps": step, **values})
@@ -321,7 +334,8 @@ def run_sweep(
     grid = bool(sweep.get("grid"))
     searcher = None if grid else OptunaSearch(seed=int(sweep["seed"]))
     trainable = tune.with_resources(
-        tune.with_parameters(run_trial, sweep=sweep, runs_dir=str(out / "runs")), {"cpu": 1}
+        tune.with_parameters(run_trial, sweep=sweep, runs_dir=str(out / "runs"), base_dir=str(Path.cwd())),
+        {"cpu": 1},
     )
     tuner = tune.Tuner(
         trainable,

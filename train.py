@@ -18,7 +18,8 @@ only: observations are already in [-1, 1]); validation and evaluation see the pl
 The credit-assignment hyperparameters of MaskablePPO (``time_constant_h``, ``per_job_credit``,
 ``shared_stream``; :mod:`agents.credit`) swap in its rollout buffer and the callback that
 feeds it each step's info; ``shared_stream`` also makes the training envs play shared job
-streams.
+streams. ``clone_kl_coef`` (with ``--init-from``) pulls the policy towards the one training
+started from after every rollout.
 
 The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--run-name``) holds:
 
@@ -575,6 +576,7 @@ def prepare_run(
                 f"{run_dir} exists and is not empty; use --resume {run_dir} or another name"
             )
         hyperparams = rl.load_hyperparams(args.algo, env_id, overrides, finetune=args.init_from is not None)
+        credit.guard_callbacks(hyperparams, warm_started=args.init_from is not None)  # checks, early
         run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     n_envs = int(args.n_envs or hyperparams.get("n_envs", 1))
@@ -803,6 +805,9 @@ def make_callbacks(
     callbacks: list[BaseCallback] = [EpisodeMetricsCallback()]
     if any(key in run.hyperparams for key in credit.CREDIT_KEYS):
         callbacks.append(credit.StepInfoRecorder())  # the credit buffer reads each step's info
+    # clone_kl_coef: a pull towards the starting policy (on --resume, the policy resumed from)
+    warm_started = bool(args.init_from or run.config.get("args", {}).get("init_from"))
+    callbacks += credit.guard_callbacks(run.hyperparams, warm_started)
     if args.eval_freq > 0:
         callbacks.append(
             ValidationCallback(

@@ -29,10 +29,20 @@ hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
 
 All need :class:`StepInfoRecorder` among the callbacks (train.py adds it), which hands each
 step's info to the buffer before SB3 adds the step.
+
+A fourth switch guards fine-tuning rather than assigning credit:
+
+* ``clone_kl_coef`` β: after each rollout, one pass over its observations in minibatches
+  lowers β · KL(π_start ‖ π) by gradient steps, where π_start is the policy training started
+  from (the behaviour clone of ``--init-from``), masked actions excluded (:class:`CloneAnchor`).
+  A proximal pull towards the teacher, in the spirit of HEPO (Lee et al., 2024) with a fixed
+  coefficient: updates that the noisy advantages push away from the clone are pulled back
+  unless the advantages agree rollout after rollout.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import gymnasium
@@ -42,6 +52,7 @@ from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
 CREDIT_KEYS = ("time_constant_h", "per_job_credit", "shared_stream")
+GUARD_KEYS = ("clone_kl_coef",)
 #: training stream seeds start here, far from the validation (500+) and test (1000+) seeds
 STREAM_SEED_BASE = 10_000_000
 
@@ -256,3 +267,67 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         "rollout_buffer_class": CreditRolloutBuffer,
         "rollout_buffer_kwargs": {"time_constant_h": tau, "per_job_credit": per_job, "shared_stream": shared},
     }
+
+
+class CloneAnchor(BaseCallback):
+    """After each rollout, gradient steps on ``coef`` · KL(π_start ‖ π) over its observations.
+
+    π_start is a frozen copy of the policy when training starts (the clone). One pass over the
+    rollout in minibatches of the model's ``batch_size``, with its optimizer and gradient clip;
+    the KL is over the unmasked actions. Logged as ``guard/clone_kl`` (mean KL before the pass).
+    """
+
+    def __init__(self, coef: float) -> None:
+        super().__init__()
+        number = isinstance(coef, int | float) and not isinstance(coef, bool)
+        if not (number and np.isfinite(coef) and coef > 0):
+            raise ValueError(f"clone_kl_coef must be a positive number, got {coef!r}")
+        self.coef = float(coef)
+        self.anchor: Any = None
+
+    def _on_training_start(self) -> None:
+        self.anchor = copy.deepcopy(self.model.policy)
+        self.anchor.set_training_mode(False)
+        for parameter in self.anchor.parameters():
+            parameter.requires_grad_(False)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        policy, buffer = self.model.policy, self.model.rollout_buffer
+        policy.set_training_mode(True)
+        kls = []
+        for batch in buffer.get(self.model.batch_size):
+            with th.no_grad():
+                ref = self.anchor.get_distribution(batch.observations, action_masks=batch.action_masks)
+            cur = policy.get_distribution(batch.observations, action_masks=batch.action_masks)
+            kl = clone_kl(ref.distribution, cur.distribution)
+            kls.append(float(kl.detach()))
+            policy.optimizer.zero_grad()
+            (self.coef * kl).backward()
+            th.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
+            policy.optimizer.step()
+        policy.set_training_mode(False)
+        self.logger.record("guard/clone_kl", float(np.mean(kls)) if kls else 0.0)
+
+
+def clone_kl(ref: th.distributions.Categorical, cur: th.distributions.Categorical) -> th.Tensor:
+    """Mean KL(ref ‖ cur) over a batch of masked categoricals (masked actions have p_ref = 0)."""
+    p = ref.probs
+    terms = th.where(p > 0, p * (ref.logits - cur.logits), th.zeros_like(p))
+    return terms.sum(dim=-1).mean()
+
+
+def guard_callbacks(hyperparams: dict[str, Any], warm_started: bool) -> list[BaseCallback]:
+    """The :class:`CloneAnchor` that ``clone_kl_coef`` asks for (none without it).
+
+    Raises:
+        ValueError: ``clone_kl_coef`` without a starting policy to anchor to (no ``--init-from``).
+    """
+    coef = hyperparams.get("clone_kl_coef")
+    if coef is None:
+        return []
+    if not warm_started:
+        raise ValueError("clone_kl_coef anchors to the starting policy: it needs --init-from")
+    return [CloneAnchor(coef)]

@@ -45,7 +45,7 @@ from torch import nn
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
 from agents.base import defer_s_of, flatten_observation, layout_for
-from agents.credit import CREDIT_KEYS, buffer_settings
+from agents.credit import CREDIT_KEYS, GUARD_KEYS, buffer_settings
 from agents.heuristics import HEURISTICS
 from agents.models import algo_class, check_algo, check_observation_space, flat_size, load_model
 from orbit_env.envs.observation import GLOBAL_COLUMNS, JOB_COLUMNS, SAT_COLUMNS, ObservationLayout
@@ -56,7 +56,7 @@ HYPERPARAMS_DIR = resources.files("agents") / "hyperparams"
 # rl-baselines3-zoo looks up only the env id and ``default``, so it never reads this section.
 FINETUNE_SECTION = "finetune"
 # Keys of a hyperparams entry that are not constructor arguments of the algorithm.
-EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune", *CREDIT_KEYS)
+EXTRA_KEYS = ("n_envs", "n_timesteps", "normalize", "finetune", *CREDIT_KEYS, *GUARD_KEYS)
 # Constructor arguments that train.py sets itself; not accepted from a yml file.
 RESERVED_KEYS = ("env", "tensorboard_log", "seed", "device", "verbose", "_init_setup_model")
 SCHEDULE_KEYS = ("learning_rate", "clip_range", "clip_range_vf")
