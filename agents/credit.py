@@ -32,12 +32,11 @@ step's info to the buffer before SB3 adds the step.
 
 A fourth switch guards fine-tuning rather than assigning credit:
 
-* ``clone_kl_coef`` β: after each rollout, one pass over its observations in minibatches
-  lowers β · KL(π_start ‖ π) by gradient steps, where π_start is the policy training started
-  from (the behaviour clone of ``--init-from``), masked actions excluded (:class:`CloneAnchor`).
-  A proximal pull towards the teacher, in the spirit of HEPO (Lee et al., 2024) with a fixed
-  coefficient: updates that the noisy advantages push away from the clone are pulled back
-  unless the advantages agree rollout after rollout.
+* ``clone_kl_coef`` β: β · KL(π_start ‖ π) joins PPO's loss, where π_start is the policy
+  training started from (the behaviour clone of ``--init-from``), over the rollout's states
+  and their unmasked actions (:class:`CloneAnchor`). A proximal pull towards the teacher, in
+  the spirit of HEPO (Lee et al., 2024) with a fixed coefficient: what the noisy advantages
+  push away from the clone is pulled back unless the advantages agree update after update.
 """
 
 from __future__ import annotations
@@ -270,46 +269,67 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
 
 
 class CloneAnchor(BaseCallback):
-    """After each rollout, gradient steps on ``coef`` · KL(π_start ‖ π) over its observations.
+    """Adds the gradient of ``coef`` · KL(π_start ‖ π) to every optimizer step of the policy.
 
-    π_start is a frozen copy of the policy when training starts (the clone). One pass over the
-    rollout in minibatches of the model's ``batch_size``, with its optimizer and gradient clip;
-    the KL is over the unmasked actions. Logged as ``guard/clone_kl`` (mean KL before the pass).
+    π_start is a frozen copy of the policy when training starts (the clone). Before each of
+    PPO's optimizer steps, a pre-step hook draws a minibatch (the model's ``batch_size``) of the
+    current rollout's observations, computes the KL over their unmasked actions and adds its
+    gradient (clipped to the model's ``max_grad_norm``) to the PPO gradient, so Adam sees one
+    combined gradient: a proximal term in the loss. (Separate optimizer steps on the KL alone
+    do not work: near the clone its gradient is tiny, and Adam's normalisation blows it up into
+    full-size random steps.) Logged as ``guard/kl_to_clone``, the mean KL over the last update.
     """
 
-    def __init__(self, coef: float) -> None:
+    def __init__(self, coef: float, seed: int = 0) -> None:
         super().__init__()
         number = isinstance(coef, int | float) and not isinstance(coef, bool)
         if not (number and np.isfinite(coef) and coef > 0):
             raise ValueError(f"clone_kl_coef must be a positive number, got {coef!r}")
         self.coef = float(coef)
+        self.rng = np.random.default_rng(seed)
         self.anchor: Any = None
+        self.kls: list[float] = []
+        self._hook: Any = None
 
     def _on_training_start(self) -> None:
         self.anchor = copy.deepcopy(self.model.policy)
         self.anchor.set_training_mode(False)
         for parameter in self.anchor.parameters():
             parameter.requires_grad_(False)
+        self._hook = self.model.policy.optimizer.register_step_pre_hook(self._add_kl_gradient)
+
+    def _on_training_end(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
 
     def _on_step(self) -> bool:
         return True
 
     def _on_rollout_end(self) -> None:
-        policy, buffer = self.model.policy, self.model.rollout_buffer
-        policy.set_training_mode(True)
-        kls = []
-        for batch in buffer.get(self.model.batch_size):
-            with th.no_grad():
-                ref = self.anchor.get_distribution(batch.observations, action_masks=batch.action_masks)
-            cur = policy.get_distribution(batch.observations, action_masks=batch.action_masks)
-            kl = clone_kl(ref.distribution, cur.distribution)
-            kls.append(float(kl.detach()))
-            policy.optimizer.zero_grad()
-            (self.coef * kl).backward()
-            th.nn.utils.clip_grad_norm_(policy.parameters(), self.model.max_grad_norm)
-            policy.optimizer.step()
-        policy.set_training_mode(False)
-        self.logger.record("guard/clone_kl", float(np.mean(kls)) if kls else 0.0)
+        if self.kls:
+            self.logger.record("guard/kl_to_clone", float(np.mean(self.kls)))
+        self.kls = []
+
+    def _add_kl_gradient(self, optimizer: th.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        buffer, policy = self.model.rollout_buffer, self.model.policy
+        if not buffer.generator_ready:  # not inside PPO's update
+            return
+        size = buffer.buffer_size * buffer.n_envs
+        rows = self.rng.integers(0, size, min(int(self.model.batch_size), size))
+        obs = buffer.to_torch(buffer.observations[rows])
+        masks = buffer.action_masks[rows].reshape(len(rows), -1)
+        with th.no_grad():
+            ref = self.anchor.get_distribution(obs, action_masks=masks).distribution
+        kl = clone_kl(ref, policy.get_distribution(obs, action_masks=masks).distribution)
+        params = [p for p in policy.parameters() if p.requires_grad]
+        grads = th.autograd.grad(self.coef * kl, params, allow_unused=True)
+        pairs = [(p, g) for p, g in zip(params, grads, strict=True) if g is not None]
+        norm = th.linalg.vector_norm(th.stack([th.linalg.vector_norm(g) for _, g in pairs]))
+        scale = min(1.0, float(self.model.max_grad_norm) / (float(norm) + 1e-12))
+        for parameter, grad in pairs:
+            parameter.grad = grad * scale if parameter.grad is None else parameter.grad + grad * scale
+        self.kls.append(float(kl.detach()))
 
 
 def clone_kl(ref: th.distributions.Categorical, cur: th.distributions.Categorical) -> th.Tensor:

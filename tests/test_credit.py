@@ -217,3 +217,56 @@ def test_train_py_learns_on_shared_streams(tmp_path):
     argv += ["--hyperparams", "n_envs=2", "n_steps=64", "batch_size=64", "n_epochs=1", "shared_stream=2"]
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+# -- the clone guard -------------------------------------------------------------------------------
+def test_clone_kl_is_zero_on_itself_ignores_masked_actions_and_grows_with_the_gap():
+    mask = th.tensor([[True, True, False]])
+    logits = th.tensor([[1.0, 0.0, 5.0]])
+
+    def dist(values):
+        return th.distributions.Categorical(logits=th.where(mask, values, th.tensor(-1e8)))
+
+    assert float(credit.clone_kl(dist(logits), dist(logits))) == 0.0
+    masked_only = dist(th.tensor([[1.0, 0.0, -3.0]]))  # differs only where masked
+    assert float(credit.clone_kl(dist(logits), masked_only)) == pytest.approx(0.0, abs=1e-7)
+    near, far = dist(th.tensor([[0.5, 0.0, 5.0]])), dist(th.tensor([[-2.0, 0.0, 5.0]]))
+    assert 0 < float(credit.clone_kl(dist(logits), near)) < float(credit.clone_kl(dist(logits), far))
+
+
+def _kl_to_start_after_learning(guard: float | None) -> float:
+    """KL(start ‖ policy) on a Tiny-v1 rollout after 512 steps of PPO at a high learning rate."""
+    from sb3_contrib import MaskablePPO
+
+    env = gym.make("orbit_env/Tiny-v1")
+    model = MaskablePPO("MlpPolicy", env, n_steps=128, batch_size=64, n_epochs=10, learning_rate=3e-3, seed=0)
+    callbacks = [] if guard is None else [credit.CloneAnchor(guard)]
+    start = __import__("copy").deepcopy(model.policy)
+    model.learn(512, callback=callbacks)
+    batch = next(model.rollout_buffer.get(None))
+    with th.no_grad():
+        ref = start.get_distribution(batch.observations, action_masks=batch.action_masks).distribution
+        cur = model.policy.get_distribution(batch.observations, action_masks=batch.action_masks).distribution
+        return float(credit.clone_kl(ref, cur))
+
+
+def test_the_clone_guard_keeps_the_policy_nearer_its_start():
+    free, guarded = _kl_to_start_after_learning(None), _kl_to_start_after_learning(100.0)
+    assert guarded < 0.5 * free, (free, guarded)
+
+
+@pytest.mark.parametrize("coef", [0, -1.0, float("nan"), True, "1"])
+def test_a_bad_clone_kl_coef_is_a_clear_error(coef):
+    with pytest.raises(ValueError, match="clone_kl_coef must be a positive number"):
+        credit.CloneAnchor(coef)
+
+
+def test_the_clone_guard_needs_a_policy_to_start_from(tmp_path):
+    import train
+
+    argv = ["--env", "Tiny-v1", "--timesteps", "64", "--run-dir", str(tmp_path), "--no-progress"]
+    with pytest.raises(
+        ValueError, match="clone_kl_coef anchors to the starting policy: it needs --init-from"
+    ):
+        train.main([*argv, "--hyperparams", "clone_kl_coef=1.0"])
+    assert not any(tmp_path.iterdir())  # refused before any run folder was made

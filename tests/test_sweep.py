@@ -22,9 +22,16 @@ def _write(tmp_path: Path, content: dict) -> Path:
     return path
 
 
-def test_the_committed_sweep_files_load_and_their_trials_parse(tmp_path):
+def test_the_committed_sweep_files_load_and_their_trials_parse(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     for path in sorted((ROOT / "sweeps").glob("*.yml")):
         sweep = sw.load_sweep(path)
+        # a model a sweep starts from (made by the command in its header) stands in as an empty file
+        for point in sweep.get("points") or []:
+            model = point.get("args.init_from") or ""
+            if model.endswith(".zip"):
+                (tmp_path / model).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / model).touch()
         sw.check_trials(sweep, tmp_path)  # every grid combination / each search end is a valid train.py run
 
 
@@ -113,7 +120,19 @@ def test_a_two_trial_sweep_on_local_ray_writes_two_run_folders_and_the_table(tmp
 
 
 def test_points_are_crossed_with_the_grid_and_reach_train_py(tmp_path):
-    sweep = sw.load_sweep(ROOT / "sweeps" / "credit_ablation.yml")
+    methods = [
+        {},
+        {"hyperparams.time_constant_h": 3.0},
+        {"hyperparams.per_job_credit": True},
+        {"hyperparams.shared_stream": 2},
+        {
+            "hyperparams.time_constant_h": 3.0,
+            "hyperparams.per_job_credit": True,
+            "hyperparams.shared_stream": 2,
+        },
+    ]
+    content = {"env": "WalkerLEO-v1", "grid": {"args.init_from": ["eclipse_safe", None]}, "points": methods}
+    sweep = sw.load_sweep(_write(tmp_path, content))
     points = sw.example_points(sweep)
     assert len(points) == 10
     argvs = [sw.trial_argv(sweep, p, tmp_path, "t") for p in points]
@@ -129,3 +148,13 @@ def test_points_do_not_go_with_a_search(tmp_path):
     path = _write(tmp_path, {"search": {"seed": {"randint": [0, 3]}}, "points": [{}]})
     with pytest.raises(sw.SweepError, match="points go with a grid"):
         sw.load_sweep(path)
+
+
+def test_a_relative_model_path_is_taken_from_the_folder_the_sweep_started_in(tmp_path):
+    path = _write(tmp_path, {"env": "Tiny-v1", "points": [{"args.init_from": "clones/a/bc_model.zip"}]})
+    sweep = sw.load_sweep(path)
+    argv = sw.trial_argv(sweep, {sw.POINT: 0}, tmp_path / "runs", "t", base_dir=Path("/start/here"))
+    assert argv[argv.index("--init-from") + 1] == "/start/here/clones/a/bc_model.zip"
+    heuristic = sw.trial_argv({**sweep, "points": [{"args.init_from": "eclipse_safe"}]}, {sw.POINT: 0},
+                              tmp_path, "t", base_dir=Path("/start/here"))  # fmt: skip
+    assert heuristic[heuristic.index("--init-from") + 1] == "eclipse_safe"
