@@ -270,3 +270,38 @@ def test_the_clone_guard_needs_a_policy_to_start_from(tmp_path):
     ):
         train.main([*argv, "--hyperparams", "clone_kl_coef=1.0"])
     assert not any(tmp_path.iterdir())  # refused before any run folder was made
+
+
+# -- the ablation figure -----------------------------------------------------------------------------
+def _fake_run(folder: Path, init_from: str | None, hyper: dict, returns: list[list[float]]) -> Path:
+    import yaml
+
+    folder.mkdir(parents=True)
+    steps = 100 * np.arange(1, len(returns) + 1)
+    np.savez(folder / "evaluations.npz", timesteps=steps, results=np.asarray(returns))
+    (folder / "config.yml").write_text(
+        yaml.safe_dump({"args": {"init_from": init_from}, "hyperparams": hyper})
+    )
+    return folder
+
+
+def test_ablation_curves_label_each_run_and_bracket_its_iqm(tmp_path, capsys):
+    from tests.checks import load_script
+
+    curves = load_script("docs/ablation_curves.py")
+    _fake_run(tmp_path / "runs" / "a", "eclipse_safe", {"n_envs": 2}, [[1, 2, 3, 4, 100], [5, 6, 7, 8, 9]])
+    hyper = {"time_constant_h": 3.0, "per_job_credit": True, "shared_stream": 1}
+    _fake_run(tmp_path / "runs" / "b", None, hyper, [[10, 10, 10, 10, 10], [0, 0, 0, 0, 0]])
+    labels = [curves.label(run) for run in curves.run_folders([str(tmp_path / "runs")])]
+    assert labels == ["clone · current recipe", "scratch · τ=3.0h · per-job"]
+    stats = curves.iqm_intervals(np.array([[1, 2, 3, 4, 100]]), reps=200)
+    assert stats[0, 0] == pytest.approx(3.0)  # the interquartile mean ignores the outlier
+    assert stats[0, 1] <= stats[0, 0] <= stats[0, 2]
+    out = tmp_path / "ablation.png"
+    curves.main([str(tmp_path / "runs"), "--table", "--baseline", "teacher=8", "--out", str(out)])
+    table = capsys.readouterr().out
+    assert "| scratch · τ=3.0h · per-job | 10 [10, 10] (100) | 0 [0, 0] (200) |" in table
+    assert out.stat().st_size > 10_000
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SystemExit, match="no evaluations.npz under"):
+        curves.run_folders([str(tmp_path / "empty")])
