@@ -5,6 +5,10 @@ first made on the commit before the house refactor (issue 14), which left every 
 it was re-recorded for the -v1 ids (issue 15: every job settled, the uplink estimate following the
 booking rule, radio energy while transmitting). A refactor must leave every return and episode
 metric unchanged to the last digit; a change of semantics re-records it (and bumps the ids).
+Issue 19 added every baseline on both envs (3 seeds each) and ``trace_sha256``, the digest of
+every step's observation, mask, reward, time step and settlements, recorded before the step is
+compiled; the numbers of the cases recorded before were unchanged by the re-recording.
+The Tiny-v1 cases run in the quick suite, the WalkerLEO-v1 ones are marked slow (~10 s each).
 """
 
 from __future__ import annotations
