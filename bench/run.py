@@ -11,7 +11,8 @@ is printed (✗), never turned into a non-zero exit; only a crashed measurement 
 
 Sections (``--only``): ``steps`` (env.step rate ÷ CartPole-v1), ``train`` (MaskablePPO fps ÷ PPO
 fps on CartPole-v1), ``geometry`` (``bench/geometry.py``), ``reset`` (warm / cold reset),
-``memory`` (peak RSS of a Megaconstellation-v1 subprocess), ``scaling`` (time per step vs N,
+``compile`` (the numba kernels' cold compile, a fresh process with an empty cache ÷ the same
+with the cache), ``memory`` (peak RSS of a Megaconstellation-v1 subprocess), ``scaling`` (time per step vs N,
 plotted to ``DIR/scaling.png``). Progress goes to stderr; stdout holds the machine line and
 the table. ``--out DIR`` writes ``results.md``, ``results.json`` and ``scaling.png`` there.
 """
@@ -62,7 +63,7 @@ RESET_BUDGET_S = 0.050
 MEMORY_BUDGET_BYTES = 2 * 1024**3
 EPOCH = "2026-03-20T00:00:00Z"  # fixed epoch: the geometry is built once and reused
 COLD_EPOCH = "2026-06-21T00:00:00Z"  # another epoch for the cold reset
-SECTIONS = ("steps", "train", "geometry", "reset", "memory", "scaling")
+SECTIONS = ("steps", "train", "geometry", "reset", "compile", "memory", "scaling")
 MiB = 1024**2
 
 
@@ -561,6 +562,47 @@ def bench_reset(s: Settings, res: Results) -> None:
         )
 
 
+# -------------------------------------------------------------------------------------- compile
+_COMPILE_CHILD = """
+import time
+t0 = time.perf_counter()
+import gymnasium, orbit_env
+env = gymnasium.make("orbit_env/Tiny-v1")
+env.reset(seed=0)  # advances the clock: compiles (or loads) the step kernel
+print(time.perf_counter() - t0)
+"""
+
+
+def _child_seconds(env: dict[str, str], timeout_s: float) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", _COMPILE_CHILD], env=env, capture_output=True, text=True, timeout=timeout_s
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "child failed")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def bench_compile(s: Settings, res: Results) -> None:
+    what = "import + first Tiny-v1 reset, fresh process: numba cache empty (cold compile) ÷ cache filled"
+    try:
+        log("compile: the kernels, cold (empty NUMBA_CACHE_DIR) and cached, in fresh processes")
+        with tempfile.TemporaryDirectory(prefix="orbit_env_numba_") as tmp:
+            env = {**os.environ, "NUMBA_CACHE_DIR": tmp}
+            cold_s = _child_seconds(env, 600.0)
+            cached_s = _child_seconds(env, 600.0)
+    except Exception as exc:  # reported in the table
+        res.rows.append(_error_row("compile", what, exc, None, "info"))
+        return
+    res.details["compile"] = {"cold_s": cold_s, "cached_s": cached_s, "compile_s": cold_s - cached_s}
+    res.notes.append(
+        f"compile: the numba kernels take {cold_s - cached_s:.1f} s to compile on first use; numba caches "
+        "them (beside the package, or NUMBA_CACHE_DIR), so later processes load them."
+    )
+    res.rows.append(
+        Row("compile", what, cold_s, f"{cold_s:.2f} s", cached_s, f"{cached_s:.2f} s", None, "info")
+    )
+
+
 # --------------------------------------------------------------------------------------- memory
 
 
@@ -823,6 +865,7 @@ SECTION_FUNCS: dict[str, Callable[[Settings, Results], None]] = {
     "train": bench_train,
     "geometry": bench_geometry,
     "reset": bench_reset,
+    "compile": bench_compile,
     "memory": bench_memory,
     "scaling": bench_scaling,
 }

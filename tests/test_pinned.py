@@ -40,3 +40,19 @@ def test_every_case_is_recorded():
 def test_episode_numbers_unchanged(env_id, spec, seed):
     env = _ENVS.setdefault(env_id, gymnasium.make(env_id, split="test"))
     assert play(env, spec, seed) == PINNED[key(env_id, spec, seed)]
+
+
+def test_the_kernels_as_plain_python_give_the_same_episodes():
+    """NUMBA_DISABLE_JIT=1 runs orbit_env/sim/kernels.py as Python: the Tiny-v1 pins still hold."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pinned.py"]
+    argv += ["-k", "Tiny and test_episode_numbers_unchanged"]
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "33 passed" in done.stdout

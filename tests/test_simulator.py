@@ -398,9 +398,9 @@ def test_radio_draws_while_transmitting_even_when_the_only_contact_is_in_eclipse
 
 
 def test_safe_mode_still_powers_a_booked_transfer():
-    from orbit_env.sim import power as pw
+    from orbit_env.sim.kernels import load_w
 
     p = PowerConfig()
-    load = pw.load_w(p, np.array([0, 0]), np.array([True, False]), np.array([p.radio_w, p.radio_w]))
-    assert load[0] == p.bus_w + p.radio_w  # safe: accelerators off, the transfer's radio on
-    assert load[1] == p.bus_w + p.accelerators * p.accelerator_idle_w + p.radio_w
+    watts = (p.bus_w, p.accelerator_w, p.accelerator_idle_w, p.accelerators)
+    assert load_w(0, True, p.radio_w, *watts) == p.bus_w + p.radio_w  # safe: accelerators off, radio on
+    assert load_w(0, False, p.radio_w, *watts) == p.bus_w + p.accelerators * p.accelerator_idle_w + p.radio_w

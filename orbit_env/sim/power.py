@@ -21,8 +21,6 @@ import numpy as np
 
 from orbit_env.config import PowerConfig
 
-WH_PER_WS = 1.0 / 3600.0
-
 
 @dataclass
 class EnergyLedger:
@@ -49,106 +47,6 @@ class EnergyLedger:
             "energy_used_kwh": float(self.used.sum()) / 1000.0,
             "energy_curtailed_kwh": float(self.curtailed.sum()) / 1000.0,
         }
-
-
-def load_w(power: PowerConfig, busy: np.ndarray, safe: np.ndarray, radio_w: np.ndarray) -> np.ndarray:
-    """Electrical load [W] per satellite.
-
-    Args:
-        busy: int[N] busy slots.
-        safe: bool[N] in safe mode (bus only, accelerators off; a booked transfer still runs,
-            so its radio still draws).
-        radio_w: float[N] average radio draw over the current step [W] (transmissions booked in it).
-    """
-    compute = busy * power.accelerator_w + (power.accelerators - busy) * power.accelerator_idle_w
-    return power.bus_w + radio_w + np.where(safe, 0.0, compute)
-
-
-def segment_limits(
-    power: PowerConfig,
-    energy_wh: np.ndarray,
-    net_w: np.ndarray,
-    thresholds_wh: tuple[float, ...],
-    eps_wh: float = 1e-9,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seconds until the battery fills, empties, or crosses each threshold at net power ``net_w``.
-
-    A level within ``eps_wh`` of the charge counts as already reached (the caller handles it
-    at the current time), so every event lies a representable time ahead.
-
-    Returns:
-        (to_full_s, to_empty_s, to_threshold_s[K, N]); ``inf`` where it does not happen.
-    """
-    cap = power.battery_wh
-    rate_in = np.where(net_w > 0, net_w * power.charge_efficiency * WH_PER_WS, 0.0)
-    rate_out = np.where(net_w < 0, -net_w / power.discharge_efficiency * WH_PER_WS, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        to_full = np.where((rate_in > 0) & (energy_wh < cap - eps_wh), (cap - energy_wh) / rate_in, np.inf)
-        to_empty = np.where((rate_out > 0) & (energy_wh > eps_wh), energy_wh / rate_out, np.inf)
-        to_thr = np.stack(
-            [
-                np.where(
-                    (rate_in > 0) & (energy_wh < thr - eps_wh),
-                    (thr - energy_wh) / rate_in,
-                    np.where(
-                        (rate_out > 0) & (energy_wh > thr + eps_wh), (energy_wh - thr) / rate_out, np.inf
-                    ),
-                )
-                for thr in thresholds_wh
-            ]
-        )
-    return to_full, to_empty, to_thr
-
-
-def integrate_segment(
-    power: PowerConfig,
-    energy_wh: np.ndarray,
-    gen_w: np.ndarray,
-    load: np.ndarray,
-    dt_s: np.ndarray,
-    hit_full: np.ndarray,
-    hit_empty: np.ndarray,
-    ledger: EnergyLedger,
-) -> np.ndarray:
-    """Advance the battery over a segment of constant power; update ``ledger`` in place.
-
-    Args:
-        energy_wh: float[N] charge at the segment start [Wh].
-        gen_w, load: float[N] generation and demanded load [W].
-        dt_s: float[N] segment length [s] (0 for satellites already at the step end).
-        hit_full, hit_empty: bool[N] the segment ends exactly when the battery fills / empties;
-            the charge is then set to the bound exactly so no rounding leaks past it.
-
-    Returns:
-        float[N] charge at the segment end [Wh], always in [0, battery_wh].
-
-    A battery at 0 with a deficit serves only what the array generates (the rest of the
-    load goes unserved: the satellite is browned out); a full battery with a surplus
-    curtails it.
-    """
-    cap = power.battery_wh
-    net = gen_w - load
-    charging = net > 0
-    new = energy_wh + np.where(
-        charging,
-        net * power.charge_efficiency * dt_s * WH_PER_WS,
-        net / power.discharge_efficiency * dt_s * WH_PER_WS,
-    )
-    new = np.where(hit_full, cap, np.where(hit_empty, 0.0, np.clip(new, 0.0, cap)))
-    delta = new - energy_wh
-    charged = np.where(delta > 0, delta, 0.0)
-    discharged = np.where(delta < 0, -delta, 0.0)
-    generated = gen_w * dt_s * WH_PER_WS
-    bus_in = charged / power.charge_efficiency
-    bus_out = discharged * power.discharge_efficiency
-    # Load served: all of it, unless the battery could not cover the deficit.
-    used = np.minimum(load * dt_s * WH_PER_WS, generated - bus_in + bus_out)
-    ledger.generated += generated
-    ledger.used += used
-    ledger.charged += charged
-    ledger.discharged += discharged
-    ledger.curtailed += generated - used - bus_in + bus_out
-    return new
 
 
 def sustainable_slots(power: PowerConfig, sunlit_mean: np.ndarray) -> np.ndarray:

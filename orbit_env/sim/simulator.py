@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from orbit_env.config import ScenarioConfig
+from orbit_env.sim import kernels
 from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
 from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
@@ -609,133 +610,46 @@ class Simulator:
         return np.minimum(share / (t1 - t0), 1.0)
 
     def _run_step(self, k: int, t0: float, t1: float) -> None:
-        p = self.power
+        """Integrate step k, [t0, t1), exactly (the compiled :func:`kernels.run_step`), then book
+        the downlinks of the jobs that finished in it and count its brownouts."""
+        p, jobs, lg, c = self.power, self.jobs, self.ledger, self.counters
         alive = self.geometry.valid[k] & self.geometry.valid[k + 1]
         sun_a, sun_b = self._sun_window(k, t0)
         radio_w = p.radio_w * self._radio_share(t0, t1)
-        thresholds = (p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh)
-        tau = np.where(alive, t0, t1)
-        for _ in range(_MAX_EVENTS_PER_STEP):
-            self._handle_events(tau, alive, sun_a, sun_b, radio_w)
-            live = tau < t1
-            if not live.any():
-                return
-            gen_w = np.where((tau >= sun_a) & (tau < sun_b) & alive, p.solar_array_w, 0.0)
-            busy = (self.slot_job >= 0).sum(axis=1)
-            load = np.where(alive, pw.load_w(p, busy, self.safe, radio_w), 0.0)
-            net = gen_w - load
-            to_full, to_empty, to_thr = pw.segment_limits(p, self.energy_wh, net, thresholds)
-            running = self.slot_job >= 0
-            finish = np.where(running, self.slot_remaining_s, np.inf).min(axis=1)
-            nxt = np.minimum(t1, np.where(tau < sun_a, sun_a, np.where(tau < sun_b, sun_b, t1)))
-            nxt = np.minimum(nxt, tau + np.minimum(finish, np.minimum(to_full, to_empty)))
-            nxt = np.minimum(nxt, tau + to_thr.min(axis=0))
-            nxt = np.minimum(nxt, self._next_ready(tau))
-            nxt = np.where(live, nxt, tau)
-            seg = nxt - tau
-            hit_full = to_full <= seg + _EPS_S
-            hit_empty = to_empty <= seg + _EPS_S
-            self.energy_wh = pw.integrate_segment(
-                p, self.energy_wh, gen_w, load, seg, hit_full & live, hit_empty & live, self.ledger
+        status, c.busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, failures = kernels.run_step(
+            t0, t1, alive, sun_a, sun_b, radio_w,
+            float(p.solar_array_w), float(p.bus_w), float(p.accelerator_w), float(p.accelerator_idle_w),
+            int(p.accelerators), float(p.battery_wh), float(p.charge_efficiency),
+            float(p.discharge_efficiency), p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh,
+            self.energy_wh, self.safe, self.slot_job, self.slot_remaining_s, self.queue,
+            self.ready_s, self.slot_of, jobs.deadline_s, jobs.work_s, self.progress_s, jobs.checkpoint_s,
+            self.state, self.present_s, self.input_station, self.input_sat, self.target, self.finish_s,
+            lg.generated, lg.used, lg.charged, lg.discharged, lg.curtailed,
+            (self.step_index + 1) * self.dt_s, float(c.busy_slot_s), _MAX_EVENTS_PER_STEP,
+        )  # fmt: skip
+        for job, sat, t_s in zip(fin_job.tolist(), fin_sat.tolist(), fin_t.tolist(), strict=True):
+            self._book_delivery(job, sat, t_s)
+        c.job_failures += int(failures)
+        c.brownouts += int(brown_sat.size)
+        c.brownout_times_s.extend(brown_t.tolist())
+        if status != kernels.DONE:
+            # Only a battery too small for the load gets here: it browns out and recovers in a loop.
+            raise ValueError(
+                f"more than {_MAX_EVENTS_PER_STEP} power events in step {k} (t = {t0:.0f} s): the battery "
+                f"cycles between brownout and recovery; battery_wh={p.battery_wh:g} with recover_soc="
+                f"{p.recover_soc:g} is too small for this load, raise battery_wh"
             )
-            progress = np.where(self.safe, 0.0, seg)[:, None] * running
-            self.slot_remaining_s -= progress
-            self.counters.busy_slot_s += float(progress.sum())
-            tau = nxt
-        # Only a battery too small for the load gets here: it browns out and recovers in a loop.
-        raise ValueError(
-            f"more than {_MAX_EVENTS_PER_STEP} power events in step {k} (t = {t0:.0f} s): the battery "
-            f"cycles between brownout and recovery; battery_wh={p.battery_wh:g} with recover_soc="
-            f"{p.recover_soc:g} is too small for this load, raise battery_wh"
-        )
-
-    def _next_ready(self, tau: np.ndarray) -> np.ndarray:
-        """Earliest future input arrival of a queued job whose reserved slot is free."""
-        if len(self.jobs) == 0:  # an empty job stream: nothing queued, and no row to index
-            return np.full(self.n_sats, np.inf)
-        ids = self.queue
-        ids_or_0 = np.maximum(ids, 0)
-        slot_free = np.take_along_axis(self.slot_job, np.maximum(self.slot_of[ids_or_0], 0), axis=1) < 0
-        ready = np.where((ids >= 0) & slot_free, self.ready_s[ids_or_0], np.inf)
-        return np.where(ready > tau[:, None], ready, np.inf).min(axis=1)
-
-    def _handle_events(
-        self, tau: np.ndarray, alive: np.ndarray, sun_a: np.ndarray, sun_b: np.ndarray, radio_w: np.ndarray
-    ) -> None:
-        """Apply what happens at each satellite's current time ``tau``: finishes, recovery,
-        starts and brownouts."""
-        p = self.power
-        # 1. finished jobs free their slots and book their downlink
-        done = (self.slot_job >= 0) & (self.slot_remaining_s <= _EPS_S)
-        if done.any():
-            for sat, slot in zip(*np.nonzero(done), strict=True):
-                self._finish(int(self.slot_job[sat, slot]), int(sat), float(tau[sat]))
-            self.slot_job[done] = -1
-            self.slot_remaining_s[done] = 0.0
-        # 2. recovery from safe mode
-        recovered = self.safe & (self.energy_wh >= p.recover_soc * p.battery_wh - _EPS_WH)
-        self.safe &= ~recovered
-        # 3. starts: FIFO over queued jobs whose input has arrived and whose deadline is ahead
-        can_start = alive & ~self.safe & (self.energy_wh >= p.reserve_soc * p.battery_wh - _EPS_WH)
-        if can_start.any() and (self.queue >= 0).any():
-            self._start_jobs(tau, can_start)
-        # 4. brownouts: an empty battery with a deficit
-        busy = (self.slot_job >= 0).sum(axis=1)
-        gen_w = np.where((tau >= sun_a) & (tau < sun_b) & alive, p.solar_array_w, 0.0)
-        net = gen_w - pw.load_w(p, busy, self.safe, radio_w)
-        brown = alive & ~self.safe & (self.energy_wh <= _EPS_WH) & (net < 0)
-        if brown.any():
-            self._brownout(np.flatnonzero(brown), tau)
-
-    def _start_jobs(self, tau: np.ndarray, can_start: np.ndarray) -> None:
-        """Start, on every free slot, the first job reserved for it if its input has arrived.
-
-        Each queued job holds a slot reserved at placement and slots run their jobs in queue
-        order, so a later placement never delays an earlier one. ``estimate`` sees these
-        reservations and books uplinks by the same rule as ``place``, but not what the future
-        brings: power events (a brownout, a charge below the reserve) or downlink antenna
-        contention.
-        """
-        ids = self.queue
-        ids_or_0 = np.maximum(ids, 0)
-        queued = ids >= 0
-        waiting = queued & (
-            self.jobs.deadline_s[ids_or_0] > tau[:, None]
-        )  # expired ones leave at the boundary
-        slot_of = np.where(waiting, self.slot_of[ids_or_0], -1)
-        started = np.zeros_like(queued)
-        for a in range(self.slot_job.shape[1]):  # slots per satellite, vectorised over satellites
-            mine = slot_of == a
-            head = mine.argmax(axis=1)
-            rows = np.flatnonzero(mine.any(axis=1) & can_start & (self.slot_job[:, a] < 0))
-            if rows.size == 0:
-                continue
-            j = ids[rows, head[rows]]
-            go = self.ready_s[j] <= tau[rows] + _EPS_S
-            rows, j = rows[go], j[go]
-            self.slot_job[rows, a] = j
-            self.slot_remaining_s[rows, a] = self.jobs.work_s[j] - self.progress_s[j]
-            started[rows, head[rows]] = True
-        if not started.any():
-            return
-        jobs = ids[started]
-        self.state[jobs] = JobState.RUNNING
-        self.ready_s[jobs] = np.inf
-        self.queue[started] = -1
-        self._compact_queues(np.flatnonzero(started.any(axis=1)))
 
     def _compact_queues(self, rows: np.ndarray) -> None:
         """Close the gaps in the queues of satellites ``rows``, keeping FIFO order."""
         order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")
         self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
 
-    def _finish(self, job: int, sat: int, t_s: float) -> None:
-        self.progress_s[job] = self.jobs.work_s[job]
-        self.finish_s[job] = t_s
+    def _book_delivery(self, job: int, sat: int, t_s: float) -> None:
+        """Book the downlink of ``job``, finished on ``sat`` at ``t_s`` [s] (the kernel ended it)."""
         downlink = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
         self._radio_window(sat, downlink.start_s, downlink.occupy_s)
         self.delivery_s[job] = downlink.arrival_s
-        self.state[job] = JobState.DOWNLINK
 
     def _checkpointed(self, jobs: np.ndarray, done_s: np.ndarray) -> np.ndarray:
         """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints)."""
@@ -760,13 +674,6 @@ class Simulator:
             self.counters.job_failures += int(jobs.size)
         self.slot_job[sats] = -1
         self.slot_remaining_s[sats] = 0.0
-
-    def _brownout(self, sats: np.ndarray, tau: np.ndarray) -> None:
-        self._fail_running(sats, (self.step_index + 1) * self.dt_s)  # the boundary after the brownout
-        self.safe[sats] = True
-        self.energy_wh[sats] = 0.0
-        self.counters.brownouts += int(sats.size)
-        self.counters.brownout_times_s.extend(tau[sats].tolist())
 
     def _end_of_step(self, k: int, t1: float) -> None:
         jobs, c = self.jobs, self.counters

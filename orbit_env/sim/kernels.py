@@ -1,0 +1,359 @@
+"""Compiled kernels of the event loop (numba ``njit``; issue 19).
+
+:func:`run_step` integrates one simulator step exactly, as ``Simulator._run_step`` describes:
+per satellite, power is piecewise constant between events, and every event (terminator
+crossing, a job starting or finishing, the battery filling, emptying or crossing the reserve
+or recovery charge, an input arriving) ends a segment. It is the same algorithm as the numpy
+code it replaced, operation for operation, so the results are bit-identical (pinned by
+``tests/test_pinned.py``): the loops run over satellites where numpy ran over arrays, and sums
+that numpy took pairwise are taken pairwise (:func:`pairwise_sum`).
+
+What needs the rest of the simulator is handed back instead of done here: a finished job's
+downlink booking (``fin_*`` buffers, in event order; bookings made during a step only draw
+radio power from the next step on, so booking them after the kernel changes nothing) and the
+brownout counters (``brown_*``).
+
+``NUMBA_DISABLE_JIT=1`` runs these functions as plain Python (slow; for debugging and
+coverage). Compiled code is cached beside this file (``__pycache__``) or, where that folder
+is read-only, in numba's user-wide cache folder (``NUMBA_CACHE_DIR`` chooses another); where
+no folder is writable, each process compiles them again (a few seconds) after one warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numba
+import numpy as np
+
+EPS_S = 1e-9
+EPS_WH = 1e-9
+WH_PER_WS = 1.0 / 3600.0
+# job states (orbit_env.sim.simulator.JobState)
+PENDING = 1
+RUNNING = 3
+DOWNLINK = 4
+_cache_warned = False
+
+
+def njit(fn):
+    """``numba.njit(cache=True)``, or without the cache (and one warning) where none can be written."""
+    global _cache_warned
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError as err:  # numba found no writable cache folder
+        if not _cache_warned:
+            warnings.warn(
+                f"orbit_env: numba cannot cache the compiled simulation step ({err}); each process "
+                "compiles it again. Set NUMBA_CACHE_DIR to a writable folder to keep it.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            _cache_warned = True
+        return numba.njit(fn)
+
+
+# run_step's status
+DONE = 0
+TOO_MANY_EVENTS = 1
+
+
+@njit
+def _block_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """numpy's pairwise sum of a block of at most 128 entries: 8 running sums, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit
+def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
+    """Sum of ``a[lo : lo + n]`` in numpy's pairwise order (``np.add.reduce`` on a contiguous
+    float64 array), so the rounding is numpy's to the last bit.
+
+    numpy halves a range of more than 128 entries (at a multiple of 8) and adds the two sums;
+    this walks the same tree with an explicit stack (numba's cache mishandles recursion).
+    """
+    if n <= 128:
+        return _block_sum(a, lo, n)
+    depth = 64  # halving: enough for any length
+    los = np.empty(depth, dtype=np.int64)
+    lens = np.empty(depth, dtype=np.int64)
+    phase = np.zeros(depth, dtype=np.int64)
+    values = np.empty(depth + 1)
+    los[0], lens[0], top, n_values = lo, n, 1, 0
+    while top > 0:
+        f = top - 1
+        m = lens[f]
+        if m <= 128:
+            values[n_values] = _block_sum(a, los[f], m)
+            n_values += 1
+            top -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        if phase[f] == 0:  # the left half first
+            phase[f] = 1
+            los[top], lens[top], phase[top] = los[f], half, 0
+            top += 1
+        elif phase[f] == 1:  # then the right half
+            phase[f] = 2
+            los[top], lens[top], phase[top] = los[f] + half, m - half, 0
+            top += 1
+        else:  # both done: left + right
+            values[n_values - 2] = values[n_values - 2] + values[n_values - 1]
+            n_values -= 1
+            top -= 1
+    return values[0]
+
+
+@njit
+def load_w(
+    busy: int, safe: bool, radio_w: float, bus_w: float, acc_w: float, idle_w: float, n_acc: int
+) -> float:
+    """Electrical load [W] of one satellite with ``busy`` of its ``n_acc`` accelerators working.
+
+    In safe mode the accelerators are off and the bus runs, and a booked transfer still
+    transmits, so its radio (``radio_w``, the step's average) still draws.
+    """
+    compute = busy * acc_w + (n_acc - busy) * idle_w
+    return bus_w + radio_w + (0.0 if safe else compute)
+
+
+@njit
+def _checkpointed(done_s: float, checkpoint_s: float, work_s: float) -> float:
+    """Work kept at the last checkpoint [s] after ``done_s`` of work (``Simulator._checkpointed``)."""
+    kept = np.floor(done_s / checkpoint_s) * checkpoint_s if checkpoint_s > 0 else 0.0
+    return min(max(kept, 0.0), work_s)
+
+
+@njit
+def run_step(
+    t0, t1, alive, sun_a, sun_b, radio_w,
+    solar_w, bus_w, acc_w, idle_w, n_acc, cap_wh, charge_eff, discharge_eff, reserve_wh, recover_wh,
+    energy_wh, safe, slot_job, slot_rem, queue,
+    ready_s, slot_of, deadline_s, work_s, progress_s, checkpoint_s,
+    state, present_s, input_station, input_sat, target, finish_s,
+    generated_l, used_l, charged_l, discharged_l, curtailed_l,
+    brownout_present_s, busy_slot_s, max_events,
+):  # fmt: skip
+    """Integrate the step [t0, t1) in place: the state arrays, the job arrays and the ledger.
+
+    Shapes: per satellite ``[N]`` (``slot_job``, ``slot_rem`` ``[N, A]``, ``queue`` ``[N, Q]``),
+    per job ``[J]``. Times [s since epoch], energies [Wh], powers [W]; ``busy_slot_s`` is the
+    episode's counter so far, ``brownout_present_s`` when a job failed by a brownout is
+    presented again (the next step boundary).
+
+    Returns:
+        ``(status, busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, job_failures)``:
+        ``DONE`` or ``TOO_MANY_EVENTS``; the counter with this step added; the jobs that
+        finished (job id, satellite, time) and the brownouts (satellite, time), in event order;
+        how many running jobs went back to pending.
+    """
+    n_sats, n_slots = slot_job.shape
+    n_queue = queue.shape[1]
+    tau = np.empty(n_sats)
+    for n in range(n_sats):
+        tau[n] = t0 if alive[n] else t1
+    fin_job = np.empty(state.shape[0], dtype=np.int64)  # a job finishes at most once
+    fin_sat = np.empty(state.shape[0], dtype=np.int64)
+    fin_t = np.empty(state.shape[0])
+    brown_sat = np.empty(max(n_sats, 1), dtype=np.int64)
+    brown_t = np.empty(max(n_sats, 1))
+    n_fin = 0
+    n_brown = 0
+    failures = 0
+    gen_w = np.empty(n_sats)
+    load = np.empty(n_sats)
+    nxt = np.empty(n_sats)
+    progress = np.empty(n_sats * n_slots)
+    started = np.zeros((n_sats, n_queue), dtype=np.bool_)
+    for _ in range(max_events):
+        # -- the events at each satellite's tau (Simulator._handle_events) --
+        # 1. finished jobs free their slots; their downlinks are booked after the kernel
+        for n in range(n_sats):
+            for a in range(n_slots):
+                job = slot_job[n, a]
+                if job >= 0 and slot_rem[n, a] <= EPS_S:
+                    progress_s[job] = work_s[job]
+                    finish_s[job] = tau[n]
+                    state[job] = DOWNLINK
+                    fin_job[n_fin] = job
+                    fin_sat[n_fin] = n
+                    fin_t[n_fin] = tau[n]
+                    n_fin += 1
+                    slot_job[n, a] = -1
+                    slot_rem[n, a] = 0.0
+        # 2. recovery from safe mode
+        for n in range(n_sats):
+            if safe[n] and energy_wh[n] >= recover_wh - EPS_WH:
+                safe[n] = False
+        # 3. starts, FIFO: on every free slot, the first job reserved for it whose input has arrived
+        for n in range(n_sats):
+            if not (alive[n] and not safe[n] and energy_wh[n] >= reserve_wh - EPS_WH):
+                continue
+            any_started = False
+            for a in range(n_slots):
+                if slot_job[n, a] >= 0:
+                    continue
+                for q in range(n_queue):
+                    job = queue[n, q]
+                    if job >= 0 and deadline_s[job] > tau[n] and slot_of[job] == a:
+                        if ready_s[job] <= tau[n] + EPS_S:
+                            slot_job[n, a] = job
+                            slot_rem[n, a] = work_s[job] - progress_s[job]
+                            started[n, q] = True
+                            any_started = True
+                        break
+            if any_started:
+                kept = 0
+                for q in range(n_queue):
+                    job = queue[n, q]
+                    if started[n, q]:
+                        state[job] = RUNNING
+                        ready_s[job] = np.inf
+                        started[n, q] = False
+                    elif job >= 0:
+                        queue[n, kept] = job
+                        kept += 1
+                for q in range(kept, n_queue):
+                    queue[n, q] = -1
+        # 4. brownouts: an empty battery with a deficit
+        for n in range(n_sats):
+            busy = 0
+            for a in range(n_slots):
+                if slot_job[n, a] >= 0:
+                    busy += 1
+            lit = tau[n] >= sun_a[n] and tau[n] < sun_b[n] and alive[n]
+            net = (solar_w if lit else 0.0) - load_w(busy, safe[n], radio_w[n], bus_w, acc_w, idle_w, n_acc)
+            if alive[n] and not safe[n] and energy_wh[n] <= EPS_WH and net < 0:
+                for a in range(n_slots):
+                    job = slot_job[n, a]
+                    if job >= 0:
+                        done = work_s[job] - slot_rem[n, a]
+                        progress_s[job] = _checkpointed(done, checkpoint_s[job], work_s[job])
+                        state[job] = PENDING
+                        present_s[job] = brownout_present_s
+                        input_station[job] = -1
+                        input_sat[job] = n
+                        target[job] = -1
+                        failures += 1
+                    slot_job[n, a] = -1
+                    slot_rem[n, a] = 0.0
+                safe[n] = True
+                energy_wh[n] = 0.0
+                if n_brown == brown_sat.shape[0]:  # more than N brownouts in one step: grow
+                    brown_sat = np.concatenate((brown_sat, np.empty(n_brown, dtype=np.int64)))
+                    brown_t = np.concatenate((brown_t, np.empty(n_brown)))
+                brown_sat[n_brown] = n
+                brown_t[n_brown] = tau[n]
+                n_brown += 1
+        # -- the next segment of constant power (Simulator._run_step) --
+        live_any = False
+        for n in range(n_sats):
+            if tau[n] < t1:
+                live_any = True
+        if not live_any:
+            return (DONE, busy_slot_s, fin_job[:n_fin], fin_sat[:n_fin], fin_t[:n_fin],
+                    brown_sat[:n_brown], brown_t[:n_brown], failures)  # fmt: skip
+        for n in range(n_sats):
+            live = tau[n] < t1
+            lit = tau[n] >= sun_a[n] and tau[n] < sun_b[n] and alive[n]
+            gen_w[n] = solar_w if lit else 0.0
+            busy = 0
+            finish = np.inf
+            for a in range(n_slots):
+                if slot_job[n, a] >= 0:
+                    busy += 1
+                    if slot_rem[n, a] < finish:
+                        finish = slot_rem[n, a]
+            load[n] = load_w(busy, safe[n], radio_w[n], bus_w, acc_w, idle_w, n_acc) if alive[n] else 0.0
+            net = gen_w[n] - load[n]
+            e = energy_wh[n]
+            rate_in = net * charge_eff * WH_PER_WS if net > 0 else 0.0
+            rate_out = -net / discharge_eff * WH_PER_WS if net < 0 else 0.0
+            to_full = (cap_wh - e) / rate_in if rate_in > 0 and e < cap_wh - EPS_WH else np.inf
+            to_empty = e / rate_out if rate_out > 0 and e > EPS_WH else np.inf
+            to_thr = np.inf
+            for thr in (reserve_wh, recover_wh):
+                if rate_in > 0 and e < thr - EPS_WH:
+                    to = (thr - e) / rate_in
+                elif rate_out > 0 and e > thr + EPS_WH:
+                    to = (e - thr) / rate_out
+                else:
+                    to = np.inf
+                to_thr = min(to_thr, to)
+            t = tau[n]
+            crossing = sun_a[n] if t < sun_a[n] else (sun_b[n] if t < sun_b[n] else t1)
+            stop = min(t1, crossing)
+            stop = min(stop, t + min(finish, min(to_full, to_empty)))
+            stop = min(stop, t + to_thr)
+            # the earliest future input arrival of a queued job whose reserved slot is free
+            ready_next = np.inf
+            for q in range(n_queue):
+                job = queue[n, q]
+                if job >= 0 and slot_job[n, max(slot_of[job], 0)] < 0:
+                    r = ready_s[job]
+                    if r > t and r < ready_next:
+                        ready_next = r
+            stop = min(stop, ready_next)
+            stop = stop if live else t
+            seg = stop - t
+            hit_full = to_full <= seg + EPS_S and live
+            hit_empty = to_empty <= seg + EPS_S and live
+            # integrate the battery over the segment (power.integrate_segment)
+            if net > 0:
+                new = e + net * charge_eff * seg * WH_PER_WS
+            else:
+                new = e + net / discharge_eff * seg * WH_PER_WS
+            if hit_full:
+                new = cap_wh
+            elif hit_empty:
+                new = 0.0
+            else:
+                new = min(max(new, 0.0), cap_wh)
+            delta = new - e
+            charged = delta if delta > 0 else 0.0
+            discharged = -delta if delta < 0 else 0.0
+            generated = gen_w[n] * seg * WH_PER_WS
+            bus_in = charged / charge_eff
+            bus_out = discharged * discharge_eff
+            used = min(load[n] * seg * WH_PER_WS, generated - bus_in + bus_out)
+            generated_l[n] += generated
+            used_l[n] += used
+            charged_l[n] += charged
+            discharged_l[n] += discharged
+            curtailed_l[n] += generated - used - bus_in + bus_out
+            energy_wh[n] = new
+            step = 0.0 if safe[n] else seg
+            for a in range(n_slots):
+                p = step if slot_job[n, a] >= 0 else 0.0
+                progress[n * n_slots + a] = p
+                slot_rem[n, a] -= p
+            nxt[n] = stop
+        busy_slot_s += pairwise_sum(progress, 0, n_sats * n_slots)
+        for n in range(n_sats):
+            tau[n] = nxt[n]
+    return (TOO_MANY_EVENTS, busy_slot_s, fin_job[:n_fin], fin_sat[:n_fin], fin_t[:n_fin],
+            brown_sat[:n_brown], brown_t[:n_brown], failures)  # fmt: skip
