@@ -17,6 +17,14 @@ hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
   undiscounted return is unchanged; only its timing moves (return-equivalent redistribution,
   RUDDER). Brownout penalties stay where they happen: they follow from the state of one
   satellite at one time, usually caused by several placements, and the critic sees that state.
+* ``lagged_credit`` (with ``per_job_credit``): each update trains on the *previous* rollout,
+  whose returns are computed over it and the rollout just collected, so a job decided in one
+  rollout and settled in the next is credited to its decision too; only jobs settling more than
+  a rollout after their decision keep their reward where it settles. Without it, a long job's
+  value (a training job delivers hours, i.e. thousands of decisions, after its placement)
+  mostly lands in a later rollout at an unrelated decision: noise there, and no credit to the
+  placement. The samples are one update old when trained on (PPO's ratio and clipping use the
+  policy that collected them).
 
 * ``shared_stream`` K: the training envs form groups of K that play the same job streams and
   epochs (:class:`SharedStreamSeeds`: episode e of every env in group g has the same seed), and
@@ -50,7 +58,12 @@ import torch as th
 from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-CREDIT_KEYS = ("time_constant_h", "per_job_credit", "shared_stream")
+CREDIT_KEYS = ("time_constant_h", "per_job_credit", "lagged_credit", "shared_stream")
+# what a rollout holds: SB3's arrays and the step infos (the lagged update trains on the previous one)
+_ROLLOUT_FIELDS = (
+    "observations", "actions", "rewards", "episode_starts", "values", "log_probs", "action_masks",
+    "dt_s", "decided", "time_s", "stream", "settled",
+)  # fmt: skip
 GUARD_KEYS = ("clone_kl_coef",)
 #: training stream seeds start here, far from the validation (500+) and test (1000+) seeds
 STREAM_SEED_BASE = 10_000_000
@@ -63,6 +76,9 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         time_constant_h: τ [h], the e-folding time of the discount; ``None`` keeps SB3's
             per-decision ``gamma``.
         per_job_credit: move each job's settlement reward to its last decision (see module).
+        shared_stream: envs per shared-stream group (see module).
+        lagged_credit: train each update on the previous rollout, once the current one has
+            shown which of its jobs settled (see module).
     """
 
     def __init__(
@@ -71,6 +87,7 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         time_constant_h: float | None = None,
         per_job_credit: bool = False,
         shared_stream: int = 1,
+        lagged_credit: bool = False,
         **kwargs: Any,
     ) -> None:
         if time_constant_h is not None and not (np.isfinite(time_constant_h) and time_constant_h > 0):
@@ -80,6 +97,12 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         self.time_constant_h = None if time_constant_h is None else float(time_constant_h)
         self.per_job_credit = bool(per_job_credit)
         self.shared_stream = int(shared_stream)
+        self.lagged_credit = bool(lagged_credit)
+        if self.lagged_credit and not self.per_job_credit:
+            raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
+        if self.lagged_credit and self.shared_stream > 1:
+            raise ValueError("lagged_credit and shared_stream do not combine (yet): choose one")
+        self._previous: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
         if self.shared_stream < 1 or self.n_envs % self.shared_stream:
             raise ValueError(f"shared_stream={shared_stream} must divide n_envs={self.n_envs}")
@@ -141,7 +164,39 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             )
 
     def compute_returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
-        """GAE with per-step discounts and the credited rewards (SB3's loop otherwise)."""
+        """GAE with per-step discounts and the credited rewards (SB3's loop otherwise).
+
+        With ``lagged_credit``, from the second rollout on, the buffer then holds the previous
+        rollout with its advantages and returns computed over both (the settlements the current
+        one saw credited to the previous one's decisions, the λ-returns running on into the
+        current one); the current rollout waits for the next update. The first rollout is
+        trained on at once and again, lagged, with the second.
+        """
+        if not self.lagged_credit:
+            self._returns_and_advantage(last_values, dones)
+            return
+        current = {name: getattr(self, name) for name in _ROLLOUT_FIELDS}
+        previous, self._previous = self._previous, current
+        if previous is None:
+            self._returns_and_advantage(last_values, dones)
+            return
+        size = self.buffer_size
+        for name in _ROLLOUT_FIELDS:
+            joined = previous[name] + current[name] if name == "settled" else None
+            setattr(
+                self, name, joined if joined is not None else np.concatenate((previous[name], current[name]))
+            )
+        self.buffer_size = 2 * size
+        self.advantages = np.zeros((2 * size, self.n_envs), dtype=np.float32)
+        try:
+            self._returns_and_advantage(last_values, dones)
+        finally:
+            self.buffer_size = size
+        for name in _ROLLOUT_FIELDS:
+            setattr(self, name, previous[name])
+        self.advantages, self.returns = self.advantages[:size].copy(), self.returns[:size].copy()
+
+    def _returns_and_advantage(self, last_values: th.Tensor, dones: np.ndarray) -> None:
         last_values = last_values.clone().cpu().numpy().flatten()
         rewards, gammas = self.credited_rewards().astype(np.float32), self.step_discounts()
         last_gae_lam = 0
@@ -245,11 +300,18 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     per_job = hyperparams.pop("per_job_credit", False)
     if not isinstance(per_job, bool):
         raise ValueError(f"per_job_credit must be true or false, got {per_job!r}")
+    lagged = hyperparams.pop("lagged_credit", False)
+    if not isinstance(lagged, bool):
+        raise ValueError(f"lagged_credit must be true or false, got {lagged!r}")
+    if lagged and not per_job:
+        raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
     shared = hyperparams.pop("shared_stream", 1)
     if shared is None:
         shared = 1
     if isinstance(shared, bool) or not isinstance(shared, int) or shared < 1:
         raise ValueError(f"shared_stream must be an integer >= 1 (envs per stream group), got {shared!r}")
+    if lagged and shared > 1:
+        raise ValueError("lagged_credit and shared_stream do not combine (yet): choose one")
     if shared > 1 and int(hyperparams.get("n_envs", 1)) % shared:
         raise ValueError(f"shared_stream={shared} must divide n_envs={hyperparams.get('n_envs', 1)}")
     if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not tau > 0):
@@ -264,7 +326,12 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("per_job_credit moves raw rewards: it needs normalize: false")
     return {
         "rollout_buffer_class": CreditRolloutBuffer,
-        "rollout_buffer_kwargs": {"time_constant_h": tau, "per_job_credit": per_job, "shared_stream": shared},
+        "rollout_buffer_kwargs": {
+            "time_constant_h": tau,
+            "per_job_credit": per_job,
+            "shared_stream": shared,
+            **({"lagged_credit": True} if lagged else {}),
+        },
     }
 
 

@@ -120,6 +120,30 @@ def test_per_job_credit_keeps_each_episodes_undiscounted_return():
     assert np.isfinite(ours.returns).all()
 
 
+def test_lagged_credit_trains_on_the_previous_rollout_with_the_next_ones_settlements():
+    size = 60
+    whole, _ = _real_rollout(2 * size)  # one buffer over both rollouts: the reference
+    whole.compute_returns_and_advantage(th.zeros(1), np.zeros(1, dtype=bool))
+    lagged, _ = _buffers(size, 1, gamma=0.999, per_job_credit=True, time_constant_h=1.0, lagged_credit=True)
+    fields = ("observations", "actions", "rewards", "episode_starts", "values", "log_probs", "action_masks",
+              "dt_s", "decided", "time_s", "stream")  # fmt: skip
+    for half in (0, 1):
+        lagged.reset()
+        rows = slice(half * size, (half + 1) * size)
+        for name in fields:
+            getattr(lagged, name)[:] = getattr(whole, name)[rows]
+        lagged.settled = whole.settled[rows]
+        lagged.pos, lagged.full = size, True
+        lagged.compute_returns_and_advantage(th.zeros(1), np.zeros(1, dtype=bool))
+    # the buffer now holds the first rollout, credited and discounted over both
+    assert np.array_equal(lagged.observations, whole.observations[:size])
+    np.testing.assert_allclose(lagged.advantages, whole.advantages[:size], rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(lagged.returns, whole.returns[:size], rtol=1e-6, atol=1e-5)
+    # and the case it exists for occurs here: a job decided in the first rollout settles in the second
+    first = set(whole.decided[:size, 0].tolist()) - {-1}
+    assert first & {int(j) for t in range(size, 2 * size) for j in whole.settled[t][0][0]}
+
+
 def test_missing_step_infos_are_a_clear_error():
     ours, _ = _buffers(4, 1, gamma=0.99, time_constant_h=1.0)
     ours.pos, ours.full = 4, True
@@ -135,6 +159,13 @@ def test_missing_step_infos_are_a_clear_error():
         ("maskable_ppo", {"time_constant_h": "3h"}, "positive number of hours"),
         ("maskable_ppo", {"per_job_credit": "yes"}, "true or false"),
         ("maskable_ppo", {"per_job_credit": True, "normalize": True}, "normalize: false"),
+        ("maskable_ppo", {"lagged_credit": True}, "it needs per_job_credit"),
+        ("maskable_ppo", {"lagged_credit": 1, "per_job_credit": True}, "lagged_credit must be true or false"),
+        (
+            "maskable_ppo",
+            {"lagged_credit": True, "per_job_credit": True, "shared_stream": 2, "n_envs": 2},
+            "do not combine",
+        ),
     ],
 )
 def test_bad_credit_settings_are_clear_errors(algo, hyper, message):
