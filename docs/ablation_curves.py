@@ -25,6 +25,7 @@ import yaml
 SWITCHES = {
     "time_constant_h": "τ={}h",
     "per_job_credit": "per-job",
+    "lagged_credit": "lagged",
     "shared_stream": "shared×{}",
     "clone_kl_coef": "guard β={}",
 }
