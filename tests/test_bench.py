@@ -41,6 +41,7 @@ def expected_keys(settings: bench_run.Settings) -> list[str]:
         "reset_warm",
         "reset_disk",
         "reset_cold",
+        "compile",
         "memory",
     ]
     keys += [f"scaling/{n}" for n in settings.scaling_sizes]
