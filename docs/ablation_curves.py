@@ -54,8 +54,8 @@ def label(run: Path) -> str:
     config = yaml.safe_load((run / "config.yml").read_text())
     start = "clone" if (config.get("args") or {}).get("init_from") else "scratch"
     hyper = config.get("hyperparams") or {}
-    on = {k: v for k, v in hyper.items() if k in SWITCHES and v is not None and v is not False and v != 1}
-    on.update({k: True for k, v in hyper.items() if k in SWITCHES and v is True})
+    off = {None, False}
+    on = {k: v for k, v in hyper.items() if k in SWITCHES and v not in off and (k, v) != ("shared_stream", 1)}
     parts = [fmt.format(on[key]) for key, fmt in SWITCHES.items() if key in on]
     return " · ".join([start, *parts]) if parts else f"{start} · current recipe"
 
