@@ -193,3 +193,20 @@ def test_env_kwargs_values_are_typed():
 def test_env_id_with_or_without_prefix():
     assert ev.resolve_env_id("Tiny-v1") == ev.resolve_env_id("orbit_env/Tiny-v1") == TINY
     assert ev.resolve_env_id("orbit_env:orbit_env/Tiny-v1") == TINY
+
+
+def test_paired_script_compares_every_policy_seed_by_seed(tmp_path):
+    from tests.checks import load_script
+
+    paired = load_script("docs/paired.py")
+
+    def row(values):
+        return {"return": {"values": values}}
+
+    results = {"seeds": [1000, 1001, 1002], "policies": {"bar": row([10.0, 20.0, 30.0]),
+               "model": row([11.0, 22.0, 29.0]), "ceiling": row([50.0, 50.0, 50.0])}}  # fmt: skip
+    (tmp_path / "results.json").write_text(json.dumps(results))
+    text = paired.main([str(tmp_path), "--against", "bar"])
+    assert "| model | 21 | +1 [" in text and "| +3.3 | 2/3 |" in text and "ceiling" not in text
+    with pytest.raises(SystemExit, match="no policy 'nope'"):
+        paired.main([str(tmp_path), "--against", "nope"])
