@@ -16,10 +16,10 @@ with ``--init-from`` the entry's block of the file's ``finetune`` section on top
 ``--hyperparams key=value``. ``normalize: true`` wraps the training envs in VecNormalize (reward
 only: observations are already in [-1, 1]); validation and evaluation see the plain reward.
 The credit-assignment hyperparameters of MaskablePPO (``time_constant_h``, ``per_job_credit``,
-``shared_stream``; :mod:`agents.credit`) swap in its rollout buffer and the callback that
+``lagged_credit``, ``shared_stream``; :mod:`agents.credit`) swap in its rollout buffer and the callback that
 feeds it each step's info; ``shared_stream`` also makes the training envs play shared job
-streams. ``clone_kl_coef`` (with ``--init-from``) pulls the policy towards the one training
-started from after every rollout.
+streams. ``clone_kl_coef`` (with ``--init-from``) adds a KL term towards the policy training
+started from to every PPO update.
 
 The run folder (``runs/<env>_<algo>_<seed>_<timestamp>/``, or ``--run-dir``/``--run-name``) holds:
 

@@ -98,10 +98,7 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         self.per_job_credit = bool(per_job_credit)
         self.shared_stream = int(shared_stream)
         self.lagged_credit = bool(lagged_credit)
-        if self.lagged_credit and not self.per_job_credit:
-            raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
-        if self.lagged_credit and self.shared_stream > 1:
-            raise ValueError("lagged_credit and shared_stream do not combine (yet): choose one")
+        _check_lagged(self.lagged_credit, self.per_job_credit, self.shared_stream)
         self._previous: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
         if self.shared_stream < 1 or self.n_envs % self.shared_stream:
@@ -182,10 +179,8 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             return
         size = self.buffer_size
         for name in _ROLLOUT_FIELDS:
-            joined = previous[name] + current[name] if name == "settled" else None
-            setattr(
-                self, name, joined if joined is not None else np.concatenate((previous[name], current[name]))
-            )
+            before, after = previous[name], current[name]
+            setattr(self, name, before + after if name == "settled" else np.concatenate((before, after)))
         self.buffer_size = 2 * size
         self.advantages = np.zeros((2 * size, self.n_envs), dtype=np.float32)
         try:
@@ -303,15 +298,12 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     lagged = hyperparams.pop("lagged_credit", False)
     if not isinstance(lagged, bool):
         raise ValueError(f"lagged_credit must be true or false, got {lagged!r}")
-    if lagged and not per_job:
-        raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
     shared = hyperparams.pop("shared_stream", 1)
     if shared is None:
         shared = 1
     if isinstance(shared, bool) or not isinstance(shared, int) or shared < 1:
         raise ValueError(f"shared_stream must be an integer >= 1 (envs per stream group), got {shared!r}")
-    if lagged and shared > 1:
-        raise ValueError("lagged_credit and shared_stream do not combine (yet): choose one")
+    _check_lagged(lagged, per_job, shared)
     if shared > 1 and int(hyperparams.get("n_envs", 1)) % shared:
         raise ValueError(f"shared_stream={shared} must divide n_envs={hyperparams.get('n_envs', 1)}")
     if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not tau > 0):
@@ -333,6 +325,14 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
             **({"lagged_credit": True} if lagged else {}),
         },
     }
+
+
+def _check_lagged(lagged: bool, per_job: bool, shared: int) -> None:
+    """``lagged_credit`` needs ``per_job_credit`` and does not combine with shared streams."""
+    if lagged and not per_job:
+        raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
+    if lagged and shared > 1:
+        raise ValueError("lagged_credit and shared_stream do not combine (yet): choose one")
 
 
 class CloneAnchor(BaseCallback):

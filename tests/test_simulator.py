@@ -404,3 +404,12 @@ def test_safe_mode_still_powers_a_booked_transfer():
     watts = (p.bus_w, p.accelerator_w, p.accelerator_idle_w, p.accelerators)
     assert load_w(0, True, p.radio_w, *watts) == p.bus_w + p.radio_w  # safe: accelerators off, radio on
     assert load_w(0, False, p.radio_w, *watts) == p.bus_w + p.accelerators * p.accelerator_idle_w + p.radio_w
+
+
+def test_the_kernels_job_states_are_the_simulators():
+    from orbit_env.sim import kernels
+    from orbit_env.sim.simulator import JobState
+
+    assert (kernels.PENDING, kernels.RUNNING, kernels.DOWNLINK) == (
+        JobState.PENDING, JobState.RUNNING, JobState.DOWNLINK,
+    )  # fmt: skip

@@ -184,8 +184,6 @@ def run_step(
     n_fin = 0
     n_brown = 0
     failures = 0
-    gen_w = np.empty(n_sats)
-    load = np.empty(n_sats)
     nxt = np.empty(n_sats)
     progress = np.empty(n_sats * n_slots)
     started = np.zeros((n_sats, n_queue), dtype=np.bool_)
@@ -280,7 +278,7 @@ def run_step(
         for n in range(n_sats):
             live = tau[n] < t1
             lit = tau[n] >= sun_a[n] and tau[n] < sun_b[n] and alive[n]
-            gen_w[n] = solar_w if lit else 0.0
+            gen_w = solar_w if lit else 0.0
             busy = 0
             finish = np.inf
             for a in range(n_slots):
@@ -288,8 +286,8 @@ def run_step(
                     busy += 1
                     if slot_rem[n, a] < finish:
                         finish = slot_rem[n, a]
-            load[n] = load_w(busy, safe[n], radio_w[n], bus_w, acc_w, idle_w, n_acc) if alive[n] else 0.0
-            net = gen_w[n] - load[n]
+            load = load_w(busy, safe[n], radio_w[n], bus_w, acc_w, idle_w, n_acc) if alive[n] else 0.0
+            net = gen_w - load
             e = energy_wh[n]
             rate_in = net * charge_eff * WH_PER_WS if net > 0 else 0.0
             rate_out = -net / discharge_eff * WH_PER_WS if net < 0 else 0.0
@@ -336,10 +334,10 @@ def run_step(
             delta = new - e
             charged = delta if delta > 0 else 0.0
             discharged = -delta if delta < 0 else 0.0
-            generated = gen_w[n] * seg * WH_PER_WS
+            generated = gen_w * seg * WH_PER_WS
             bus_in = charged / charge_eff
             bus_out = discharged * discharge_eff
-            used = min(load[n] * seg * WH_PER_WS, generated - bus_in + bus_out)
+            used = min(load * seg * WH_PER_WS, generated - bus_in + bus_out)
             generated_l[n] += generated
             used_l[n] += used
             charged_l[n] += charged

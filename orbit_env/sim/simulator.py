@@ -41,8 +41,7 @@ from orbit_env.sim.workload import (
     max_deadline_after_arrival_s,
 )
 
-_EPS_S = 1e-9
-_EPS_WH = 1e-9
+_EPS_S = kernels.EPS_S  # one time tolerance for the event loop and the decisions
 _MAX_EVENTS_PER_STEP = 10_000
 LOOKAHEAD_S = 2 * 3600.0  # geometry beyond the drain window, for forecasts near the end
 MAX_DRAIN_S = 7 * 86400.0  # a trace's drain window at most: its far deadlines cost geometry
