@@ -116,6 +116,30 @@ def reference_start(links: LinkModel, station: int, sat: int, ready_s: float, oc
     return np.inf
 
 
+def test_the_antenna_search_finds_the_earliest_free_gap_and_bookings_stay_sorted():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        schedule = AntennaSchedule(1, int(rng.integers(1, 4)), capacity=2)  # capacity grows
+        for _ in range(int(rng.integers(0, 12))):
+            t, d = float(rng.uniform(0, 100)), float(rng.uniform(0.1, 10))
+            start, antenna = schedule.earliest(0, t, d)
+            schedule.book(0, antenna, start, d)
+        for antenna in schedule.busy[0]:
+            assert antenna == sorted(antenna)
+            assert all(a[1] <= b[0] for a, b in zip(antenna, antenna[1:], strict=False))  # no overlap
+        for t in rng.uniform(0, 120, 20):
+            d = float(rng.uniform(0.1, 10))
+            # brute force: t itself or an interval's end, the first from which an antenna is free
+            ends = [hi for antenna in schedule.busy[0] for _, hi in antenna]
+            free = [
+                c
+                for c in sorted({float(t), *ends})
+                if c >= t
+                and any(all(c + d <= lo or c >= hi for lo, hi in antenna) for antenna in schedule.busy[0])
+            ]
+            assert schedule.earliest(0, float(t), d)[0] == free[0]
+
+
 def random_links(rng: np.random.Generator) -> LinkModel:
     """Random contact patterns (runs of reach with gaps, some via ISLs) and antenna bookings."""
     t, g, n = int(rng.integers(8, 40)), int(rng.integers(1, 4)), int(rng.integers(1, 8))
@@ -243,7 +267,7 @@ def late_deliveries_the_estimate_could_have_seen(name: str, seed: int, **kwargs)
                 sim.reject(job)
                 continue
             sat = int(np.flatnonzero(on_time)[np.argmin(estimate.delivery_s[on_time])])
-            busy = [[list(antenna) for antenna in station] for station in sim.links.antennas.busy]
+            busy = copy.deepcopy(sim.links.antennas)
             seen[job] = (sat, float(estimate.finish_s[sat]), float(estimate.delivery_s[sat]), busy)
             sim.place(job, sat)
         sim.advance()
@@ -256,8 +280,7 @@ def late_deliveries_the_estimate_could_have_seen(name: str, seed: int, **kwargs)
             finish = float(sim.finish_s[j])
             if not np.isfinite(finish) or finish > est_finish:
                 continue  # it finished later than estimated (power): not the antennas' doing
-            links.antennas = AntennaSchedule(len(busy), len(busy[0]))
-            links.antennas.busy = busy
+            links.antennas = busy
             then = links.downlink_estimate(np.array([finish]), np.array([sat]), float(sim.jobs.output_gb[j]))[
                 0
             ]

@@ -311,21 +311,6 @@ def test_radiation_upsets_restart_running_jobs_from_their_checkpoint():
     assert upset.finish_s[1] > results[0.0].finish_s[1]
 
 
-def test_vectorised_antenna_search_agrees_with_the_scalar_one():
-    from orbit_env.sim.links import AntennaSchedule
-
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        schedule = AntennaSchedule(1, int(rng.integers(1, 4)))
-        for _ in range(int(rng.integers(0, 10))):
-            t, d = float(rng.uniform(0, 100)), float(rng.uniform(0.1, 10))
-            start, antenna = schedule.earliest(0, t, d)
-            schedule.book(0, antenna, start, d)
-        times, d = rng.uniform(0, 120, 50), float(rng.uniform(0.1, 10))
-        one_by_one = [schedule.earliest(0, t, d)[0] for t in times]
-        assert np.allclose(schedule.earliest_many(0, times, d), one_by_one)
-
-
 def test_a_lost_satellites_jobs_are_presented_at_the_loss_and_inputs_still_on_the_ground_stay_there():
     # Satellite 0 stops propagating at t = 600 s (step 10); the station sees it only from step 15,
     # satellite 1 all along. Job 0 (ground input) is placed on satellite 0 and still waits for its

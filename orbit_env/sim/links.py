@@ -22,20 +22,24 @@ Model, stated once:
   in the earliest gap at or after it is ready on any antenna of the station, so a later
   booking may fill a gap left before an earlier one but never moves it. ISL capacity is not
   shared between transfers.
-- ``uplink_estimate`` and ``downlink_estimate`` are vectorised over targets and give exactly
-  the time the booking would give if made now (same antennas, same contact rule); bookings
-  made later (other placements, other jobs finishing first) may still take a gap first.
+- ``uplink_estimate`` and ``downlink_estimate`` give, for every target, exactly the time the
+  booking would give if made now: they run the booking's own search (same antennas, same
+  contact rule), only without booking; bookings made later (other placements, other jobs
+  finishing first) may still take a gap first.
+
+The searches are compiled (numba ``njit``, like :mod:`orbit_env.sim.kernels`) scalar loops
+over the antenna schedule's arrays, one implementation for the estimates and the bookings.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from typing import NamedTuple
 
 import numpy as np
 
 from orbit_env.config import LinkConfig
+from orbit_env.sim.kernels import njit
 
 GBIT_PER_GB = 8.0
 _MAX_REBOOK = 1000
@@ -52,7 +56,7 @@ def next_index(flag: np.ndarray) -> np.ndarray:
     """
     t = flag.shape[0]
     idx = np.where(flag, np.arange(t, dtype=np.int32).reshape((t,) + (1,) * (flag.ndim - 1)), t)
-    return np.minimum.accumulate(idx[::-1], axis=0)[::-1].astype(np.int32)
+    return np.ascontiguousarray(np.minimum.accumulate(idx[::-1], axis=0)[::-1], dtype=np.int32)
 
 
 def _next_index_compact(flag: np.ndarray) -> np.ndarray:
@@ -61,7 +65,7 @@ def _next_index_compact(flag: np.ndarray) -> np.ndarray:
     if t >= np.iinfo(np.int16).max:
         return next_index(flag)
     idx = np.where(flag, np.arange(t, dtype=np.int16).reshape((t,) + (1,) * (flag.ndim - 1)), np.int16(t))
-    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+    return np.ascontiguousarray(np.minimum.accumulate(idx[::-1], axis=0)[::-1])
 
 
 class Transfer(NamedTuple):
@@ -81,123 +85,305 @@ class Transfer(NamedTuple):
 NEVER = Transfer(np.inf, np.inf, 0.0)
 
 
-def _interval_end(interval: tuple[float, float]) -> float:
-    return interval[1]
+# -- compiled searches (scalar; the arrays are the schedule's and the LinkModel's tables) ------------
+# lo, hi: float[G, A, C] each antenna's busy intervals [s], sorted, the first count[g, a] in use;
+# reach_end, next_reach: int[T, G, N] (LinkModel); times: float[T] sample times [s].
+
+
+@njit
+def _sample(t_s: float, dt_s: float, n_samples: int) -> int:
+    """Index of the step containing ``t_s``, clipped to the grid."""
+    q = t_s / dt_s
+    if q >= n_samples - 1:
+        return n_samples - 1
+    return max(math.floor(q), 0)
+
+
+@njit
+def _fits(start_s: float, occupy_s: float, end_k: int, dt_s: float, n_samples: int) -> bool:
+    """Whether a transfer [start, start + occupy] lies inside a contact open until sample
+    ``end_k`` (exclusive): every sample k with k·dt in it is before ``end_k``."""
+    q = (start_s + occupy_s) / dt_s
+    return q < n_samples and math.floor(q) < end_k
+
+
+@njit
+def transfer_time_s(
+    size_gb: float, hops: int, ground_gbps: float, isl_gbps: float, hop_latency_s: float
+) -> float:
+    """Time to move ``size_gb`` over a ground link and ``hops`` ISL hops [s] (the bottleneck
+    rate, plus each hop's latency)."""
+    rate = min(ground_gbps, isl_gbps) if hops > 0 else ground_gbps
+    return size_gb * (GBIT_PER_GB / rate) + max(hops, 0) * hop_latency_s
+
+
+@njit
+def next_hold(t_s, occupy_s, station, sat, reach_end, next_reach, times, dt_s) -> float:
+    """Earliest start ≥ ``t_s`` from which ``station`` reaches ``sat`` over a whole transfer of
+    ``occupy_s`` [s] (``inf`` if never). Inside a contact a later start only ends later, so a
+    start that does not fit waits for the beginning of the next contact."""
+    n = reach_end.shape[0]
+    for _ in range(n + 1):
+        if t_s == np.inf:
+            return t_s
+        end = reach_end[_sample(t_s, dt_s, n), station, sat]
+        if _fits(t_s, occupy_s, end, dt_s, n):
+            return t_s
+        k = next_reach[end, station, sat] if end < n else n
+        t_s = times[k] if k < n else np.inf
+    raise RuntimeError("contact search did not converge")
+
+
+@njit
+def earliest_gap(lo, hi, count, station, t_s, duration_s):
+    """Earliest start ≥ ``t_s`` of a ``duration_s`` gap on any antenna of ``station``, and the
+    antenna (the lowest-numbered on ties): from the first interval ending after t, while the
+    transfer overlaps the next interval, move to its end."""
+    best, best_antenna = np.inf, 0
+    for a in range(count.shape[1]):
+        m = count[station, a]
+        j, top = 0, m  # bisect: the first interval ending after t (ends ascend)
+        while j < top:
+            mid = (j + top) // 2
+            if hi[station, a, mid] <= t_s:
+                j = mid + 1
+            else:
+                top = mid
+        start = t_s
+        while j < m:
+            if start + duration_s <= lo[station, a, j]:
+                break
+            start = max(start, hi[station, a, j])
+            j += 1
+        if start < best:
+            best, best_antenna = start, a
+    return best, best_antenna
+
+
+@njit
+def book_start(lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, ready_s, occupy_s):
+    """Earliest start ≥ ``ready_s`` at which ``station`` holds a contact with ``sat`` over the
+    transfer and has a free antenna: (start [s], ``inf`` if never; that antenna). Loop: the next
+    contact that can hold the whole transfer, the earliest free antenna gap from then, and, if
+    the contact closed while waiting for the antenna, the next contact."""
+    n = reach_end.shape[0]
+    t = ready_s
+    for _ in range(_MAX_REBOOK):
+        t = next_hold(t, occupy_s, station, sat, reach_end, next_reach, times, dt_s)
+        if not np.isfinite(t):
+            return np.inf, 0
+        start, antenna = earliest_gap(lo, hi, count, station, t, occupy_s)
+        if _fits(start, occupy_s, reach_end[_sample(start, dt_s, n), station, sat], dt_s, n):
+            return start, antenna
+        t = start
+    raise RuntimeError("transfer booking did not converge")
+
+
+@njit
+def _first_down(t_s, occupy_s, sat, down_end, next_down, times, dt_s) -> float:
+    """Earliest start ≥ ``t_s`` from which some station's contact with ``sat`` holds the whole
+    transfer [s] (``inf`` if never): the least of every station's :func:`next_hold`."""
+    n = down_end.shape[0]
+    if not np.isfinite(t_s):
+        return t_s
+    k = _sample(t_s, dt_s, n)
+    while not _fits(t_s, occupy_s, down_end[k, sat], dt_s, n):
+        # a start later in the same step only ends later: try the next step with a contact
+        if k + 1 >= n or next_down[k + 1, sat] >= n:
+            return np.inf
+        k = next_down[k + 1, sat]
+        t_s = times[k]
+    return t_s
+
+
+@njit
+def downlink_start(
+    lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, ready_s, occupy_s
+):
+    """The downlink of ``sat``'s output ready at ``ready_s``: (start [s], ``inf`` if never;
+    station; antenna). Every station is tried with :func:`book_start` in the order their
+    contacts can first hold the transfer (lowest-numbered first on ties); the earliest start
+    wins, the station tried first on ties.
+
+    Nearly always the first station in that order has an antenna free when its contact first
+    holds, and then it wins without the others being searched.
+    """
+    n = reach_end.shape[0]
+    n_stations = reach_end.shape[1]
+    t = _first_down(ready_s, occupy_s, sat, down_end, next_down, times, dt_s)
+    if not np.isfinite(t):
+        return np.inf, 0, 0
+    k = _sample(t, dt_s, n)
+    g = 0  # the first in the order: the lowest-numbered station whose contact holds from t
+    while not _fits(t, occupy_s, reach_end[k, g, sat], dt_s, n):
+        g += 1
+    start, antenna = earliest_gap(lo, hi, count, g, t, occupy_s)
+    if start == t:
+        return t, g, antenna
+    first = np.empty(n_stations)
+    order = np.empty(n_stations, dtype=np.int64)
+    for g in range(n_stations):
+        first[g] = next_hold(ready_s, occupy_s, g, sat, reach_end, next_reach, times, dt_s)
+        i = g  # stable insertion by first hold
+        while i > 0 and first[order[i - 1]] > first[g]:
+            order[i] = order[i - 1]
+            i -= 1
+        order[i] = g
+    best, best_station, best_antenna = np.inf, 0, 0
+    for i in range(n_stations):
+        g = order[i]
+        if first[g] >= best:  # no start of this station or a later one comes earlier
+            break
+        start, antenna = book_start(
+            lo, hi, count, reach_end, next_reach, times, dt_s, g, sat, first[g], occupy_s
+        )
+        if start < best:
+            best, best_station, best_antenna = start, g, antenna
+    return best, best_station, best_antenna
+
+
+@njit
+def _uplink_arrivals(
+    lo, hi, count, reach_end, next_reach, times, dt_s, hops, rates, station, now_s, size_gb, targets, out
+):
+    """``out[i]``: the input arrival [s] at ``targets[i]`` if its uplink were booked now.
+    ``rates``: (ground Gbps, ISL Gbps, hop latency s)."""
+    n = reach_end.shape[0]
+    occupy = size_gb * GBIT_PER_GB / rates[0]
+    for i in range(targets.shape[0]):
+        sat = targets[i]
+        start, _ = book_start(lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, now_s, occupy)
+        h = hops[_sample(start, dt_s, n), station, sat]
+        out[i] = start + transfer_time_s(size_gb, h, rates[0], rates[1], rates[2])
+
+
+@njit
+def _downlink_deliveries(
+    lo,
+    hi,
+    count,
+    reach_end,
+    next_reach,
+    times,
+    dt_s,
+    down_end,
+    next_down,
+    hops,
+    rates,
+    finish_s,
+    size_gb,
+    targets,
+    out,
+):
+    """``out[i]``: the delivery [s] of output ready at ``finish_s[i]`` on ``targets[i]`` if its
+    downlink were booked now."""
+    n = reach_end.shape[0]
+    occupy = size_gb * GBIT_PER_GB / rates[0]
+    for i in range(targets.shape[0]):
+        sat = targets[i]
+        start, g, _ = downlink_start(
+            lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, finish_s[i], occupy
+        )
+        h = hops[_sample(start, dt_s, n), g, sat]
+        out[i] = start + transfer_time_s(size_gb, h, rates[0], rates[1], rates[2])
+
+
+@njit
+def _insert(lo, hi, count, station, antenna, start_s, end_s) -> None:
+    """Insert the interval [start, end) in order (after equal ones, as a stable sort would)."""
+    j = count[station, antenna]
+    while j > 0 and (
+        lo[station, antenna, j - 1] > start_s
+        or (lo[station, antenna, j - 1] == start_s and hi[station, antenna, j - 1] > end_s)
+    ):
+        lo[station, antenna, j] = lo[station, antenna, j - 1]
+        hi[station, antenna, j] = hi[station, antenna, j - 1]
+        j -= 1
+    lo[station, antenna, j] = start_s
+    hi[station, antenna, j] = end_s
+    count[station, antenna] += 1
+
+
+@njit
+def _release(lo, hi, count, now_s) -> None:
+    """Drop the intervals that ended by ``now_s`` (on antennas whose first one has)."""
+    for g in range(count.shape[0]):
+        for a in range(count.shape[1]):
+            m = count[g, a]
+            if m == 0 or hi[g, a, 0] > now_s:
+                continue
+            kept = 0
+            for j in range(m):
+                if hi[g, a, j] > now_s:
+                    lo[g, a, kept] = lo[g, a, j]
+                    hi[g, a, kept] = hi[g, a, j]
+                    kept += 1
+            count[g, a] = kept
+
+
+@njit
+def _backlog(lo, hi, count, now_s, out) -> None:
+    """``out[g]``: antenna time booked from ``now_s`` on at station g, per antenna [s]."""
+    for g in range(count.shape[0]):
+        total = 0.0
+        for a in range(count.shape[1]):
+            for j in range(count[g, a]):
+                if hi[g, a, j] > now_s:
+                    total += hi[g, a, j] - max(lo[g, a, j], now_s)
+        out[g] = total / count.shape[1]
 
 
 class AntennaSchedule:
-    """Busy intervals of every antenna of every station.
+    """Busy intervals of every antenna of every station, as arrays the compiled searches read.
 
     A transfer takes the earliest gap on any antenna of its station at or after the time it
     is ready. Bookings are made in decision order and never move, so a later booking may
     back-fill a gap before an earlier one, and a booking far in the future does not block
     the antenna before it.
+
+    Attributes:
+        lo, hi: float[G, A, C] each antenna's interval starts and ends [s], sorted; the first
+            ``count[g, a]`` are in use (C grows as needed).
+        count: int64[G, A].
     """
 
-    def __init__(self, n_stations: int, antennas: int):
-        self.busy: list[list[list[tuple[float, float]]]] = [
-            [[] for _ in range(antennas)] for _ in range(n_stations)
-        ]
-        # per station and antenna, the intervals as arrays: ends float[n] and starts float[n + 1]
-        # with a +inf sentinel (None: rebuild), and the push table per transfer duration
-        self._ends: list[list[tuple[np.ndarray, np.ndarray] | None]] = [
-            [None] * antennas for _ in range(n_stations)
-        ]
-        self._push: list[list[dict[float, np.ndarray]]] = [
-            [{} for _ in range(antennas)] for _ in range(n_stations)
-        ]
+    def __init__(self, n_stations: int, antennas: int, capacity: int = 16):
+        self.lo = np.zeros((n_stations, antennas, capacity))
+        self.hi = np.zeros((n_stations, antennas, capacity))
+        self.count = np.zeros((n_stations, antennas), dtype=np.int64)
 
     def reset(self) -> None:
-        for g, station in enumerate(self.busy):
-            for a, antenna in enumerate(station):
-                antenna.clear()
-                self._changed(g, a)
+        self.count[:] = 0
 
-    def _changed(self, station: int, antenna: int) -> None:
-        """Drop the array forms of an antenna's intervals after they changed."""
-        self._ends[station][antenna] = None
-        self._push[station][antenna].clear()
+    @property
+    def busy(self) -> list[list[list[tuple[float, float]]]]:
+        """Per station and antenna, the busy intervals as (start, end) pairs [s] (a copy)."""
+        pairs = np.stack([self.lo, self.hi], axis=-1)
+        return [
+            [[tuple(iv) for iv in pairs[g, a, :m].tolist()] for a, m in enumerate(counts)]
+            for g, counts in enumerate(self.count.tolist())
+        ]
 
     def release(self, now_s: float) -> None:
         """Forget intervals that ended before ``now_s``."""
-        for g, station in enumerate(self.busy):
-            for a, antenna in enumerate(station):
-                if antenna and antenna[0][1] <= now_s:
-                    station[a] = [iv for iv in antenna if iv[1] > now_s]
-                    self._changed(g, a)
-
-    def _tables(self, station: int, antenna: int, duration_s: float) -> tuple[np.ndarray, ...]:
-        """One antenna's intervals for a ``duration_s`` transfer: ends ``hi`` float[n], starts
-        ``lo`` float[n + 1] and ``push`` float[n + 1], where ``push[j]`` is the end of the first
-        interval j' ≥ j whose following gap holds the transfer (entry n: +inf sentinels)."""
-        ends = self._ends[station][antenna]
-        if ends is None:
-            iv = np.array(self.busy[station][antenna], dtype=float).reshape(-1, 2)
-            ends = self._ends[station][antenna] = (iv[:, 1].copy(), np.append(iv[:, 0], np.inf))
-        hi, lo = ends
-        push = self._push[station][antenna].get(duration_s)
-        if push is None:
-            # ends ascend, so the first interval from j whose gap holds it has the least end
-            candidate = np.where(hi + duration_s <= lo[1:], hi, np.inf)
-            push = np.append(np.minimum.accumulate(candidate[::-1])[::-1], np.inf)
-            self._push[station][antenna][duration_s] = push
-        return hi, lo, push
-
-    def _earliest_all(self, station: int, t_s: np.ndarray, duration_s: float) -> list[np.ndarray]:
-        """Per antenna, the earliest start ≥ each of ``t_s`` of a ``duration_s`` gap (float[M] each).
-
-        The scan of :meth:`earliest` ("from t, while the transfer overlaps the next interval,
-        move to its end") with sorted arrays: the first interval ending after t is the first
-        that can push t; once pushed, the start is the end of the first interval from there
-        whose following gap holds the transfer.
-        """
-        starts = []
-        for a in range(len(self.busy[station])):
-            hi, lo, push = self._tables(station, a, duration_s)
-            i = np.searchsorted(hi, t_s, side="right")  # first interval ending after t (n: none)
-            starts.append(np.where(t_s + duration_s <= lo[i], t_s, push[i]))
-        return starts
+        _release(self.lo, self.hi, self.count, float(now_s))
 
     def earliest(self, station: int, t_s: float, duration_s: float) -> tuple[float, int]:
         """Earliest start ≥ ``t_s`` of a ``duration_s`` gap, and the antenna that has it."""
-        best, best_antenna = np.inf, 0
-        for a, intervals in enumerate(self.busy[station]):
-            start = t_s
-            # from the first interval ending after t: while the transfer overlaps it, move to its end
-            for j in range(bisect.bisect_right(intervals, t_s, key=_interval_end), len(intervals)):
-                lo, hi = intervals[j]
-                if start + duration_s <= lo:
-                    break
-                start = max(start, hi)
-            if start < best:
-                best, best_antenna = start, a
-        return best, best_antenna
-
-    def earliest_many(self, station: int, t_s: np.ndarray, duration_s: float) -> np.ndarray:
-        """:meth:`earliest` start for each of the times ``t_s`` (float[M], vectorised over times)."""
-        if t_s.size == 0:
-            return t_s
-        t_min = t_s.min()
-        if any(not iv or iv[-1][1] <= t_min for iv in self.busy[station]):
-            return t_s  # an antenna free from the earliest t on takes every transfer when ready
-        starts = self._earliest_all(station, t_s, duration_s)
-        return np.minimum.reduce(starts) if len(starts) > 1 else starts[0]
+        start, antenna = earliest_gap(self.lo, self.hi, self.count, station, float(t_s), float(duration_s))
+        return float(start), int(antenna)
 
     def backlog_s(self, now_s: float) -> np.ndarray:
         """float[G]: antenna time booked from ``now_s`` on at each station, per antenna [s]."""
-        return np.array(
-            [
-                sum(hi - max(lo, now_s) for antenna in station for lo, hi in antenna if hi > now_s)
-                / len(station)
-                for station in self.busy
-            ]
-        )
+        out = np.empty(self.count.shape[0])
+        _backlog(self.lo, self.hi, self.count, float(now_s), out)
+        return out
 
     def book(self, station: int, antenna: int, start_s: float, duration_s: float) -> None:
-        intervals = self.busy[station][antenna]
-        intervals.append((start_s, start_s + duration_s))
-        intervals.sort()
-        self._changed(station, antenna)
+        if self.count[station, antenna] == self.lo.shape[2]:  # full: double the capacity
+            self.lo = np.concatenate([self.lo, np.zeros_like(self.lo)], axis=2)
+            self.hi = np.concatenate([self.hi, np.zeros_like(self.hi)], axis=2)
+        _insert(self.lo, self.hi, self.count, station, antenna, float(start_s), float(start_s + duration_s))
 
 
 class LinkModel:
@@ -216,47 +402,29 @@ class LinkModel:
         self.t_s = np.asarray(t_s, dtype=float)
         self.dt_s = float(dt_s)
         self.n_samples = station_hops.shape[0]
+        if self.t_s.shape[0] != self.n_samples:
+            raise ValueError(f"t_s has {self.t_s.shape[0]} samples, station_hops {self.n_samples}")
         reach = station_hops >= 0
         self.next_reach = next_index(reach)  # [T, G, N]
         #: int[T, G, N]: first sample >= k at which g does not reach n (T if it does to the end)
         self.reach_end = _next_index_compact(~reach)
         #: int[T, N]: the furthest any one station's contact open at sample k lasts (k if none)
         self.down_end = self.reach_end.max(axis=1)
-        # int[T, N]: the lowest-numbered station reaching n at k: its contact's end
-        first = reach.argmax(axis=1)[:, None, :]
-        self.first_down_end = np.take_along_axis(self.reach_end, first, axis=1)[:, 0]
-        self.next_down = next_index(reach.any(axis=1))  # [T, N]
+        #: int[T, N]: first sample >= k at which some station reaches the satellite (T if none)
+        self.next_down = next_index(reach.any(axis=1))
         self.antennas = AntennaSchedule(station_hops.shape[1], cfg.antennas)
-        self._hold_cache: dict[tuple[float, int, float], tuple[np.ndarray, np.ndarray]] = {}
+        #: (ground Gbps, ISL Gbps, hop latency s), as the compiled searches take them
+        self.rates = np.array([cfg.ground_link_gbps, cfg.isl_gbps, cfg.hop_latency_s], dtype=float)
+        self._all = np.arange(station_hops.shape[2], dtype=np.int64)
 
     def reset(self) -> None:
         """Free every antenna."""
         self.antennas.reset()
-        self._hold_cache.clear()
 
     # -- helpers ---------------------------------------------------------------------------
-    def sample(self, t_s: np.ndarray | float) -> np.ndarray:
-        """Index of the step containing ``t_s`` (clipped to the grid)."""
-        k = np.minimum(np.maximum(np.floor(np.asarray(t_s) / self.dt_s), 0), self.n_samples - 1)
-        return k.astype(np.int64)
-
-    def _sample_one(self, t_s: float) -> int:
-        """:meth:`sample` of one time."""
-        q = t_s / self.dt_s
-        return self.n_samples - 1 if q >= self.n_samples - 1 else max(math.floor(q), 0)
-
-    def _s_per_gb(self, hops: np.ndarray) -> np.ndarray:
-        """Seconds per GB through a ground link and ``hops`` ISL hops (the bottleneck rate)."""
-        bottleneck = min(self.cfg.ground_link_gbps, self.cfg.isl_gbps)
-        return GBIT_PER_GB / np.where(hops > 0, bottleneck, self.cfg.ground_link_gbps)
-
-    def _latency_s(self, hops: np.ndarray) -> np.ndarray:
-        """Switching and propagation delay of ``hops`` ISL hops [s] (none for −1 = unreachable)."""
-        return np.maximum(hops, 0) * self.cfg.hop_latency_s
-
-    def transfer_s(self, size_gb: float | np.ndarray, hops: np.ndarray) -> np.ndarray:
-        """Time to move ``size_gb`` over ``hops`` ISL hops after a ground or ISL link [s]."""
-        return size_gb * self._s_per_gb(hops) + self._latency_s(hops)
+    def _search_args(self) -> tuple:
+        a = self.antennas
+        return a.lo, a.hi, a.count, self.reach_end, self.next_reach, self.t_s, self.dt_s
 
     def ground_s(self, size_gb: float) -> float:
         """Antenna occupancy of one ground transfer [s]."""
@@ -275,60 +443,10 @@ class LinkModel:
         """bool[T]: some satellite reaches some station (directly or over ISLs) at each sample."""
         return (self.hops >= 0).any(axis=(1, 2))
 
-    def _time_at(self, k: np.ndarray) -> np.ndarray:
-        return np.where(k < self.n_samples, self.t_s[np.minimum(k, self.n_samples - 1)], np.inf)
+    def _targets(self, targets: np.ndarray | None) -> np.ndarray:
+        return self._all if targets is None else np.asarray(targets, dtype=np.int64).reshape(-1)
 
-    def _fits(self, start_s: np.ndarray, occupy_s: float, end_k: np.ndarray) -> np.ndarray:
-        """Whether each transfer [start, start + occupy] lies inside a contact open until sample
-        ``end_k`` (exclusive), i.e. every sample k with k·dt in it is before ``end_k``."""
-        return np.floor((start_s + occupy_s) / self.dt_s) < end_k
-
-    def _fits_one(self, start_s: float, occupy_s: float, end_k: int) -> bool:
-        """:meth:`_fits` of one transfer."""
-        q = (start_s + occupy_s) / self.dt_s
-        return q < self.n_samples and math.floor(q) < end_k
-
-    # -- contacts that can hold a transfer -------------------------------------------------
-    def _next_hold(
-        self, t_s: np.ndarray, occupy_s: float, station: int | np.ndarray, sats: np.ndarray
-    ) -> np.ndarray:
-        """Earliest start ≥ ``t_s`` from which ``station`` reaches each of ``sats`` over a whole
-        transfer of ``occupy_s`` [s]; float[M] (``station``: int or int[M]) -> float[M], ``inf``
-        if never.
-
-        Inside a contact a later start only ends later, so a start that does not fit waits for
-        the beginning of the next contact. Loops over the contacts skipped, not satellites.
-        """
-        t = np.array(t_s, dtype=float)
-        per_sat = np.ndim(station) > 0
-        idx = np.flatnonzero(np.isfinite(t))
-        while idx.size:
-            g, n = (station[idx] if per_sat else station), sats[idx]
-            end = self.reach_end[self.sample(t[idx]), g, n]
-            miss = ~self._fits(t[idx], occupy_s, end)
-            if not miss.any():
-                break
-            idx, n, end = idx[miss], n[miss], end[miss].astype(np.int64)
-            g = g[miss] if per_sat else g
-            after = np.minimum(end, self.n_samples - 1)
-            k = np.where(end < self.n_samples, self.next_reach[after, g, n], self.n_samples)
-            t[idx] = self._time_at(k)
-            idx = idx[k < self.n_samples]
-        return t
-
-    def _next_hold_one(self, t_s: float, occupy_s: float, station: int, sat: int) -> float:
-        """:meth:`_next_hold` for one satellite, written out as the booking's scalar loop."""
-        for _ in range(self.n_samples + 1):
-            if t_s == np.inf:
-                return t_s
-            end = int(self.reach_end[self._sample_one(t_s), station, sat])
-            if self._fits_one(t_s, occupy_s, end):
-                return t_s
-            k = int(self.next_reach[end, station, sat]) if end < self.n_samples else self.n_samples
-            t_s = float(self.t_s[k]) if k < self.n_samples else np.inf
-        raise RuntimeError("contact search did not converge")  # pragma: no cover
-
-    # -- estimates (vectorised over targets, no booking) -----------------------------------
+    # -- estimates (every target, no booking) ------------------------------------------------
     def uplink_estimate(
         self, station: int, now_s: float, size_gb: float, targets: np.ndarray | None
     ) -> np.ndarray:
@@ -343,80 +461,12 @@ class LinkModel:
         Returns:
             float[M] (float[N] when ``targets`` is None).
         """
-        occupy = self.ground_s(size_gb)
-        t0, arrival0 = self._first_hold(station, now_s, size_gb)
-        if targets is None:
-            cols = np.arange(t0.shape[0])
-        else:
-            cols = np.asarray(targets)
-            t0, arrival0 = t0[cols], arrival0[cols]
-        start = self._antenna_start(station, t0, occupy, cols)
-        arrival = arrival0.copy()
-        moved = np.flatnonzero(start != t0)  # an antenna is busy when the contact opens
-        if moved.size:
-            start, cols = start[moved], cols[moved]
-            arrival[moved] = start + self.transfer_s(size_gb, self.hops[self.sample(start), station, cols])
-        return arrival
-
-    def _antenna_start(self, station: int, t0: np.ndarray, occupy_s: float, cols: np.ndarray) -> np.ndarray:
-        """The booking's start [s] of transfers between ``station`` and satellites ``cols`` (int[M])
-        whose contacts first hold them at ``t0`` (float[M]): the earliest free antenna gap, and,
-        if the contact closes while waiting for it, the next contact that holds (float[M], ``inf``
-        if never). Vectorised :meth:`_book_start`."""
-        s = self.antennas.earliest_many(station, t0, occupy_s)
-        moved = np.flatnonzero(s != t0)
-        if moved.size == 0:
-            return s
-        start = np.array(t0, dtype=float)
-        cols, s = cols[moved], s[moved]
-        start[moved] = np.inf
-        idx = np.arange(moved.size)
-        for _ in range(_MAX_REBOOK):
-            fits = self._fits(s, occupy_s, self.reach_end[self.sample(s), station, cols[idx]])
-            start[moved[idx[fits]]] = s[fits]
-            # the contact closes while waiting for an antenna: wait for the next one that holds
-            idx = idx[~fits]
-            t = self._next_hold(s[~fits], occupy_s, station, cols[idx])
-            keep = np.isfinite(t)
-            idx, t = idx[keep], t[keep]
-            if idx.size == 0:
-                return start
-            s = self.antennas.earliest_many(station, t, occupy_s)
-        raise RuntimeError("antenna search did not converge")  # pragma: no cover
-
-    def _first_hold(self, station: int, now_s: float, size_gb: float) -> tuple[np.ndarray, np.ndarray]:
-        """float[N] each: the first start ≥ ``now_s`` from which ``station``'s contact with each
-        satellite holds a ``size_gb`` transfer [s], and the arrival if it starts then [s].
-
-        The same for every job of one size at a station and step boundary, so cached per
-        (now, station, size).
-        """
-        key = (now_s, station, float(size_gb))
-        terms = self._hold_cache.get(key)
-        if terms is None:
-            if self._hold_cache and next(iter(self._hold_cache))[0] != now_s:
-                self._hold_cache.clear()
-            occupy = self.ground_s(size_gb)
-            k, n = self._sample_one(now_s), self.hops.shape[2]
-            t0 = np.full(n, float(now_s))
-            hops = self.hops[k, station].copy()
-            # who can start now, else at the start of the next contact, where nearly every
-            # transfer fits; the rest search on
-            end = self.reach_end[k, station]
-            miss = np.flatnonzero(~self._fits(t0, occupy, end))
-            end = end[miss].astype(np.int64)
-            k_next = self.next_reach[np.minimum(end, self.n_samples - 1), station, miss]
-            k_next = np.where(end < self.n_samples, k_next, self.n_samples)
-            t0[miss] = self._time_at(k_next)
-            k_next = np.minimum(k_next, self.n_samples - 1)
-            later = ~self._fits(t0[miss], occupy, self.reach_end[k_next, station, miss]) & (t0[miss] < np.inf)
-            if later.any():
-                t0[miss[later]] = self._next_hold(t0[miss[later]], occupy, station, miss[later])
-            hops[miss] = self.hops[self.sample(t0[miss]), station, miss]
-            arrival0 = t0 + self.transfer_s(size_gb, hops)
-            t0.flags.writeable = arrival0.flags.writeable = False
-            terms = self._hold_cache[key] = (t0, arrival0)
-        return terms
+        cols = self._targets(targets)
+        out = np.empty(cols.shape[0])
+        _uplink_arrivals(
+            *self._search_args(), self.hops, self.rates, int(station), float(now_s), float(size_gb), cols, out
+        )
+        return out
 
     def inorbit_estimate(self, sat_hops: np.ndarray, now_s: float, size_gb: float) -> np.ndarray:
         """Input arrival [s] for data on board a satellite, given the hops ``sat_hops`` to each target."""
@@ -431,7 +481,6 @@ class LinkModel:
         Exactly what :meth:`book_downlink` would return for each if booked now at ``finish_s``:
         the earliest start from which some station's contact holds the transfer and an antenna
         is free, given the bookings already made (later bookings may still take a gap first).
-        Vectorised over targets.
 
         Args:
             finish_s: float[M] output ready times [s].
@@ -440,82 +489,33 @@ class LinkModel:
         Returns:
             float[M].
         """
-        finish_s = np.asarray(finish_s, dtype=float)
-        cols = np.arange(finish_s.shape[0]) if targets is None else np.asarray(targets)
-        occupy = self.ground_s(size_gb)
-        start, station = self._first_down(finish_s, cols, occupy)
-        # where that station's antennas are all busy then, search every station as the booking does
-        busy = np.zeros(start.shape, dtype=bool)
-        finite = np.isfinite(start)
-        for g in np.unique(station[finite]).tolist():
-            sel = np.flatnonzero(finite & (station == g))
-            busy[sel] = self.antennas.earliest_many(g, start[sel], occupy) != start[sel]
-        idx = np.flatnonzero(busy)
-        if idx.size:
-            start[idx], station[idx] = self._contended_down(finish_s[idx], cols[idx], occupy)
-        return start + self.transfer_s(size_gb, self.hops[self.sample(start), station, cols])
-
-    def _first_down(self, finish_s: np.ndarray, cols: np.ndarray, occupy_s: float) -> tuple[np.ndarray, ...]:
-        """Without antenna contention: the earliest start ≥ ``finish_s`` from which some station's
-        contact with each of ``cols`` holds a ``occupy_s`` transfer (float[M], ``inf`` if never),
-        and the lowest-numbered such station (int[M]), as the booking picks on ties."""
-        t = finish_s.copy()
-        k = self.sample(t)
-        idx = np.flatnonzero(~self._fits(t, occupy_s, self.down_end[k, cols]) & np.isfinite(t))
-        # a start later in the same step only ends later: try the next step with a contact
-        while idx.size:  # each round moves past at least one sample with a contact
-            k_next = self.next_down[np.minimum(k[idx] + 1, self.n_samples - 1), cols[idx]]
-            k_next = np.where(k[idx] + 1 < self.n_samples, k_next, self.n_samples)
-            t[idx] = self._time_at(k_next)
-            idx = idx[k_next < self.n_samples]
-            k[idx] = self.sample(t[idx])
-            idx = idx[~self._fits(t[idx], occupy_s, self.down_end[k[idx], cols[idx]])]
-        # nearly always the lowest-numbered station reaching the satellite is one that holds
-        station = (self.hops[k, :, cols] >= 0).argmax(axis=1)
-        idx = np.flatnonzero(~self._fits(t, occupy_s, self.first_down_end[k, cols]) & np.isfinite(t))
-        for g in range(self.hops.shape[1]):
-            if idx.size == 0:
-                break
-            holds = self._fits(t[idx], occupy_s, self.reach_end[k[idx], g, cols[idx]])
-            station[idx[holds]] = g
-            idx = idx[~holds]
-        return t, station
-
-    def _contended_down(
-        self, finish_s: np.ndarray, cols: np.ndarray, occupy_s: float
-    ) -> tuple[np.ndarray, ...]:
-        """The booking's downlink start [s] and station for each of ``cols`` (float[M], int[M]):
-        every station's first contact that holds the transfer from ``finish_s``, then its first
-        free antenna gap; the earliest start wins, on ties the station whose contact holds first,
-        then the lowest-numbered (:meth:`book_downlink`)."""
-        n_stations, m = self.hops.shape[1], finish_s.shape[0]
-        stations = np.repeat(np.arange(n_stations), m)
-        first = self._next_hold(np.tile(finish_s, n_stations), occupy_s, stations, np.tile(cols, n_stations))
-        first = first.reshape(n_stations, m)
-        start = np.full_like(first, np.inf)
-        for g in range(n_stations):
-            ok = np.flatnonzero(np.isfinite(first[g]))
-            if ok.size:
-                start[g, ok] = self._antenna_start(g, first[g, ok], occupy_s, cols[ok])
-        best = start.min(axis=0)
-        tied = start == best
-        first_tied = np.where(tied, first, np.inf)
-        return best, (tied & (first_tied == first_tied.min(axis=0))).argmax(axis=0)
+        finish_s = np.ascontiguousarray(finish_s, dtype=float).reshape(-1)
+        cols = self._all[: finish_s.shape[0]] if targets is None else self._targets(targets)
+        if cols.shape != finish_s.shape:
+            raise ValueError(f"finish_s has {finish_s.shape[0]} times for {cols.shape[0]} targets")
+        out = np.empty(cols.shape[0])
+        _downlink_deliveries(
+            *self._search_args(),
+            self.down_end,
+            self.next_down,
+            self.hops,
+            self.rates,
+            finish_s,
+            float(size_gb),
+            cols,
+            out,
+        )
+        return out
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
-    def _book_start(self, station: int, sat: int, ready_s: float, occupy_s: float) -> tuple[float, int]:
-        """Earliest start ≥ ``ready_s`` at which ``station`` holds a contact with ``sat`` over
-        the transfer and has a free antenna: (start [s], ``inf`` if never; that antenna)."""
-        t = ready_s
-        for _ in range(_MAX_REBOOK):
-            t = self._next_hold_one(t, occupy_s, station, sat)
-            if not np.isfinite(t):
-                return np.inf, 0
-            start, antenna = self.antennas.earliest(station, t, occupy_s)
-            if self._fits_one(start, occupy_s, int(self.reach_end[self._sample_one(start), station, sat])):
-                return start, antenna
-            t = start  # the contact closed while waiting for an antenna: wait for the next one
-        raise RuntimeError("transfer booking did not converge")  # pragma: no cover
+    def _booked(self, station: int, sat: int, start: float, antenna: int, size_gb: float) -> Transfer:
+        if not np.isfinite(start):
+            return NEVER
+        occupy = self.ground_s(size_gb)
+        self.antennas.book(station, antenna, start, occupy)
+        hops = int(self.hops[_sample(start, self.dt_s, self.n_samples), station, sat])
+        arrival = start + transfer_time_s(size_gb, hops, *self.rates)
+        return Transfer(float(arrival), float(start), occupy)
 
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> Transfer:
         """Book the uplink of ``size_gb`` from ``station`` to ``target`` no earlier than ``ready_s``.
@@ -528,12 +528,8 @@ class LinkModel:
             the :class:`Transfer` (arrival at the target [s], its start [s], antenna occupancy [s]).
         """
         occupy = self.ground_s(size_gb)
-        start, antenna = self._book_start(station, target, ready_s, occupy)
-        if not np.isfinite(start):
-            return NEVER
-        self.antennas.book(station, antenna, start, occupy)
-        hops = self.hops[self._sample_one(start), station, target]
-        return Transfer(float(start + self.transfer_s(size_gb, hops)), float(start), occupy)
+        start, antenna = book_start(*self._search_args(), int(station), int(target), float(ready_s), occupy)
+        return self._booked(int(station), int(target), float(start), int(antenna), float(size_gb))
 
     def book_downlink(self, sat: int, ready_s: float, size_gb: float) -> Transfer:
         """Book the downlink of ``size_gb`` from ``sat`` through the station that can take it first.
@@ -546,20 +542,7 @@ class LinkModel:
             the :class:`Transfer` (delivery time [s], its start [s], antenna occupancy [s]).
         """
         occupy = self.ground_s(size_gb)
-        n_stations = self.hops.shape[1]
-        first = self._next_hold(
-            np.full(n_stations, float(ready_s)), occupy, np.arange(n_stations), np.full(n_stations, sat)
+        start, station, antenna = downlink_start(
+            *self._search_args(), self.down_end, self.next_down, int(sat), float(ready_s), occupy
         )
-        best = (np.inf, 0, 0)
-        for g in np.argsort(first, kind="stable").tolist():
-            if first[g] >= best[0]:  # no start of this station or a later one comes earlier
-                break
-            start, antenna = self._book_start(g, sat, float(first[g]), occupy)
-            if start < best[0]:
-                best = (start, g, antenna)
-        start, station, antenna = best
-        if not np.isfinite(start):
-            return NEVER
-        self.antennas.book(station, antenna, start, occupy)
-        hops = self.hops[self._sample_one(start), station, sat]
-        return Transfer(float(start + self.transfer_s(size_gb, hops)), float(start), occupy)
+        return self._booked(int(station), int(sat), float(start), int(antenna), float(size_gb))
