@@ -14,9 +14,113 @@ from datetime import timedelta
 import numpy as np
 
 from orbit_env.envs.observation import HOUR_S, ObservationLayout
-from orbit_env.sim.forecast import ChargeForecast
+from orbit_env.sim.forecast import (
+    AFTER_ECLIPSE,
+    AFTER_QUEUE,
+    AT_ENTRY,
+    BATTERY_WH,
+    ChargeForecast,
+    forecast_one,
+)
+from orbit_env.sim.kernels import njit, pairwise_sum
 from orbit_env.sim.simulator import Simulator
 from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
+
+#: the decision tier's satellite columns, in the order :func:`_decision_columns` writes them
+DECISION_COLUMNS = (
+    "valid_target",
+    "eclipse_margin",
+    "hops",
+    "start_slack",
+    "finish_slack",
+    "delivery_slack",
+    "downlink_wait",
+)
+
+
+@njit
+def _decision_columns(
+    sats,
+    cols,
+    valid,
+    fc_table,
+    fc_params,
+    committed_s,
+    work_s,
+    hops,
+    hops_scale,
+    est,
+    deadline_s,
+    inv_window,
+    period_s,
+):
+    """Write the decision tier's columns (``cols``: their indices, in ``DECISION_COLUMNS``
+    order) of every satellite's row of ``sats`` (float32[N, F]), for a job of ``work_s``
+    seconds due at ``deadline_s``; ``est``: float[3, N] its start, finish and delivery [s]."""
+    for i in range(sats.shape[0]):
+        start, finish, delivery = est[0, i], est[1, i], est[2, i]
+        sats[i, cols[0]] = valid[i]
+        margin = forecast_one(fc_table, fc_params, i, committed_s[i] + work_s, AFTER_ECLIPSE)
+        sats[i, cols[1]] = margin / fc_params[BATTERY_WH]
+        sats[i, cols[2]] = hops[i] / hops_scale
+        # (deadline - t) / (deadline - now); a never-reached time (inf) maps to -1
+        sats[i, cols[3]] = max((deadline_s - start) * inv_window, -1.0)
+        sats[i, cols[4]] = max((deadline_s - finish) * inv_window, -1.0)
+        sats[i, cols[5]] = max((deadline_s - delivery) * inv_window, -1.0)
+        wait = delivery - finish if np.isfinite(finish) else np.inf  # never started: no wait
+        sats[i, cols[6]] = min(wait / period_s, 1.0)
+
+
+#: the queue tier's satellite columns, in the order :func:`_queue_columns` writes them
+QUEUE_COLUMNS = ("queued_work", "queue_fill", "soc_after_queue", "soc_at_eclipse_entry")
+
+
+@njit
+def _live_mean(values: np.ndarray, live: np.ndarray, scratch: np.ndarray) -> float:
+    """``values[live].mean()``, summed in numpy's order."""
+    k = 0
+    for i in range(values.shape[0]):
+        if live[i]:
+            scratch[k] = values[i]
+            k += 1
+    return pairwise_sum(scratch, 0, k) / k
+
+
+@njit
+def _queue_columns(
+    sats, cols, committed_s, queue, max_queue, fc_table, fc_params, live, gen_w, terms, scratch
+):
+    """Write the queue tier's columns (``cols``, in ``QUEUE_COLUMNS`` order) of every
+    satellite's row of ``sats`` from the committed work [slot-s] and the queues (int[N, Q], −1
+    empty), and return the globals (mean forecast charge after the next eclipse ÷ capacity,
+    mean energy balance over the live satellites). ``gen_w``: float[N] next orbit's mean
+    generation [W]; ``terms``: (slots, queued_work scale, period [s], base load [W], work
+    span [W], array power [W])."""
+    n = sats.shape[0]
+    slots, work_scale, period_s, base_w, span_w, solar_w = (
+        terms[0],
+        terms[1],
+        terms[2],
+        terms[3],
+        terms[4],
+        terms[5],
+    )
+    cap = fc_params[BATTERY_WH]
+    after = np.empty(n)
+    balance = np.empty(n)
+    for i in range(n):
+        c = committed_s[i]
+        queued = 0
+        for q in range(queue.shape[1]):
+            queued += queue[i, q] >= 0
+        sats[i, cols[0]] = c / (slots * work_scale)
+        sats[i, cols[1]] = queued / max_queue
+        sats[i, cols[2]] = forecast_one(fc_table, fc_params, i, c, AFTER_QUEUE) / cap
+        sats[i, cols[3]] = forecast_one(fc_table, fc_params, i, c, AT_ENTRY) / cap
+        after[i] = forecast_one(fc_table, fc_params, i, c, AFTER_ECLIPSE) / cap
+        committed_w = span_w * min(c / period_s, slots)
+        balance[i] = (gen_w[i] - base_w - committed_w) / max(solar_w, 1.0)
+    return _live_mean(after, live, scratch), _live_mean(balance, live, scratch)
 
 
 class FeatureBuilder:
@@ -30,6 +134,10 @@ class FeatureBuilder:
         self.glob = np.zeros(len(layout.global_columns), dtype=np.float32)
         self.mask = np.zeros(n + 2, dtype=bool)
         self.c = {c.name: i for i, c in enumerate(layout.sat_columns)}
+        self._decision_cols = np.array([self.c[name] for name in DECISION_COLUMNS], dtype=np.int64)
+        self._queue_cols = np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64)
+        self._scratch = np.empty(n)
+        self._est = np.empty((3, n))
         self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
         self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
         # each column's scale, declared once in observation.py: entry = quantity / scale
@@ -92,39 +200,44 @@ class FeatureBuilder:
 
     # -- tier 2: queues --------------------------------------------------------------------------
     def _queue(self, sim: Simulator) -> None:
-        c, g, sats, glob = self.c, self.g, self.sats, self.glob
-        p, cap = sim.power, sim.power.battery_wh
-        self.committed = committed = sim.committed_s()
-        fc = self.forecast
-        sats[:, c["queued_work"]] = committed / (p.accelerators * self.scale["queued_work"])
-        sats[:, c["queue_fill"]] = sim.queued_jobs() / sim.config.max_queue
-        sats[:, c["soc_after_queue"]] = fc.after_queue(committed) / cap
-        sats[:, c["soc_at_eclipse_entry"]] = fc.at_entry(committed) / cap
-        glob[g["mean_soc_after_eclipse"]] = (fc.after_eclipse(committed)[self.live] / cap).mean()
+        g, sats, glob = self.g, self.sats, self.glob
+        self.committed = sim.committed_s()
+        p = sim.power
         base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
-        span_w = p.accelerator_w - p.accelerator_idle_w
-        committed_w = span_w * np.minimum(committed / sim.period_s, p.accelerators)
-        balance = (self._gen_next_orbit_w - base_w - committed_w) / max(p.solar_array_w, 1.0)
-        glob[g["energy_balance"]] = balance[self.live].mean()
+        terms = np.array(
+            [
+                p.accelerators,
+                self.scale["queued_work"],
+                sim.period_s,
+                base_w,
+                p.accelerator_w - p.accelerator_idle_w,
+                p.solar_array_w,
+            ],
+            dtype=float,
+        )
+        glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = _queue_columns(
+            sats,
+            self._queue_cols,
+            self.committed,
+            sim.queue,
+            sim.config.max_queue,
+            self.forecast.table,
+            self.forecast.params,
+            self.live,
+            self._gen_next_orbit_w,
+            terms,
+            self._scratch,
+        )
         self.backlog_s = sim.station_backlog_s()
         glob[g["station_backlog"]] = self.backlog_s.mean() / self.scale["station_backlog"]
 
     # -- tier 3: the decision --------------------------------------------------------------------
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
-        c, j, sats, block = self.c, self.j, self.sats, self.job
+        j, sats, block = self.j, self.sats, self.job
         n = self.layout.n_sats
         self.glob[self.g["pending"]] = pending / self.scale["pending"]
         if job is None:
-            for name in (
-                "valid_target",
-                "eclipse_margin",
-                "hops",
-                "start_slack",
-                "finish_slack",
-                "delivery_slack",
-                "downlink_wait",
-            ):
-                sats[:, c[name]] = 0.0
+            sats[:, self._decision_cols] = 0.0
             block[:] = 0.0
             self.mask[:] = False
             return
@@ -136,18 +249,22 @@ class FeatureBuilder:
         self.mask[n:] = True
         work_left = jobs.work_s[job] - sim.progress_s[job]
         deadline = jobs.deadline_s[job]
-        inv_window = 1.0 / max(deadline - now, 1e-9)
-        sats[:, c["valid_target"]] = valid
-        margin = self.forecast.after_eclipse(self.committed + work_left)
-        sats[:, c["eclipse_margin"]] = margin / sim.power.battery_wh
-        sats[:, c["hops"]] = sim.entry_hops(job) / self.scale["hops"]
-        # (deadline - t) / (deadline - now); a never-reached time (inf) maps to -1
-        sats[:, c["start_slack"]] = np.maximum((deadline - est.start_s) * inv_window, -1.0)
-        sats[:, c["finish_slack"]] = np.maximum((deadline - est.finish_s) * inv_window, -1.0)
-        sats[:, c["delivery_slack"]] = np.maximum((deadline - est.delivery_s) * inv_window, -1.0)
-        with np.errstate(invalid="ignore"):  # never started: inf − inf
-            wait = np.where(np.isfinite(est.finish_s), est.delivery_s - est.finish_s, np.inf)
-        sats[:, c["downlink_wait"]] = np.minimum(wait / sim.period_s, 1.0)
+        self._est[0], self._est[1], self._est[2] = est.start_s, est.finish_s, est.delivery_s
+        _decision_columns(
+            sats,
+            self._decision_cols,
+            valid,
+            self.forecast.table,
+            self.forecast.params,
+            self.committed,
+            float(work_left),
+            sim.entry_hops(job),
+            float(self.scale["hops"]),
+            self._est,
+            float(deadline),
+            1.0 / max(deadline - now, 1e-9),
+            float(sim.period_s),
+        )
         kind = jobs.kind[job]
         value = float(jobs.value[job])
         block[j["present"]] = 1.0

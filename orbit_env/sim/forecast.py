@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from orbit_env.config import PowerConfig
+from orbit_env.sim.kernels import njit
 from orbit_env.sim.links import next_index
 
 MU_KM3_S2 = 398600.4418
@@ -74,6 +75,48 @@ def _next_time(times: np.ndarray) -> np.ndarray:
     return np.minimum.accumulate(times[::-1], axis=0)[::-1]
 
 
+# ChargeForecast.table rows
+ENERGY, SAFE, SUN_NET_WH_PER_S, SLOT_S_BEFORE, NET_BEFORE_WH, SLOT_S_ECLIPSE, ECLIPSE_BASE_WH = range(7)
+# ChargeForecast.params entries
+SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS = range(5)
+# the forecasts _forecast computes
+AFTER_QUEUE, AT_ENTRY, AFTER_ECLIPSE = range(3)
+
+
+@njit
+def _charge(e_wh: float, net_wh: float, params: np.ndarray) -> float:
+    """Charge after a net energy ``net_wh`` from ``e_wh`` [Wh], capped at capacity, not floored."""
+    delta = net_wh * params[CHARGE_EFF] if net_wh > 0 else net_wh / params[DISCHARGE_EFF]
+    return min(e_wh + delta, params[BATTERY_WH])
+
+
+@njit
+def forecast_one(table: np.ndarray, params: np.ndarray, i: int, committed_s: float, which: int) -> float:
+    """Satellite i's charge [Wh] once ``committed_s`` slot-seconds of work are done
+    (``AFTER_QUEUE``), at its next eclipse entry (``AT_ENTRY``) or after that eclipse
+    (``AFTER_ECLIPSE``): :class:`ChargeForecast`'s rule for one satellite."""
+    work = 0.0 if table[SAFE, i] else committed_s
+    span = params[SPAN_WH_PER_S]
+    if which == AFTER_QUEUE:
+        net = table[SUN_NET_WH_PER_S, i] * (work / params[SLOTS]) - work * span
+        return _charge(table[ENERGY, i], net, params)
+    before = min(work, table[SLOT_S_BEFORE, i])
+    entry = _charge(table[ENERGY, i], table[NET_BEFORE_WH, i] - before * span, params)
+    if which == AT_ENTRY:
+        return entry
+    during = min(work - before, table[SLOT_S_ECLIPSE, i])
+    drain = table[ECLIPSE_BASE_WH, i] + during * span
+    return entry - drain / params[DISCHARGE_EFF]
+
+
+@njit
+def _forecast(
+    table: np.ndarray, params: np.ndarray, committed_s: np.ndarray, which: int, out: np.ndarray
+) -> None:
+    for i in range(committed_s.shape[0]):
+        out[i] = forecast_one(table, params, i, committed_s[i], which)
+
+
 class ChargeForecast:
     """Charge forecasts [Wh] for one moment, cheap to evaluate for many workloads.
 
@@ -108,39 +151,42 @@ class ChargeForecast:
         self.span_wh_per_s = (power.accelerator_w - power.accelerator_idle_w) / 3600.0
         base_w = np.where(safe, power.bus_w, power.bus_w + a * power.accelerator_idle_w)
         gen_w = np.where(sunlit_now, power.solar_array_w, 0.0)
-        self.sun_net_wh_per_s = (gen_w - base_w) / 3600.0
         to_entry = np.where(sunlit_now, np.clip(next_entry_s - now_s, 0.0, 1e7), 0.0)
         ecl = np.clip(eclipse_s, 0.0, 1e7)
-        self.slot_s_before = a * to_entry
-        self.slot_s_eclipse = a * ecl
-        self.net_before_wh = self.sun_net_wh_per_s * to_entry
-        self.eclipse_base_wh = base_w * ecl / 3600.0
+        #: float[7, N] the per-satellite terms (rows ENERGY, SAFE, SUN_NET_WH_PER_S,
+        #: SLOT_S_BEFORE, NET_BEFORE_WH, SLOT_S_ECLIPSE, ECLIPSE_BASE_WH), as the compiled
+        #: :func:`forecast_one` reads them
+        self.table = t = np.empty((7, energy_wh.shape[0]))
+        t[ENERGY] = energy_wh
+        t[SAFE] = safe
+        t[SUN_NET_WH_PER_S] = (gen_w - base_w) / 3600.0
+        t[SLOT_S_BEFORE] = a * to_entry
+        t[NET_BEFORE_WH] = t[SUN_NET_WH_PER_S] * to_entry
+        t[SLOT_S_ECLIPSE] = a * ecl
+        t[ECLIPSE_BASE_WH] = base_w * ecl / 3600.0
+        #: float[5]: SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS
+        self.params = np.array(
+            [self.span_wh_per_s, power.charge_efficiency, power.discharge_efficiency, power.battery_wh, a],
+            dtype=float,
+        )
 
-    def _charge(self, e_wh: np.ndarray, net_wh: np.ndarray) -> np.ndarray:
-        p = self.power
-        delta = np.where(net_wh > 0, net_wh * p.charge_efficiency, net_wh / p.discharge_efficiency)
-        return np.minimum(e_wh + delta, p.battery_wh)
-
-    def _work(self, committed_s: np.ndarray) -> np.ndarray:
-        return np.where(self.safe, 0.0, committed_s)
+    def _run(self, committed_s: np.ndarray, which: int) -> np.ndarray:
+        committed_s = np.asarray(committed_s, dtype=float)
+        if committed_s.shape != self.energy_wh.shape:  # a scalar or a broadcastable array
+            committed_s = np.broadcast_to(committed_s, self.energy_wh.shape)
+        committed_s = np.ascontiguousarray(committed_s)
+        out = np.empty(committed_s.shape[0])
+        _forecast(self.table, self.params, committed_s, which, out)
+        return out
 
     def after_queue(self, committed_s: np.ndarray) -> np.ndarray:
         """Charge once the committed work is done, at the current illumination."""
-        work = self._work(committed_s)
-        net = self.sun_net_wh_per_s * (work / self.slots) - work * self.span_wh_per_s
-        return self._charge(self.energy_wh, net)
+        return self._run(committed_s, AFTER_QUEUE)
 
     def at_entry(self, committed_s: np.ndarray) -> np.ndarray:
         """Charge at the next eclipse entry (now, when in eclipse)."""
-        work = self._work(committed_s)
-        before = np.minimum(work, self.slot_s_before)
-        return self._charge(self.energy_wh, self.net_before_wh - before * self.span_wh_per_s)
+        return self._run(committed_s, AT_ENTRY)
 
     def after_eclipse(self, committed_s: np.ndarray) -> np.ndarray:
         """Charge at the end of the next eclipse (of the current one, when in eclipse)."""
-        work = self._work(committed_s)
-        before = np.minimum(work, self.slot_s_before)
-        entry = self._charge(self.energy_wh, self.net_before_wh - before * self.span_wh_per_s)
-        during = np.minimum(work - before, self.slot_s_eclipse)
-        drain = self.eclipse_base_wh + during * self.span_wh_per_s
-        return entry - drain / self.power.discharge_efficiency
+        return self._run(committed_s, AFTER_ECLIPSE)

@@ -129,6 +129,25 @@ def pairwise_sum(a: np.ndarray, lo: int, n: int) -> float:
 
 
 @njit
+def committed_work(
+    slot_remaining_s: np.ndarray,
+    queue: np.ndarray,
+    work_s: np.ndarray,
+    progress_s: np.ndarray,
+    out: np.ndarray,
+    scratch: np.ndarray,
+) -> None:
+    """``out[i]``: work still to run on satellite i, running and queued [slot-s]
+    (``Simulator.committed_s``); each part summed in numpy's order. ``scratch``: float[Q]."""
+    n_slots, depth = slot_remaining_s.shape[1], queue.shape[1]
+    for i in range(queue.shape[0]):
+        for q in range(depth):
+            j = queue[i, q]
+            scratch[q] = work_s[j] - progress_s[j] if j >= 0 else 0.0
+        out[i] = pairwise_sum(slot_remaining_s[i], 0, n_slots) + pairwise_sum(scratch, 0, depth)
+
+
+@njit
 def load_w(
     busy: int, safe: bool, radio_w: float, bus_w: float, acc_w: float, idle_w: float, n_acc: int
 ) -> float:

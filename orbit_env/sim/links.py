@@ -289,6 +289,49 @@ def _downlink_deliveries(
 
 
 @njit
+def _job_estimate(
+    lo,
+    hi,
+    count,
+    reach_end,
+    next_reach,
+    times,
+    dt_s,
+    down_end,
+    next_down,
+    hops,
+    rates,
+    ready_s,
+    earliest_s,
+    valid,
+    work_s,
+    size_gb,
+    targets,
+    start_out,
+    finish_out,
+    delivery_out,
+):
+    """One job on each of ``targets`` (int[M]): it starts once its input is there
+    (``ready_s[i]``) and the satellite can take it (``earliest_s[sat]``; never where not
+    ``valid[sat]``), runs ``work_s`` seconds, and its output goes down as :func:`downlink_start`
+    books it. Writes start, finish and delivery [s] (float[M] each, ``inf`` = never)."""
+    n = reach_end.shape[0]
+    occupy = size_gb * GBIT_PER_GB / rates[0]
+    for i in range(targets.shape[0]):
+        sat = targets[i]
+        start = max(ready_s[i], earliest_s[sat]) if valid[sat] else np.inf
+        finish = start + work_s
+        down, g, _ = downlink_start(
+            lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, finish, occupy
+        )
+        start_out[i] = start
+        finish_out[i] = finish
+        delivery_out[i] = down + transfer_time_s(
+            size_gb, hops[_sample(down, dt_s, n), g, sat], rates[0], rates[1], rates[2]
+        )
+
+
+@njit
 def _insert(lo, hi, count, station, antenna, start_s, end_s) -> None:
     """Insert the interval [start, end) in order (after equal ones, as a stable sort would)."""
     j = count[station, antenna]
@@ -506,6 +549,44 @@ class LinkModel:
             out,
         )
         return out
+
+    def job_estimate(
+        self,
+        ready_s: np.ndarray,
+        earliest_s: np.ndarray,
+        valid: np.ndarray,
+        work_s: float,
+        size_gb: float,
+        targets: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start, finish and delivery [s] of a job of ``work_s`` seconds and ``size_gb`` of output
+        on each target (float[M] each, ``inf`` = never): it starts at ``max(ready_s, earliest_s)``
+        where ``valid``, and its output goes down as :meth:`book_downlink` would book it now.
+
+        Args:
+            ready_s: float[M] input arrival on each target [s].
+            earliest_s, valid: float[N] and bool[N], per satellite (every satellite, not per target).
+            targets: int[M] satellites (all when ``None``).
+        """
+        cols = self._targets(targets)
+        start, finish, delivery = np.empty(cols.shape[0]), np.empty(cols.shape[0]), np.empty(cols.shape[0])
+        _job_estimate(
+            *self._search_args(),
+            self.down_end,
+            self.next_down,
+            self.hops,
+            self.rates,
+            np.ascontiguousarray(ready_s, dtype=float),
+            earliest_s,
+            valid,
+            float(work_s),
+            float(size_gb),
+            cols,
+            start,
+            finish,
+            delivery,
+        )
+        return start, finish, delivery
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _booked(self, station: int, sat: int, start: float, antenna: int, size_gb: float) -> Transfer:

@@ -501,13 +501,14 @@ class Simulator:
         if targets is not None:
             targets = np.asarray(targets, dtype=np.int64)
         ready = self._input_estimate(job, targets)
-        earliest = self._decision_state()["earliest_start_s"]
-        valid = self.valid_now
-        if targets is not None:
-            earliest, valid = earliest[targets], valid[targets]
-        start = np.where(valid, np.maximum(ready, earliest), np.inf)
-        finish = start + (self.jobs.work_s[job] - self.progress_s[job])
-        delivery = self.links.downlink_estimate(finish, targets, self.jobs.output_gb[job])
+        start, finish, delivery = self.links.job_estimate(
+            ready,
+            self._decision_state()["earliest_start_s"],
+            self.valid_now,
+            self.jobs.work_s[job] - self.progress_s[job],
+            self.jobs.output_gb[job],
+            targets,
+        )
         return Estimate(ready, start, finish, delivery)
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
@@ -522,11 +523,16 @@ class Simulator:
 
     def committed_s(self) -> np.ndarray:
         """float[N] work still to run on each satellite, running and queued [slot-s]."""
-        if len(self.jobs) == 0:  # an empty job stream: nothing queued, and no row to index
-            return self.slot_remaining_s.sum(axis=1)
-        ids = np.maximum(self.queue, 0)
-        left = np.where(self.queue >= 0, self.jobs.work_s[ids] - self.progress_s[ids], 0.0)
-        return self.slot_remaining_s.sum(axis=1) + left.sum(axis=1)
+        out = np.empty(self.n_sats)
+        kernels.committed_work(
+            self.slot_remaining_s,
+            self.queue,
+            self.jobs.work_s,
+            self.progress_s,
+            out,
+            np.empty(self.queue.shape[1]),
+        )
+        return out
 
     def _project_free(self) -> None:
         """Projected free time of every slot [s]: running work, then each slot's reserved jobs."""
