@@ -148,6 +148,51 @@ def committed_work(
 
 
 @njit
+def decision_terms(
+    energy_wh,
+    safe,
+    proj_free_s,
+    queue,
+    valid_now,
+    now_s,
+    max_queue,
+    surplus_w,
+    charge_eff,
+    target_wh,
+    out_start,
+    out_open,
+) -> None:
+    """Per satellite, what every decision until the state changes shares: the earliest time
+    it could start a new job [s] (a slot free, and its charge forecast back at the reserve, or
+    at the recovery charge in safe mode, from its mean surplus) and whether it takes one now
+    (propagating, not in safe mode, queue not full).
+
+    Args:
+        surplus_w: float[2, N] mean surplus over the episode [W] with idle slots (row 0) and
+            in safe mode (row 1); the surplus after charging losses is computed in its dtype.
+        target_wh: (reserve, recovery) charge [Wh].
+    """
+    charge_eff = surplus_w.dtype.type(charge_eff)
+    tiny = surplus_w.dtype.type(1e-12)
+    for i in range(energy_wh.shape[0]):
+        mode = 1 if safe[i] else 0
+        need = max(target_wh[mode] - energy_wh[i], 0.0)
+        surplus = surplus_w[mode, i] * charge_eff  # in surplus_w's precision (float32 from the geometry)
+        if need > 0:
+            eta = need * 3600.0 / max(surplus, tiny) if surplus > 0 else np.inf
+        else:
+            eta = 0.0
+        free = proj_free_s[i, 0]
+        for slot in range(1, proj_free_s.shape[1]):
+            free = min(free, proj_free_s[i, slot])
+        out_start[i] = max(free, now_s + eta)
+        queued = 0
+        for q in range(queue.shape[1]):
+            queued += queue[i, q] >= 0
+        out_open[i] = valid_now[i] and not safe[i] and queued < max_queue
+
+
+@njit
 def load_w(
     busy: int, safe: bool, radio_w: float, bus_w: float, acc_w: float, idle_w: float, n_acc: int
 ) -> float:

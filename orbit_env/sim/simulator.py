@@ -61,9 +61,11 @@ class JobState(IntEnum):
     REJECTED = 8
 
 
-IN_FLIGHT = (JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK)
+# the states by name, for the hot paths (Python 3.11 looks Enum members up slowly)
+FUTURE, PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = JobState
+IN_FLIGHT = (QUEUED, RUNNING, DOWNLINK)
 #: an arrived job in one of these states is not settled yet
-UNSETTLED = (JobState.PENDING, *IN_FLIGHT)
+UNSETTLED = (PENDING, *IN_FLIGHT)
 
 
 class Estimate(NamedTuple):
@@ -150,8 +152,17 @@ class Simulator:
             config.links.ground_link_gbps,
         )
         base_w = self.power.bus_w + self.power.accelerators * self.power.accelerator_idle_w
-        self._surplus_idle_w = self.power.solar_array_w * self.sunlit_mean - base_w
-        self._surplus_safe_w = self.power.solar_array_w * self.sunlit_mean - self.power.bus_w
+        # mean surplus over the episode [W], float[2, N]: with idle slots, and in safe mode
+        self._surplus_w = np.stack(
+            [
+                self.power.solar_array_w * self.sunlit_mean - base_w,
+                self.power.solar_array_w * self.sunlit_mean - self.power.bus_w,
+            ]
+        )
+        # the charge a satellite must reach before it starts work: (reserve, recovery) [Wh]
+        self._target_wh = np.array(
+            [self.power.reserve_soc * self.power.battery_wh, self.power.recover_soc * self.power.battery_wh]
+        )
         #: mean orbital period [s]
         self.period_s = orbit_period_s(geometry.position_km, geometry.valid)
         #: terminator crossings and eclipses on the grid
@@ -322,7 +333,7 @@ class Simulator:
         for _ in range(3):  # the first boundary t1 = k dt + dt with arrival < t1, as advance() tests it
             step = np.where(arrival >= step * dt + dt, step + 1.0, step)
         nxt = step * dt + dt
-        return np.where(self.state == JobState.PENDING, now, np.maximum(nxt, now))
+        return np.where(self.state == PENDING, now, np.maximum(nxt, now))
 
     @property
     def now_s(self) -> float:
@@ -353,7 +364,7 @@ class Simulator:
 
     def pending(self) -> np.ndarray:
         """Jobs awaiting a decision now, in presentation order (int[P])."""
-        ids = np.flatnonzero((self.state == JobState.PENDING) & (self.present_s <= self.now_s + _EPS_S))
+        ids = np.flatnonzero((self.state == PENDING) & (self.present_s <= self.now_s + _EPS_S))
         if ids.size > 1:
             ids = ids[np.lexsort((ids, self.jobs.arrival_s[ids], self.present_s[ids]))]
         return ids
@@ -364,7 +375,7 @@ class Simulator:
             raise RuntimeError("call reset() before deciding")
         if not 0 <= job < len(self.jobs):
             raise ValueError(f"job must be in [0, {len(self.jobs)}), got {job}")
-        if self.state[job] != JobState.PENDING or self.present_s[job] > self.now_s + _EPS_S:
+        if self.state[job] != PENDING or self.present_s[job] > self.now_s + _EPS_S:
             raise ValueError(f"job {job} is not awaiting a decision (state {JobState(self.state[job]).name})")
 
     def place(self, job: int, sat: int) -> float:
@@ -391,7 +402,7 @@ class Simulator:
             if self.input_sat[job] != sat:
                 self._radio_window(sat, now, jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
         self.queue[sat, int(np.argmax(self.queue[sat] < 0))] = job
-        self.state[job] = JobState.QUEUED
+        self.state[job] = QUEUED
         self.target[job] = sat
         self.ready_s[job] = ready
         # the input now travels to / lives on sat; where it was stays on record, in case sat is lost first
@@ -411,7 +422,7 @@ class Simulator:
     def reject(self, job: int) -> None:
         """Refuse ``job`` for good."""
         self._check_decidable(job)
-        self.state[job] = JobState.REJECTED
+        self.state[job] = REJECTED
         self.counters.rejected += 1
         self.counters.value_rejected += float(self.jobs.value[job])
         self.counters.decisions += 1
@@ -457,36 +468,31 @@ class Simulator:
         return self.geometry.sat_hops(k, src)
 
     def _decision_state(self) -> dict[str, np.ndarray]:
-        """Per-satellite terms shared by every decision until the state changes (cached)."""
+        """Per-satellite terms shared by every decision until the state changes (cached):
+        ``earliest_start_s`` float[N] and ``open`` bool[N] (:func:`kernels.decision_terms`)."""
         key = (self.step_index, self._placements)
         if self._decision_key != key:
             p = self.power
-            reserve_eta = self.charge_eta_s(p.reserve_soc * p.battery_wh, self.safe)
-            recover_eta = self.charge_eta_s(p.recover_soc * p.battery_wh, self.safe)
-            queue_len = (self.queue >= 0).sum(axis=1)
             self._decision = {
-                "earliest_start_s": np.maximum(
-                    self.proj_free_s.min(axis=1), self.now_s + np.where(self.safe, recover_eta, reserve_eta)
-                ),
-                "open": self.valid_now & ~self.safe & (queue_len < self.config.max_queue),
-                "queue_len": queue_len,
+                "earliest_start_s": np.empty(self.n_sats),
+                "open": np.empty(self.n_sats, dtype=bool),
             }
+            kernels.decision_terms(
+                self.energy_wh,
+                self.safe,
+                self.proj_free_s,
+                self.queue,
+                self.valid_now,
+                self.now_s,
+                self.config.max_queue,
+                self._surplus_w,
+                p.charge_efficiency,
+                self._target_wh,
+                self._decision["earliest_start_s"],
+                self._decision["open"],
+            )
             self._decision_key = key
         return self._decision
-
-    def charge_eta_s(self, target_wh: float, safe_mode: np.ndarray) -> np.ndarray:
-        """Forecast seconds until each satellite's charge reaches ``target_wh`` (float[N]).
-
-        Uses the satellite's mean surplus over the episode (bus only in safe mode, bus and
-        idle slots otherwise); ``inf`` where there is no surplus.
-        """
-        need = np.maximum(target_wh - self.energy_wh, 0.0)
-        surplus = (
-            np.where(safe_mode, self._surplus_safe_w, self._surplus_idle_w) * self.power.charge_efficiency
-        )
-        with np.errstate(divide="ignore"):
-            eta = np.where(surplus > 0, need * 3600.0 / np.maximum(surplus, 1e-12), np.inf)
-        return np.where(need > 0, eta, 0.0)
 
     def estimate(self, job: int, targets: np.ndarray | None = None) -> Estimate:
         """Predicted input arrival, start, finish and delivery of ``job`` on each target.
@@ -671,7 +677,7 @@ class Simulator:
         if jobs.size:
             done = self.jobs.work_s[jobs] - self.slot_remaining_s[sats][mask]
             self.progress_s[jobs] = self._checkpointed(jobs, done)
-            self.state[jobs] = JobState.PENDING
+            self.state[jobs] = PENDING
             self.present_s[jobs] = present_s
             self.input_station[jobs] = -1
             self.input_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
@@ -689,7 +695,7 @@ class Simulator:
             self._fail_running(sats, t1)  # presented at the boundary that ends the step of the loss
             queued = self.queue[sats]
             lost = queued[queued >= 0]
-            self.state[lost] = JobState.PENDING
+            self.state[lost] = PENDING
             self.present_s[lost] = t1
             # an input that had arrived is lost with the satellite; one still in transfer is
             # where it was when the job was placed (its origin station, or another satellite)
@@ -713,10 +719,10 @@ class Simulator:
                 rem[mask] = jobs.work_s[j] - self._checkpointed(j, done)
                 self.slot_remaining_s[hit] = rem
         # deliveries that landed during the step
-        arrived_out = np.flatnonzero((self.state == JobState.DOWNLINK) & (self.delivery_s < t1))
+        arrived_out = np.flatnonzero((self.state == DOWNLINK) & (self.delivery_s < t1))
         if arrived_out.size:
             on_time = self.delivery_s[arrived_out] <= jobs.deadline_s[arrived_out]
-            self.state[arrived_out] = np.where(on_time, JobState.ON_TIME, JobState.LATE)
+            self.state[arrived_out] = np.where(on_time, ON_TIME, LATE)
             c.on_time += int(on_time.sum())
             c.late += int((~on_time).sum())
             c.value_on_time += float(jobs.value[arrived_out][on_time].sum())
@@ -728,11 +734,9 @@ class Simulator:
         # counts as late; a pending, queued or running job as expired, and a running one stops,
         # freeing its slot (work past its deadline earns nothing)
         due = jobs.deadline_s <= t1
-        landing_late = np.flatnonzero(
-            (self.state == JobState.DOWNLINK) & due & (self.delivery_s > jobs.deadline_s)
-        )
+        landing_late = np.flatnonzero((self.state == DOWNLINK) & due & (self.delivery_s > jobs.deadline_s))
         if landing_late.size:
-            self.state[landing_late] = JobState.LATE
+            self.state[landing_late] = LATE
             c.late += int(landing_late.size)
             c.value_late += float(jobs.value[landing_late].sum())
             self._settled.append(landing_late)
@@ -741,26 +745,21 @@ class Simulator:
                 (self.delivery_s[landing_late] - jobs.arrival_s[landing_late])[landed].tolist()
             )
         expired = np.flatnonzero(
-            (
-                (self.state == JobState.PENDING)
-                | (self.state == JobState.QUEUED)
-                | (self.state == JobState.RUNNING)
-            )
-            & due
+            ((self.state == PENDING) | (self.state == QUEUED) | (self.state == RUNNING)) & due
         )
         if expired.size:
-            queued = expired[self.state[expired] == JobState.QUEUED]
+            queued = expired[self.state[expired] == QUEUED]
             if queued.size:
                 self.queue[np.isin(self.queue, queued)] = -1
                 self._compact_queues(np.unique(self.target[queued]))
-            self._free_slots_of(expired[self.state[expired] == JobState.RUNNING])
+            self._free_slots_of(expired[self.state[expired] == RUNNING])
             self._expire(expired)
         # arrivals during the step are presented at this boundary (none at or after the horizon)
         first = self._next_arrival
         last = int(np.searchsorted(jobs.arrival_s, min(t1, self.horizon_s), side="left"))
         if last > first:
             new = np.arange(first, last)
-            self.state[new] = JobState.PENDING
+            self.state[new] = PENDING
             self.present_s[new] = t1
             c.arrived += last - first
             c.value_arrived += float(jobs.value[first:last].sum())
@@ -774,7 +773,7 @@ class Simulator:
         """
         left = self.unsettled()
         if left.size:
-            self._free_slots_of(left[self.state[left] == JobState.RUNNING])
+            self._free_slots_of(left[self.state[left] == RUNNING])
             self._expire(left)
             self.counters.settled_at_end += int(left.size)
         self.queue[:] = -1
@@ -782,7 +781,7 @@ class Simulator:
 
     def _expire(self, ids: np.ndarray) -> None:
         """Settle jobs ``ids`` as expired (their deadline passed before delivery)."""
-        self.state[ids] = JobState.EXPIRED
+        self.state[ids] = EXPIRED
         self.counters.expired += int(ids.size)
         self.counters.value_expired += float(self.jobs.value[ids].sum())
         self._settled.append(np.asarray(ids, dtype=np.int64))
@@ -799,13 +798,13 @@ class Simulator:
         """Jobs per lifecycle bucket."""
         s = self.state
         return {
-            "arrived": int((s != JobState.FUTURE).sum()),
-            "pending": int((s == JobState.PENDING).sum()),
+            "arrived": int((s != FUTURE).sum()),
+            "pending": int((s == PENDING).sum()),
             "in_flight": int(np.isin(s, IN_FLIGHT).sum()),
-            "on_time": int((s == JobState.ON_TIME).sum()),
-            "late": int((s == JobState.LATE).sum()),
-            "expired": int((s == JobState.EXPIRED).sum()),
-            "rejected": int((s == JobState.REJECTED).sum()),
+            "on_time": int((s == ON_TIME).sum()),
+            "late": int((s == LATE).sum()),
+            "expired": int((s == EXPIRED).sum()),
+            "rejected": int((s == REJECTED).sum()),
         }
 
     def check_invariants(self, rtol: float = 1e-9) -> None:
