@@ -20,7 +20,7 @@ from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.simulator import JobState, Simulator
+from orbit_env.sim.simulator import ON_TIME, REJECTED, Simulator
 
 OBS_MODES = ("flat", "dict")
 REWARD_KEYS = ("on_time", "miss", "reject", "brownout")
@@ -319,9 +319,9 @@ class OrbitPlacementEnv(gym.Env):
         value = sim.jobs.value[ids]
         state = sim.state[ids]
         scale = np.where(
-            state == JobState.ON_TIME,
+            state == ON_TIME,
             1.0,
-            np.where(state == JobState.REJECTED, -r.reject_penalty, -r.miss_penalty),
+            np.where(state == REJECTED, -r.reject_penalty, -r.miss_penalty),
         )
         return {"jobs": ids, "reward": value * scale}
 

@@ -193,6 +193,62 @@ def decision_terms(
 
 
 @njit
+def project_free(
+    now_s, slot_job, slot_remaining_s, queue, slot_of, ready_s, work_s, progress_s, free
+) -> None:
+    """``free[i, s]``: projected free time of each slot [s] (``Simulator._project_free``): its
+    running work, then each queued job reserved on it in queue order, from its input's arrival."""
+    n, n_slots = slot_job.shape
+    for i in range(n):
+        for s in range(n_slots):
+            free[i, s] = now_s + slot_remaining_s[i, s] if slot_job[i, s] >= 0 else now_s
+    for q in range(queue.shape[1]):  # queue positions, every satellite at each
+        queued = False
+        for i in range(n):
+            j = queue[i, q]
+            if j < 0:
+                continue
+            queued = True
+            slot = slot_of[j]
+            begin = max(free[i, slot], ready_s[j])
+            free[i, slot] = begin + work_s[j] - progress_s[j]
+        if not queued:
+            break
+
+
+@njit
+def pending_jobs(
+    state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float
+) -> np.ndarray:
+    """int64[P]: the pending jobs presented by ``limit_s`` [s], by presentation time, then
+    arrival, then id (``Simulator.pending``)."""
+    count = 0
+    for j in range(state.shape[0]):
+        if state[j] == PENDING and present_s[j] <= limit_s:
+            count += 1
+    ids = np.empty(count, dtype=np.int64)
+    k = 0
+    for j in range(state.shape[0]):
+        if state[j] == PENDING and present_s[j] <= limit_s:
+            ids[k] = j
+            k += 1
+    for a in range(1, count):  # insertion sort: few jobs are pending at once
+        x = ids[a]
+        b = a
+        while b > 0:
+            y = ids[b - 1]
+            if present_s[y] < present_s[x] or (
+                present_s[y] == present_s[x]
+                and (arrival_s[y] < arrival_s[x] or (arrival_s[y] == arrival_s[x] and y < x))
+            ):
+                break
+            ids[b] = y
+            b -= 1
+        ids[b] = x
+    return ids
+
+
+@njit
 def load_w(
     busy: int, safe: bool, radio_w: float, bus_w: float, acc_w: float, idle_w: float, n_acc: int
 ) -> float:

@@ -332,6 +332,47 @@ def _job_estimate(
 
 
 @njit
+def _book_search(
+    lo,
+    hi,
+    count,
+    reach_end,
+    next_reach,
+    times,
+    dt_s,
+    down_end,
+    next_down,
+    hops,
+    rates,
+    down,
+    station,
+    sat,
+    ready_s,
+    size_gb,
+):
+    """The booking of one ground transfer of ``size_gb`` from ``ready_s`` [s], without booking
+    it: an uplink from ``station`` to ``sat``, or (``down``) the downlink of ``sat`` through
+    the station that takes it first. Returns (arrival [s], start [s], occupancy [s], station,
+    antenna), arrival and start ``inf`` if it never happens."""
+    n = reach_end.shape[0]
+    occupy = size_gb * GBIT_PER_GB / rates[0]
+    if down:
+        start, station, antenna = downlink_start(
+            lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, ready_s, occupy
+        )
+    else:
+        start, antenna = book_start(
+            lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, ready_s, occupy
+        )
+    if not np.isfinite(start):
+        return np.inf, np.inf, occupy, station, antenna
+    arrival = start + transfer_time_s(
+        size_gb, hops[_sample(start, dt_s, n), station, sat], rates[0], rates[1], rates[2]
+    )
+    return arrival, start, occupy, station, antenna
+
+
+@njit
 def _insert(lo, hi, count, station, antenna, start_s, end_s) -> None:
     """Insert the interval [start, end) in order (after equal ones, as a stable sort would)."""
     j = count[station, antenna]
@@ -589,14 +630,23 @@ class LinkModel:
         return start, finish, delivery
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
-    def _booked(self, station: int, sat: int, start: float, antenna: int, size_gb: float) -> Transfer:
+    def _book(self, down: bool, station: int, sat: int, ready_s: float, size_gb: float) -> Transfer:
+        arrival, start, occupy, station, antenna = _book_search(
+            *self._search_args(),
+            self.down_end,
+            self.next_down,
+            self.hops,
+            self.rates,
+            down,
+            int(station),
+            int(sat),
+            float(ready_s),
+            float(size_gb),
+        )
         if not np.isfinite(start):
             return NEVER
-        occupy = self.ground_s(size_gb)
         self.antennas.book(station, antenna, start, occupy)
-        hops = int(self.hops[_sample(start, self.dt_s, self.n_samples), station, sat])
-        arrival = start + transfer_time_s(size_gb, hops, *self.rates)
-        return Transfer(float(arrival), float(start), occupy)
+        return Transfer(arrival, start, occupy)
 
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> Transfer:
         """Book the uplink of ``size_gb`` from ``station`` to ``target`` no earlier than ``ready_s``.
@@ -608,9 +658,7 @@ class LinkModel:
         Returns:
             the :class:`Transfer` (arrival at the target [s], its start [s], antenna occupancy [s]).
         """
-        occupy = self.ground_s(size_gb)
-        start, antenna = book_start(*self._search_args(), int(station), int(target), float(ready_s), occupy)
-        return self._booked(int(station), int(target), float(start), int(antenna), float(size_gb))
+        return self._book(False, station, target, ready_s, size_gb)
 
     def book_downlink(self, sat: int, ready_s: float, size_gb: float) -> Transfer:
         """Book the downlink of ``size_gb`` from ``sat`` through the station that can take it first.
@@ -622,8 +670,4 @@ class LinkModel:
         Returns:
             the :class:`Transfer` (delivery time [s], its start [s], antenna occupancy [s]).
         """
-        occupy = self.ground_s(size_gb)
-        start, station, antenna = downlink_start(
-            *self._search_args(), self.down_end, self.next_down, int(sat), float(ready_s), occupy
-        )
-        return self._booked(int(station), int(sat), float(start), int(antenna), float(size_gb))
+        return self._book(True, 0, sat, ready_s, size_gb)

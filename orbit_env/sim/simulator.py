@@ -61,8 +61,9 @@ class JobState(IntEnum):
     REJECTED = 8
 
 
-# the states by name, for the hot paths (Python 3.11 looks Enum members up slowly)
-FUTURE, PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = JobState
+# the states as plain ints for the hot paths: Python 3.11 looks Enum members up slowly, and
+# numpy probes an Enum member's type for array protocols at every comparison
+FUTURE, PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = (int(s) for s in JobState)
 IN_FLIGHT = (QUEUED, RUNNING, DOWNLINK)
 #: an arrived job in one of these states is not settled yet
 UNSETTLED = (PENDING, *IN_FLIGHT)
@@ -364,10 +365,7 @@ class Simulator:
 
     def pending(self) -> np.ndarray:
         """Jobs awaiting a decision now, in presentation order (int[P])."""
-        ids = np.flatnonzero((self.state == PENDING) & (self.present_s <= self.now_s + _EPS_S))
-        if ids.size > 1:
-            ids = ids[np.lexsort((ids, self.jobs.arrival_s[ids], self.present_s[ids]))]
-        return ids
+        return kernels.pending_jobs(self.state, self.present_s, self.jobs.arrival_s, self.now_s + _EPS_S)
 
     # -- decisions ---------------------------------------------------------------------------
     def _check_decidable(self, job: int) -> None:
@@ -542,19 +540,18 @@ class Simulator:
 
     def _project_free(self) -> None:
         """Projected free time of every slot [s]: running work, then each slot's reserved jobs."""
-        now = self.now_s
-        free = np.where(self.slot_job >= 0, now + self.slot_remaining_s, now)
-        jobs = self.jobs
-        for q in range(self.queue.shape[1]):  # queue positions, vectorised over satellites
-            ids = self.queue[:, q]
-            rows = np.flatnonzero(ids >= 0)
-            if rows.size == 0:
-                break
-            j = ids[rows]
-            slot = self.slot_of[j]
-            begin = np.maximum(free[rows, slot], self.ready_s[j])
-            free[rows, slot] = begin + jobs.work_s[j] - self.progress_s[j]
-        self.proj_free_s = free
+        self.proj_free_s = np.empty(self.slot_job.shape)
+        kernels.project_free(
+            self.now_s,
+            self.slot_job,
+            self.slot_remaining_s,
+            self.queue,
+            self.slot_of,
+            self.ready_s,
+            self.jobs.work_s,
+            self.progress_s,
+            self.proj_free_s,
+        )
 
     def _project_one(self, sat: int, job: int) -> None:
         """Reserve the slot of ``sat`` that frees first for a newly queued ``job``."""
