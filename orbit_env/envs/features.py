@@ -71,6 +71,54 @@ def _decision_columns(
         sats[i, cols[6]] = min(wait / period_s, 1.0)
 
 
+#: the boundary tier's satellite columns, in the order :func:`_boundary_columns` writes them
+BOUNDARY_COLUMNS = (
+    "sunlit",
+    "sunlit_next_orbit",
+    "time_to_crossing",
+    "eclipse_left",
+    "soc",
+    "busy_slots",
+    "safe_mode",
+    "in_contact",
+    "time_to_contact",
+)
+
+
+@njit
+def _boundary_columns(
+    sats, cols, sun, sunlit, energy_wh, slot_job, safe, in_contact, next_contact, grid, live, scratch
+):
+    """Write the boundary tier's columns (``cols``, in ``BOUNDARY_COLUMNS`` order) of every
+    satellite's row of ``sats`` and return (mean charge ÷ capacity, sunlit share) over the
+    live satellites. ``sun``: float[3, N] sunlit share of the next orbit, next terminator
+    crossing [s], eclipse left or next eclipse's length [s] at this sample; ``next_contact``:
+    int[N] first sample with a direct contact; ``grid``: (now [s], period [s], step [s],
+    samples, battery [Wh], slots)."""
+    now_s, period_s, dt_s, n_samples, battery_wh, slots = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
+    lit = 0
+    n_live = 0
+    for i in range(sats.shape[0]):
+        busy = 0
+        for s in range(slot_job.shape[1]):
+            busy += slot_job[i, s] >= 0
+        sats[i, cols[0]] = sunlit[i]
+        sats[i, cols[1]] = sun[0, i]
+        sats[i, cols[2]] = min((sun[1, i] - now_s) / period_s, 1.0)
+        sats[i, cols[3]] = sun[2, i] / period_s
+        sats[i, cols[4]] = energy_wh[i] / battery_wh
+        sats[i, cols[5]] = busy / slots
+        sats[i, cols[6]] = safe[i]
+        sats[i, cols[7]] = in_contact[i]
+        t_contact = next_contact[i] * dt_s - now_s if next_contact[i] < n_samples else np.inf
+        sats[i, cols[8]] = min(t_contact / period_s, 1.0)
+        if live[i]:
+            scratch[n_live] = energy_wh[i] / battery_wh
+            lit += sunlit[i]
+            n_live += 1
+    return pairwise_sum(scratch, 0, n_live) / n_live, lit / n_live
+
+
 #: the queue tier's satellite columns, in the order :func:`_queue_columns` writes them
 QUEUE_COLUMNS = ("queued_work", "queue_fill", "soc_after_queue", "soc_at_eclipse_entry")
 
@@ -136,6 +184,8 @@ class FeatureBuilder:
         self.c = {c.name: i for i, c in enumerate(layout.sat_columns)}
         self._decision_cols = np.array([self.c[name] for name in DECISION_COLUMNS], dtype=np.int64)
         self._queue_cols = np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64)
+        self._boundary_cols = np.array([self.c[name] for name in BOUNDARY_COLUMNS], dtype=np.int64)
+        self._sun = np.empty((3, n))
         self._scratch = np.empty(n)
         self._est = np.empty((3, n))
         self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
@@ -168,33 +218,42 @@ class FeatureBuilder:
 
     # -- tier 1: the step boundary -------------------------------------------------------------
     def _boundary(self, sim: Simulator) -> None:
-        c, g, sats, glob = self.c, self.g, self.sats, self.glob
+        g, glob = self.g, self.glob
         k, now, p = sim.step_index, sim.now_s, sim.power
         period, sun = sim.period_s, sim.sun
         sunlit = sim.geometry.sunlit[k]
-        sats[:, c["sunlit"]] = sunlit
-        sats[:, c["sunlit_next_orbit"]] = sun.sunlit_next_orbit[k]
-        sats[:, c["time_to_crossing"]] = np.minimum((sun.next_crossing_s[k] - now) / period, 1.0)
-        sats[:, c["eclipse_left"]] = sun.eclipse_left_s[k] / period
-        sats[:, c["soc"]] = sim.energy_wh / p.battery_wh
-        sats[:, c["busy_slots"]] = sim.busy_slots() / p.accelerators
-        sats[:, c["safe_mode"]] = sim.safe
-        sats[:, c["in_contact"]] = sim.in_contact[k]
-        next_contact = sim.next_contact_k[k]
-        t_contact = np.where(next_contact < sim.geometry.t_s.shape[0], next_contact * sim.dt_s - now, np.inf)
-        sats[:, c["time_to_contact"]] = np.minimum(t_contact / period, 1.0)
         self.forecast = ChargeForecast(
             p, sim.energy_wh, now, sun.next_entry_s[k], sun.eclipse_left_s[k], sunlit, sim.safe
         )
         valid = sim.valid_now
         self.live = valid if valid.any() else np.ones_like(valid)
+        self._sun[0], self._sun[1], self._sun[2] = (
+            sun.sunlit_next_orbit[k],
+            sun.next_crossing_s[k],
+            sun.eclipse_left_s[k],
+        )
+        grid = np.array(
+            [now, period, sim.dt_s, sim.geometry.t_s.shape[0], p.battery_wh, p.accelerators], dtype=float
+        )
+        glob[g["mean_soc"]], glob[g["sunlit_share"]] = _boundary_columns(
+            self.sats,
+            self._boundary_cols,
+            self._sun,
+            sunlit,
+            sim.energy_wh,
+            sim.slot_job,
+            sim.safe,
+            sim.in_contact[k],
+            sim.next_contact_k[k],
+            grid,
+            self.live,
+            self._scratch,
+        )
         clock = sim.geometry.start + timedelta(seconds=now)
         hour = clock.hour + clock.minute / 60.0 + clock.second / 3600.0
         glob[g["time_of_day_sin"]] = np.sin(2 * np.pi * hour / 24.0)
         glob[g["time_of_day_cos"]] = np.cos(2 * np.pi * hour / 24.0)
         glob[g["horizon_left"]] = 1.0 - now / sim.config.horizon_s
-        glob[g["mean_soc"]] = (sim.energy_wh[self.live] / p.battery_wh).mean()
-        glob[g["sunlit_share"]] = sunlit[self.live].mean()
         self.station_contact = np.minimum(sim.station_next_contact_s() / period, 1.0)
         self._gen_next_orbit_w = p.solar_array_w * sun.sunlit_next_orbit[k]
 
