@@ -31,6 +31,7 @@ EPS_WH = 1e-9
 WH_PER_WS = 1.0 / 3600.0
 # job states (orbit_env.sim.simulator.JobState)
 PENDING = 1
+QUEUED = 2
 RUNNING = 3
 DOWNLINK = 4
 _cache_warned = False
@@ -246,6 +247,32 @@ def pending_jobs(
             b -= 1
         ids[b] = x
     return ids
+
+
+@njit
+def settlement_scan(state, delivery_s, deadline_s, t1_s):
+    """The jobs a step ending at ``t1_s`` settles (``Simulator._end_of_step``), each int64[K]
+    in id order: outputs that landed (downlinking, delivered before ``t1_s``), outputs booked
+    to land after a deadline that has come (downlinking, not landed), and pending, queued or
+    running jobs whose deadline has come (to expire)."""
+    n = state.shape[0]
+    landed = np.empty(n, dtype=np.int64)
+    late = np.empty(n, dtype=np.int64)
+    expired = np.empty(n, dtype=np.int64)
+    n_landed = n_late = n_expired = 0
+    for j in range(n):
+        s = state[j]
+        if s == DOWNLINK:
+            if delivery_s[j] < t1_s:
+                landed[n_landed] = j
+                n_landed += 1
+            elif deadline_s[j] <= t1_s and delivery_s[j] > deadline_s[j]:
+                late[n_late] = j
+                n_late += 1
+        elif (s == PENDING or s == QUEUED or s == RUNNING) and deadline_s[j] <= t1_s:
+            expired[n_expired] = j
+            n_expired += 1
+    return landed[:n_landed].copy(), late[:n_late].copy(), expired[:n_expired].copy()
 
 
 @njit

@@ -715,8 +715,11 @@ class Simulator:
                 rem = self.slot_remaining_s[hit]
                 rem[mask] = jobs.work_s[j] - self._checkpointed(j, done)
                 self.slot_remaining_s[hit] = rem
-        # deliveries that landed during the step
-        arrived_out = np.flatnonzero((self.state == DOWNLINK) & (self.delivery_s < t1))
+        # deliveries that landed during the step, outputs landing after a deadline that has come,
+        # and work whose deadline has come (one pass; settling one kind does not change the others)
+        arrived_out, landing_late, expired = kernels.settlement_scan(
+            self.state, self.delivery_s, jobs.deadline_s, t1
+        )
         if arrived_out.size:
             on_time = self.delivery_s[arrived_out] <= jobs.deadline_s[arrived_out]
             self.state[arrived_out] = np.where(on_time, ON_TIME, LATE)
@@ -730,8 +733,6 @@ class Simulator:
         # so it is settled then (−miss_penalty × value either way): an output booked to land late
         # counts as late; a pending, queued or running job as expired, and a running one stops,
         # freeing its slot (work past its deadline earns nothing)
-        due = jobs.deadline_s <= t1
-        landing_late = np.flatnonzero((self.state == DOWNLINK) & due & (self.delivery_s > jobs.deadline_s))
         if landing_late.size:
             self.state[landing_late] = LATE
             c.late += int(landing_late.size)
@@ -741,9 +742,6 @@ class Simulator:
             c.latency_s.extend(
                 (self.delivery_s[landing_late] - jobs.arrival_s[landing_late])[landed].tolist()
             )
-        expired = np.flatnonzero(
-            ((self.state == PENDING) | (self.state == QUEUED) | (self.state == RUNNING)) & due
-        )
         if expired.size:
             queued = expired[self.state[expired] == QUEUED]
             if queued.size:
