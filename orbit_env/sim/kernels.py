@@ -276,6 +276,45 @@ def settlement_scan(state, delivery_s, deadline_s, t1_s):
 
 
 @njit
+def queue_job(
+    job,
+    sat,
+    ready_s_job,
+    queue,
+    state,
+    target,
+    ready_s,
+    placed_from,
+    input_station,
+    input_sat,
+    proj_free_s,
+    slot_of,
+    work_s,
+    progress_s,
+) -> None:
+    """Queue ``job`` on ``sat`` with its input there at ``ready_s_job`` [s] (``Simulator.place``
+    after the input's booking): the first free queue position, the job's state and target, where
+    its input was (kept in case ``sat`` is lost first) and now is, and the slot of ``sat`` that
+    frees first reserved for it, as ``Simulator._project_free`` projects the queues."""
+    q = 0
+    while queue[sat, q] >= 0:
+        q += 1
+    queue[sat, q] = job
+    state[job] = QUEUED
+    target[job] = sat
+    ready_s[job] = ready_s_job
+    placed_from[job, 0], placed_from[job, 1] = input_station[job], input_sat[job]
+    input_station[job], input_sat[job] = -1, sat
+    slot = 0
+    for s in range(1, proj_free_s.shape[1]):
+        if proj_free_s[sat, s] < proj_free_s[sat, slot]:
+            slot = s
+    slot_of[job] = slot
+    begin = max(proj_free_s[sat, slot], ready_s[job])
+    proj_free_s[sat, slot] = begin + work_s[job] - progress_s[job]
+
+
+@njit
 def load_w(
     busy: int, safe: bool, radio_w: float, bus_w: float, acc_w: float, idle_w: float, n_acc: int
 ) -> float:

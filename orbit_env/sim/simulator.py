@@ -399,14 +399,12 @@ class Simulator:
             ready = float(self._input_estimate(job, np.array([sat]))[0])
             if self.input_sat[job] != sat:
                 self._radio_window(sat, now, jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
-        self.queue[sat, int(np.argmax(self.queue[sat] < 0))] = job
-        self.state[job] = QUEUED
-        self.target[job] = sat
-        self.ready_s[job] = ready
-        # the input now travels to / lives on sat; where it was stays on record, in case sat is lost first
-        self.placed_from[job] = (self.input_station[job], self.input_sat[job])
-        self.input_station[job], self.input_sat[job] = -1, sat
-        self._project_one(sat, job)
+        # queued; the input now travels to / lives on sat, where it was stays on record (in case
+        # sat is lost first), and the slot of sat that frees first is reserved for it
+        kernels.queue_job(
+            job, sat, ready, self.queue, self.state, self.target, self.ready_s, self.placed_from,
+            self.input_station, self.input_sat, self.proj_free_s, self.slot_of, jobs.work_s, self.progress_s,
+        )  # fmt: skip
         self._placements += 1
         self.counters.decisions += 1
         return ready
@@ -552,13 +550,6 @@ class Simulator:
             self.progress_s,
             self.proj_free_s,
         )
-
-    def _project_one(self, sat: int, job: int) -> None:
-        """Reserve the slot of ``sat`` that frees first for a newly queued ``job``."""
-        slot = int(self.proj_free_s[sat].argmin())
-        self.slot_of[job] = slot
-        begin = max(self.proj_free_s[sat, slot], self.ready_s[job])
-        self.proj_free_s[sat, slot] = begin + self.jobs.work_s[job] - self.progress_s[job]
 
     # -- the clock ---------------------------------------------------------------------------
     def advance(self) -> None:
