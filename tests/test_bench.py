@@ -110,3 +110,13 @@ def test_profile_helper_lists_env_step():
     assert summary["steps"] == 30 and summary["profiled_step_s"] > 0
     text = format_stats(stats, "cumulative", 10)
     assert "ncalls" in text and "placement.py" in text
+
+
+def test_the_parts_timer_times_every_part_of_a_step():
+    from bench import parts
+
+    per_step = parts.main(["--env", "orbit_env/Tiny-v1", "--steps", "60"])
+    for label in ("env._next_decision", "features._decision", "sim.estimate", "sim.advance"):
+        assert per_step[label] > 0, label
+    # the decision tier contains the estimate it calls
+    assert per_step["features._decision"] >= per_step["sim.estimate"]
