@@ -258,37 +258,6 @@ def _uplink_arrivals(
 
 
 @njit
-def _downlink_deliveries(
-    lo,
-    hi,
-    count,
-    reach_end,
-    next_reach,
-    times,
-    dt_s,
-    down_end,
-    next_down,
-    hops,
-    rates,
-    finish_s,
-    size_gb,
-    targets,
-    out,
-):
-    """``out[i]``: the delivery [s] of output ready at ``finish_s[i]`` on ``targets[i]`` if its
-    downlink were booked now."""
-    n = reach_end.shape[0]
-    occupy = size_gb * GBIT_PER_GB / rates[0]
-    for i in range(targets.shape[0]):
-        sat = targets[i]
-        start, g, _ = downlink_start(
-            lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, finish_s[i], occupy
-        )
-        h = hops[_sample(start, dt_s, n), g, sat]
-        out[i] = start + transfer_time_s(size_gb, h, rates[0], rates[1], rates[2])
-
-
-@njit
 def _job_estimate(
     lo,
     hi,
@@ -577,19 +546,9 @@ class LinkModel:
         cols = self._all[: finish_s.shape[0]] if targets is None else self._targets(targets)
         if cols.shape != finish_s.shape:
             raise ValueError(f"finish_s has {finish_s.shape[0]} times for {cols.shape[0]} targets")
-        out = np.empty(cols.shape[0])
-        _downlink_deliveries(
-            *self._search_args(),
-            self.down_end,
-            self.next_down,
-            self.hops,
-            self.rates,
-            finish_s,
-            float(size_gb),
-            cols,
-            out,
-        )
-        return out
+        # a job of no work whose input is ready at finish_s, on satellites free at once
+        n = self._all.shape[0]
+        return self.job_estimate(finish_s, np.full(n, -np.inf), np.ones(n, dtype=bool), 0.0, size_gb, cols)[2]
 
     def job_estimate(
         self,
