@@ -243,11 +243,10 @@ def downlink_start(
 
 
 @njit
-def _uplink_arrivals(
-    lo, hi, count, reach_end, next_reach, times, dt_s, hops, rates, station, now_s, size_gb, targets, out
-):
+def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
     """``out[i]``: the input arrival [s] at ``targets[i]`` if its uplink were booked now.
-    ``rates``: (ground Gbps, ISL Gbps, hop latency s)."""
+    ``tables``: :meth:`LinkModel._tables`."""
+    lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     for i in range(targets.shape[0]):
@@ -259,31 +258,13 @@ def _uplink_arrivals(
 
 @njit
 def _job_estimate(
-    lo,
-    hi,
-    count,
-    reach_end,
-    next_reach,
-    times,
-    dt_s,
-    down_end,
-    next_down,
-    hops,
-    rates,
-    ready_s,
-    earliest_s,
-    valid,
-    work_s,
-    size_gb,
-    targets,
-    start_out,
-    finish_out,
-    delivery_out,
+    tables, ready_s, earliest_s, valid, work_s, size_gb, targets, start_out, finish_out, delivery_out
 ):
     """One job on each of ``targets`` (int[M]): it starts once its input is there
     (``ready_s[i]``) and the satellite can take it (``earliest_s[sat]``; never where not
     ``valid[sat]``), runs ``work_s`` seconds, and its output goes down as :func:`downlink_start`
     books it. Writes start, finish and delivery [s] (float[M] each, ``inf`` = never)."""
+    lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     for i in range(targets.shape[0]):
@@ -301,28 +282,12 @@ def _job_estimate(
 
 
 @njit
-def _book_search(
-    lo,
-    hi,
-    count,
-    reach_end,
-    next_reach,
-    times,
-    dt_s,
-    down_end,
-    next_down,
-    hops,
-    rates,
-    down,
-    station,
-    sat,
-    ready_s,
-    size_gb,
-):
+def _book_search(tables, down, station, sat, ready_s, size_gb):
     """The booking of one ground transfer of ``size_gb`` from ``ready_s`` [s], without booking
     it: an uplink from ``station`` to ``sat``, or (``down``) the downlink of ``sat`` through
     the station that takes it first. Returns (arrival [s], start [s], occupancy [s], station,
     antenna), arrival and start ``inf`` if it never happens."""
+    lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     if down:
@@ -475,9 +440,14 @@ class LinkModel:
         self.antennas.reset()
 
     # -- helpers ---------------------------------------------------------------------------
-    def _search_args(self) -> tuple:
+    def _tables(self) -> tuple:
+        """What the compiled searches read: the antenna schedule's arrays, the contact tables,
+        the grid, the hops and ``rates`` (ground Gbps, ISL Gbps, hop latency s)."""
         a = self.antennas
-        return a.lo, a.hi, a.count, self.reach_end, self.next_reach, self.t_s, self.dt_s
+        return (
+            a.lo, a.hi, a.count, self.reach_end, self.next_reach, self.t_s, self.dt_s,
+            self.down_end, self.next_down, self.hops, self.rates,
+        )  # fmt: skip
 
     def ground_s(self, size_gb: float) -> float:
         """Antenna occupancy of one ground transfer [s]."""
@@ -516,9 +486,7 @@ class LinkModel:
         """
         cols = self._targets(targets)
         out = np.empty(cols.shape[0])
-        _uplink_arrivals(
-            *self._search_args(), self.hops, self.rates, int(station), float(now_s), float(size_gb), cols, out
-        )
+        _uplink_arrivals(self._tables(), int(station), float(now_s), float(size_gb), cols, out)
         return out
 
     def inorbit_estimate(self, sat_hops: np.ndarray, now_s: float, size_gb: float) -> np.ndarray:
@@ -571,11 +539,7 @@ class LinkModel:
         cols = self._targets(targets)
         start, finish, delivery = np.empty(cols.shape[0]), np.empty(cols.shape[0]), np.empty(cols.shape[0])
         _job_estimate(
-            *self._search_args(),
-            self.down_end,
-            self.next_down,
-            self.hops,
-            self.rates,
+            self._tables(),
             np.ascontiguousarray(ready_s, dtype=float),
             earliest_s,
             valid,
@@ -591,16 +555,7 @@ class LinkModel:
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _book(self, down: bool, station: int, sat: int, ready_s: float, size_gb: float) -> Transfer:
         arrival, start, occupy, station, antenna = _book_search(
-            *self._search_args(),
-            self.down_end,
-            self.next_down,
-            self.hops,
-            self.rates,
-            down,
-            int(station),
-            int(sat),
-            float(ready_s),
-            float(size_gb),
+            self._tables(), down, int(station), int(sat), float(ready_s), float(size_gb)
         )
         if not np.isfinite(start):
             return NEVER
