@@ -4,7 +4,9 @@ Most columns change only when the clock moves or a job is placed, so they are co
 three tiers and cached: per step boundary (sunlight, charge, contacts), per queue change
 (committed work and the charge forecasts that depend on it), and per decision (the mask, the
 job's eclipse margin, hops and time estimates). A decision that defers or rejects recomputes
-only the last tier. Everything is vectorised over satellites.
+only the last tier. Each tier writes its satellite columns in one compiled loop over the
+satellites (numba; the same forecast rules the simulator uses), bit for bit what the numpy
+code before it wrote.
 """
 
 from __future__ import annotations

@@ -6,7 +6,9 @@ ones whose time has come) wait for a decision: :meth:`Simulator.place`, :meth:`d
 :meth:`reject`. :meth:`advance` then integrates the next step exactly: within it every
 satellite's power is piecewise constant between events (terminator crossing, a job starting
 or finishing, the battery filling, emptying, or crossing the reserve or recovery charge), so
-a brownout happens at its exact time, vectorised over satellites with a loop over events.
+a brownout happens at its exact time. The per-decision work (the event loop, the estimates,
+the bookings, the queue projections) runs in the compiled kernels of :mod:`kernels` and
+:mod:`orbit_env.sim.links`, called from here.
 
 Job lifecycle: future -> pending (awaiting a decision) -> queued on a satellite (input in
 transfer, then waiting for a slot) -> running -> downlink -> on time / late; or expired (the
@@ -495,7 +497,8 @@ class Simulator:
 
         From the current queues (list-scheduled on the satellite's slots), the charge
         forecast (a satellite below its reserve or in safe mode starts work only once the
-        forecast says it has recharged) and the contact schedule. Vectorised over targets.
+        forecast says it has recharged) and the contact schedule, for every target in one
+        compiled call (:meth:`LinkModel.job_estimate`).
 
         Args:
             targets: int[M] satellites (all when ``None``).
