@@ -116,7 +116,8 @@ def load_hyperparams(
         overrides: values that replace the file's (e.g. from ``--hyperparams key=value``).
         finetune: lay the entry's fine-tuning block over it (used when the policy starts as a
             clone of a heuristic): the file's top-level ``finetune`` section under the entry's
-            key, or a ``finetune`` key inside the entry (the older form, which rl-zoo rejects).
+            key (else under ``default``), or a ``finetune`` key inside the entry (the older
+            form, which rl-zoo rejects).
         hyperparams_dir: folder of ``<algo>.yml`` files (default: the package's
             ``agents/hyperparams/``, :data:`HYPERPARAMS_DIR`).
 
@@ -145,7 +146,8 @@ def load_hyperparams(
     if block and sections.get(key):
         where = f"in its entry and in the {FINETUNE_SECTION!r} section"
         raise ValueError(f"{path}: {key!r} has a finetune block {where}")
-    block = block or sections.get(key) or {}
+    # the section's entry for this key, else its ``default``: a clone is never fine-tuned at RL's rate
+    block = block or sections.get(key) or sections.get("default") or {}
     if finetune:
         entry.update(block)
     entry.update(overrides or {})

@@ -334,3 +334,13 @@ def test_learning_curve_draws_tensorboard_and_checkpoint_validation(run: Path, t
     out = tmp_path / "curve.png"
     assert curve.main([str(run), "--out", str(out), "--validation", str(tmp_path)]) == 0
     assert out.stat().st_size > 10_000
+
+
+def test_every_shipped_entry_is_fine_tuned_from_a_clone_at_the_finetune_rate() -> None:
+    """An entry without its own key in the ``finetune`` section gets the section's ``default``
+    (SuncatcherEclipse-v1 used to get none, so a clone was fine-tuned at RL's 3e-4)."""
+    for env_id in ("orbit_env/WalkerLEO-v1", "orbit_env/Suncatcher-v1", "orbit_env/SuncatcherEclipse-v1"):
+        rl_rate = rl.load_hyperparams("maskable_ppo", env_id)["learning_rate"]
+        tuned = rl.load_hyperparams("maskable_ppo", env_id, finetune=True)
+        assert rl_rate == 3e-4 and tuned["learning_rate"] == 3e-5, env_id
+        assert tuned["target_kl"] == 0.02 and tuned["ent_coef"] == 0.0, env_id
