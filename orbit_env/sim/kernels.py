@@ -329,9 +329,20 @@ def load_w(
 
 @njit
 def _checkpointed(done_s: float, checkpoint_s: float, work_s: float) -> float:
-    """Work kept at the last checkpoint [s] after ``done_s`` of work (``Simulator._checkpointed``)."""
+    """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints)."""
     kept = np.floor(done_s / checkpoint_s) * checkpoint_s if checkpoint_s > 0 else 0.0
     return min(max(kept, 0.0), work_s)
+
+
+@njit
+def checkpointed(
+    jobs: np.ndarray, done_s: np.ndarray, checkpoint_s: np.ndarray, work_s: np.ndarray
+) -> np.ndarray:
+    """float[K]: :func:`_checkpointed` of each of ``jobs`` (int[K]) after ``done_s`` (float[K])."""
+    out = np.empty(jobs.shape[0])
+    for i in range(jobs.shape[0]):
+        out[i] = _checkpointed(done_s[i], checkpoint_s[jobs[i]], work_s[jobs[i]])
+    return out
 
 
 @njit

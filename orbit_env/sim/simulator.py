@@ -654,10 +654,14 @@ class Simulator:
         self.delivery_s[job] = downlink.arrival_s
 
     def _checkpointed(self, jobs: np.ndarray, done_s: np.ndarray) -> np.ndarray:
-        """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints)."""
-        ckpt = self.jobs.checkpoint_s[jobs]
-        kept = np.where(ckpt > 0, np.floor(done_s / np.where(ckpt > 0, ckpt, 1.0)) * ckpt, 0.0)
-        return np.clip(kept, 0.0, self.jobs.work_s[jobs])
+        """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints);
+        the rule the compiled step applies (:func:`kernels.checkpointed`)."""
+        return kernels.checkpointed(
+            np.ascontiguousarray(jobs, dtype=np.int64),
+            np.ascontiguousarray(done_s, dtype=float),
+            self.jobs.checkpoint_s,
+            self.jobs.work_s,
+        )
 
     def _fail_running(self, sats: np.ndarray, present_s: float) -> None:
         """Send the running jobs of ``sats`` back to pending at their last checkpoint, to be
