@@ -51,16 +51,19 @@ def _decision_columns(
     work_s,
     hops,
     hops_scale,
-    est,
+    start_s,
+    finish_s,
+    delivery_s,
     deadline_s,
     inv_window,
     period_s,
 ):
     """Write the decision tier's columns (``cols``: their indices, in ``DECISION_COLUMNS``
     order) of every satellite's row of ``sats`` (float32[N, F]), for a job of ``work_s``
-    seconds due at ``deadline_s``; ``est``: float[3, N] its start, finish and delivery [s]."""
+    seconds due at ``deadline_s`` that would start, finish and be delivered at ``start_s``,
+    ``finish_s``, ``delivery_s`` (float[N] each) [s]."""
     for i in range(sats.shape[0]):
-        start, finish, delivery = est[0, i], est[1, i], est[2, i]
+        start, finish, delivery = start_s[i], finish_s[i], delivery_s[i]
         sats[i, cols[0]] = valid[i]
         margin = forecast_one(fc_table, fc_params, i, committed_s[i] + work_s, AFTER_ECLIPSE)
         sats[i, cols[1]] = margin / fc_params[BATTERY_WH]
@@ -71,6 +74,17 @@ def _decision_columns(
         sats[i, cols[5]] = max((deadline_s - delivery) * inv_window, -1.0)
         wait = delivery - finish if np.isfinite(finish) else np.inf  # never started: no wait
         sats[i, cols[6]] = min(wait / period_s, 1.0)
+
+
+@njit
+def _live_mean(values: np.ndarray, live: np.ndarray, scratch: np.ndarray) -> float:
+    """``values[live].mean()``, summed in numpy's order."""
+    k = 0
+    for i in range(values.shape[0]):
+        if live[i]:
+            scratch[k] = values[i]
+            k += 1
+    return pairwise_sum(scratch, 0, k) / k
 
 
 #: the boundary tier's satellite columns, in the order :func:`_boundary_columns` writes them
@@ -89,51 +103,54 @@ BOUNDARY_COLUMNS = (
 
 @njit
 def _boundary_columns(
-    sats, cols, sun, sunlit, energy_wh, slot_job, safe, in_contact, next_contact, grid, live, scratch
+    sats,
+    cols,
+    sun_next_orbit,
+    next_crossing_s,
+    eclipse_left_s,
+    sunlit,
+    energy_wh,
+    slot_job,
+    safe,
+    in_contact,
+    next_contact,
+    grid,
+    live,
+    scratch,
 ):
     """Write the boundary tier's columns (``cols``, in ``BOUNDARY_COLUMNS`` order) of every
     satellite's row of ``sats`` and return (mean charge ÷ capacity, sunlit share) over the
-    live satellites. ``sun``: float[3, N] sunlit share of the next orbit, next terminator
-    crossing [s], eclipse left or next eclipse's length [s] at this sample; ``next_contact``:
+    live satellites. At this sample, float[N] each: sunlit share of the next orbit, next
+    terminator crossing [s], eclipse left or next eclipse's length [s]; ``next_contact``:
     int[N] first sample with a direct contact; ``grid``: (now [s], period [s], step [s],
     samples, battery [Wh], slots)."""
-    now_s, period_s, dt_s, n_samples, battery_wh, slots = grid[0], grid[1], grid[2], grid[3], grid[4], grid[5]
-    lit = 0
-    n_live = 0
-    for i in range(sats.shape[0]):
+    now_s, period_s, dt_s, n_samples, battery_wh, slots = grid
+    n = sats.shape[0]
+    soc = np.empty(n)
+    lit = n_live = 0
+    for i in range(n):
         busy = 0
         for s in range(slot_job.shape[1]):
             busy += slot_job[i, s] >= 0
+        soc[i] = energy_wh[i] / battery_wh
         sats[i, cols[0]] = sunlit[i]
-        sats[i, cols[1]] = sun[0, i]
-        sats[i, cols[2]] = min((sun[1, i] - now_s) / period_s, 1.0)
-        sats[i, cols[3]] = sun[2, i] / period_s
-        sats[i, cols[4]] = energy_wh[i] / battery_wh
+        sats[i, cols[1]] = sun_next_orbit[i]
+        sats[i, cols[2]] = min((next_crossing_s[i] - now_s) / period_s, 1.0)
+        sats[i, cols[3]] = eclipse_left_s[i] / period_s
+        sats[i, cols[4]] = soc[i]
         sats[i, cols[5]] = busy / slots
         sats[i, cols[6]] = safe[i]
         sats[i, cols[7]] = in_contact[i]
         t_contact = next_contact[i] * dt_s - now_s if next_contact[i] < n_samples else np.inf
         sats[i, cols[8]] = min(t_contact / period_s, 1.0)
         if live[i]:
-            scratch[n_live] = energy_wh[i] / battery_wh
             lit += sunlit[i]
             n_live += 1
-    return pairwise_sum(scratch, 0, n_live) / n_live, lit / n_live
+    return _live_mean(soc, live, scratch), lit / n_live
 
 
 #: the queue tier's satellite columns, in the order :func:`_queue_columns` writes them
 QUEUE_COLUMNS = ("queued_work", "queue_fill", "soc_after_queue", "soc_at_eclipse_entry")
-
-
-@njit
-def _live_mean(values: np.ndarray, live: np.ndarray, scratch: np.ndarray) -> float:
-    """``values[live].mean()``, summed in numpy's order."""
-    k = 0
-    for i in range(values.shape[0]):
-        if live[i]:
-            scratch[k] = values[i]
-            k += 1
-    return pairwise_sum(scratch, 0, k) / k
 
 
 @njit
@@ -147,14 +164,7 @@ def _queue_columns(
     generation [W]; ``terms``: (slots, queued_work scale, period [s], base load [W], work
     span [W], array power [W])."""
     n = sats.shape[0]
-    slots, work_scale, period_s, base_w, span_w, solar_w = (
-        terms[0],
-        terms[1],
-        terms[2],
-        terms[3],
-        terms[4],
-        terms[5],
-    )
+    slots, work_scale, period_s, base_w, span_w, solar_w = terms
     cap = fc_params[BATTERY_WH]
     after = np.empty(n)
     balance = np.empty(n)
@@ -187,9 +197,7 @@ class FeatureBuilder:
         self._decision_cols = np.array([self.c[name] for name in DECISION_COLUMNS], dtype=np.int64)
         self._queue_cols = np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64)
         self._boundary_cols = np.array([self.c[name] for name in BOUNDARY_COLUMNS], dtype=np.int64)
-        self._sun = np.empty((3, n))
         self._scratch = np.empty(n)
-        self._est = np.empty((3, n))
         self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
         self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
         # each column's scale, declared once in observation.py: entry = quantity / scale
@@ -229,18 +237,20 @@ class FeatureBuilder:
         )
         valid = sim.valid_now
         self.live = valid if valid.any() else np.ones_like(valid)
-        self._sun[0], self._sun[1], self._sun[2] = (
-            sun.sunlit_next_orbit[k],
-            sun.next_crossing_s[k],
-            sun.eclipse_left_s[k],
-        )
-        grid = np.array(
-            [now, period, sim.dt_s, sim.geometry.t_s.shape[0], p.battery_wh, p.accelerators], dtype=float
+        grid = (
+            float(now),
+            float(period),
+            float(sim.dt_s),
+            sim.geometry.t_s.shape[0],
+            float(p.battery_wh),
+            float(p.accelerators),
         )
         glob[g["mean_soc"]], glob[g["sunlit_share"]] = _boundary_columns(
             self.sats,
             self._boundary_cols,
-            self._sun,
+            sun.sunlit_next_orbit[k],
+            sun.next_crossing_s[k],
+            sun.eclipse_left_s[k],
             sunlit,
             sim.energy_wh,
             sim.slot_job,
@@ -265,16 +275,17 @@ class FeatureBuilder:
         self.committed = sim.committed_s()
         p = sim.power
         base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
-        terms = np.array(
-            [
+        span_w = p.accelerator_w - p.accelerator_idle_w
+        terms = tuple(
+            float(x)
+            for x in (
                 p.accelerators,
                 self.scale["queued_work"],
                 sim.period_s,
                 base_w,
-                p.accelerator_w - p.accelerator_idle_w,
+                span_w,
                 p.solar_array_w,
-            ],
-            dtype=float,
+            )
         )
         glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = _queue_columns(
             sats,
@@ -310,7 +321,6 @@ class FeatureBuilder:
         self.mask[n:] = True
         work_left = jobs.work_s[job] - sim.progress_s[job]
         deadline = jobs.deadline_s[job]
-        self._est[0], self._est[1], self._est[2] = est.start_s, est.finish_s, est.delivery_s
         _decision_columns(
             sats,
             self._decision_cols,
@@ -321,7 +331,9 @@ class FeatureBuilder:
             float(work_left),
             sim.entry_hops(job),
             float(self.scale["hops"]),
-            self._est,
+            est.start_s,
+            est.finish_s,
+            est.delivery_s,
             float(deadline),
             1.0 / max(deadline - now, 1e-9),
             float(sim.period_s),

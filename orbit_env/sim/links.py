@@ -118,6 +118,15 @@ def transfer_time_s(
 
 
 @njit
+def _arrival_s(start_s, size_gb, hops, station, sat, rates, dt_s) -> float:
+    """When a transfer started at ``start_s`` over ``station``'s link to ``sat`` lands [s]: the
+    bottleneck time and the hop latency over the route at that sample (``rates``: ground Gbps,
+    ISL Gbps, hop latency s)."""
+    h = hops[_sample(start_s, dt_s, hops.shape[0]), station, sat]
+    return start_s + transfer_time_s(size_gb, h, rates[0], rates[1], rates[2])
+
+
+@njit
 def next_hold(t_s, occupy_s, station, sat, reach_end, next_reach, times, dt_s) -> float:
     """Earliest start ≥ ``t_s`` from which ``station`` reaches ``sat`` over a whole transfer of
     ``occupy_s`` [s] (``inf`` if never). Inside a contact a later start only ends later, so a
@@ -247,13 +256,11 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
     """``out[i]``: the input arrival [s] at ``targets[i]`` if its uplink were booked now.
     ``tables``: :meth:`LinkModel._tables`."""
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
-    n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     for i in range(targets.shape[0]):
         sat = targets[i]
         start, _ = book_start(lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, now_s, occupy)
-        h = hops[_sample(start, dt_s, n), station, sat]
-        out[i] = start + transfer_time_s(size_gb, h, rates[0], rates[1], rates[2])
+        out[i] = _arrival_s(start, size_gb, hops, station, sat, rates, dt_s)
 
 
 @njit
@@ -265,7 +272,6 @@ def _job_estimate(
     ``valid[sat]``), runs ``work_s`` seconds, and its output goes down as :func:`downlink_start`
     books it. Writes start, finish and delivery [s] (float[M] each, ``inf`` = never)."""
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
-    n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     for i in range(targets.shape[0]):
         sat = targets[i]
@@ -276,9 +282,7 @@ def _job_estimate(
         )
         start_out[i] = start
         finish_out[i] = finish
-        delivery_out[i] = down + transfer_time_s(
-            size_gb, hops[_sample(down, dt_s, n), g, sat], rates[0], rates[1], rates[2]
-        )
+        delivery_out[i] = _arrival_s(down, size_gb, hops, g, sat, rates, dt_s)
 
 
 @njit
@@ -288,7 +292,6 @@ def _book_search(tables, down, station, sat, ready_s, size_gb):
     the station that takes it first. Returns (arrival [s], start [s], occupancy [s], station,
     antenna), arrival and start ``inf`` if it never happens."""
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
-    n = reach_end.shape[0]
     occupy = size_gb * GBIT_PER_GB / rates[0]
     if down:
         start, station, antenna = downlink_start(
@@ -300,10 +303,7 @@ def _book_search(tables, down, station, sat, ready_s, size_gb):
         )
     if not np.isfinite(start):
         return np.inf, np.inf, occupy, station, antenna
-    arrival = start + transfer_time_s(
-        size_gb, hops[_sample(start, dt_s, n), station, sat], rates[0], rates[1], rates[2]
-    )
-    return arrival, start, occupy, station, antenna
+    return _arrival_s(start, size_gb, hops, station, sat, rates, dt_s), start, occupy, station, antenna
 
 
 @njit
