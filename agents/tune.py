@@ -11,6 +11,8 @@ evaluation seeds of ``evaluate.py`` (test split, seeds from 1000) are never touc
 Usage::
 
     python -m agents.tune --env orbit_env/WalkerLEO-v1 --policy eclipse_safe --episodes 4 --rounds 2
+    python -m agents.tune --env orbit_env/Suncatcher-v1 --policy link_aware --from-tuned \
+        --grid min_value_per_gb=0.1,0.15,0.2,0.25,0.35   # refine around the shipped values
 """
 
 from __future__ import annotations
@@ -69,16 +71,27 @@ def mean_return(env: gym.Env, policy_name: str, params: Thresholds | Barriers, s
     return float(np.mean(returns))
 
 
-def tune(env_id: str, policy_name: str, episodes: int, rounds: int) -> tuple[Thresholds | Barriers, float]:
+def tune(
+    env_id: str,
+    policy_name: str,
+    episodes: int,
+    rounds: int,
+    from_tuned: bool = False,
+    grid: dict[str, tuple[float, ...]] | None = None,
+) -> tuple[Thresholds | Barriers, float]:
+    """Coordinate search; ``from_tuned`` starts at the shipped values, ``grid`` replaces some grids."""
     env = gym.make(env_id, split="train")
     seeds = list(range(TRAIN_SEEDS_FROM, TRAIN_SEEDS_FROM + episodes))
     params, best = TUNABLE[policy_name]
+    grids = {**GRID, **(grid or {})}
+    if from_tuned:
+        best = TUNED_BARRIERS if policy_name == "marginal_cost" else TUNED[policy_name]
     best_score = mean_return(env, policy_name, best, seeds)
     print(f"start {best} -> {best_score:.1f}")
     for r in range(rounds):
         improved = False
         for name in params:
-            for value in tqdm(GRID[name], desc=f"round {r + 1} {name}", leave=False):
+            for value in tqdm(grids[name], desc=f"round {r + 1} {name}", leave=False):
                 if value == getattr(best, name):
                     continue
                 trial = dataclasses.replace(best, **{name: value})
@@ -91,6 +104,21 @@ def tune(env_id: str, policy_name: str, episodes: int, rounds: int) -> tuple[Thr
     return best, best_score
 
 
+def parse_grid(items: list[str], policy_name: str) -> dict[str, tuple[float, ...]]:
+    """``["name=v1,v2", ...]`` -> grids, each name one of the rule's tuned parameters."""
+    grids: dict[str, tuple[float, ...]] = {}
+    allowed = TUNABLE[policy_name][0]
+    for item in items:
+        name, sep, values = item.partition("=")
+        if not sep or name not in allowed:
+            raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... with NAME one of {', '.join(allowed)}")
+        try:
+            grids[name] = tuple(float(v) for v in values.split(","))
+        except ValueError:
+            raise SystemExit(f"--grid {item!r}: the values must be numbers separated by commas") from None
+    return grids
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -99,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--policy", default="eclipse_safe", choices=sorted(TUNABLE))
     parser.add_argument("--episodes", type=int, default=4, help="train-split seeds 0..episodes-1")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--from-tuned", action="store_true", help="start at the shipped tuned values")
+    parser.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2", help="replace one parameter's grid"
+    )
     args = parser.parse_args(argv)
+    grids = parse_grid(args.grid, args.policy)
     start = time.perf_counter()
-    best, score = tune(args.env, args.policy, args.episodes, args.rounds)
+    best, score = tune(args.env, args.policy, args.episodes, args.rounds, args.from_tuned, grids)
     print(f"best for {args.policy} on {args.env} (train split): {best}, mean return {score:.1f}")
     print(f"took {time.perf_counter() - start:.0f} s")
     return 0
