@@ -131,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bc-epochs", type=int, default=10, help="supervised epochs of behaviour cloning")
     p.add_argument("--bc-lr", type=float, default=1e-3, help="Adam learning rate of behaviour cloning")
     p.add_argument(
+        "--dagger-rounds",
+        type=int,
+        default=0,
+        help="DAgger rounds after cloning: the clone plays --dagger-episodes new train episodes, the "
+        "teacher labels the states it reaches, and the clone is fitted again on all the data",
+    )
+    p.add_argument("--dagger-episodes", type=int, default=5, help="episodes the clone plays per DAgger round")
+    p.add_argument(
         "--eval-freq", type=int, default=10000, help="validate every this many env steps (0: never)"
     )
     p.add_argument("--eval-episodes", type=int, default=5, help="validation episodes per evaluation")
@@ -546,6 +554,14 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict
             "the split is fixed (train for learning, val for validation); drop it from --env-kwargs"
         )
     overrides = rl.parse_key_values(args.hyperparams, "--hyperparams")
+    dagger = (("--dagger-rounds", args.dagger_rounds, 0), ("--dagger-episodes", args.dagger_episodes, 1))
+    for flag, value, low in dagger:
+        if value < low:
+            raise ValueError(f"{flag} must be >= {low}, got {value}")
+    if args.dagger_rounds and not (args.init_from and args.init_from in HEURISTICS):
+        raise ValueError(
+            "--dagger-rounds needs --init-from HEURISTIC (the teacher that labels the clone's states)"
+        )
     if args.eval_freq > 0 and args.eval_seed + args.eval_episodes > 1000:
         raise ValueError("validation seeds must stay below 1000, the seeds evaluate.py compares policies on")
     return env_id, env_kwargs, overrides
@@ -759,7 +775,8 @@ def clone_heuristic(
 ) -> None:
     """Behaviour-clone ``--init-from``'s heuristic into the policy; ``bc/*`` logged at the cloning
     epoch, the clone saved as ``bc_model.zip`` and its stats put into the config."""
-    say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs")
+    dagger = f", {args.dagger_rounds} DAgger rounds of {args.dagger_episodes}" if args.dagger_rounds else ""
+    say(f"behaviour cloning {args.init_from}: {args.bc_episodes} episodes, {args.bc_epochs} epochs{dagger}")
     stats = rl.behaviour_clone(
         model,
         run.env_id,
@@ -770,11 +787,23 @@ def clone_heuristic(
         seed=args.seed,
         learning_rate=args.bc_lr,
         progress=not args.no_progress,
+        dagger_rounds=args.dagger_rounds,
+        dagger_episodes=args.dagger_episodes,
     )
     for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
         logger.record("bc/loss", loss)
         logger.record("bc/accuracy", acc)
         logger.dump(epoch + 1)
+    for r, round_stats in enumerate(stats["dagger"]):  # the clone on its own states, before each round's fit
+        logger.record("bc/dagger_accuracy", round_stats["accuracy"])
+        if round_stats["accuracy_placements"] is not None:
+            logger.record("bc/dagger_accuracy_placements", round_stats["accuracy_placements"])
+        logger.record("bc/dagger_return", round_stats["return"])
+        logger.dump(len(stats["epoch_loss"]) + r + 1)
+        say(
+            f"DAgger round {r + 1}: the clone agreed with {args.init_from} on "
+            f"{round_stats['accuracy']:.3f} of its own states, return {round_stats['return']:.1f}"
+        )
     logger.record("bc/final_accuracy", stats["accuracy"])
     if stats["accuracy_placements"] is not None:
         logger.record("bc/final_accuracy_placements", stats["accuracy_placements"])

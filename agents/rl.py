@@ -438,35 +438,47 @@ def collect_teacher(
     env_kwargs: Mapping[str, Any] | None = None,
     seed: int = 0,
     progress: bool = False,
+    student: Any = None,
+    first_episode: int = 0,
 ) -> dict[str, np.ndarray]:
     """Roll out a heuristic on ``split="train"`` episodes; flat observations, actions, masks, rewards.
 
-    Episode i uses seed ``100_000 · (seed + 1) + i``: disjoint from the training envs' seeds
-    (``seed, seed + 1, ...``), train.py's validation seeds (500–599) and evaluation seeds (1000+).
+    Episode i uses seed ``100_000 · (seed + 1) + first_episode + i``: disjoint from the training
+    envs' seeds (``seed, seed + 1, ...``), train.py's validation seeds (500–599) and evaluation
+    seeds (1000+).
+
+    With a ``student`` (a policy with SB3's ``predict``), the student's actions are played and the
+    teacher only labels the states the student reaches (DAgger); ``actions`` are then the
+    teacher's labels and ``played`` the student's actions.
 
     Returns:
-        ``obs float32[T, D]``, ``actions int64[T]``, ``masks bool[T, N + 2]``, ``rewards
-        float32[T]``, ``episode_starts bool[T]``, ``returns float64[E]``, ``on_time_value_rate
-        float64[E]``.
+        ``obs float32[T, D]``, ``actions int64[T]`` (the teacher's), ``played int64[T]``,
+        ``masks bool[T, N + 2]``, ``rewards float32[T]``, ``episode_starts bool[T]``,
+        ``returns float64[E]``, ``on_time_value_rate float64[E]``.
     """
     if teacher not in HEURISTICS:
         raise ValueError(f"unknown teacher {teacher!r}; heuristics: {', '.join(HEURISTICS)}")
     env = gymnasium.make(env_id, split="train", **dict(env_kwargs or {}))
-    obs_l, act_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], []
-    bar = _bar(progress, episodes, f"cloning {teacher}", "ep")
+    obs_l, act_l, play_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], [], []
+    desc = f"cloning {teacher}" if student is None else f"DAgger: {teacher} labels the clone's states"
+    bar = _bar(progress, episodes, desc, "ep")
     for i in range(episodes):
-        policy = HEURISTICS[teacher](seed=seed + i, defer_s=defer_s_of(env))
-        obs, info = env.reset(seed=100_000 * (seed + 1) + i)
+        policy = HEURISTICS[teacher](seed=seed + first_episode + i, defer_s=defer_s_of(env))
+        obs, info = env.reset(seed=100_000 * (seed + 1) + first_episode + i)
         start, total, done = True, 0.0, False
         while not done:
             flat = flatten_observation(obs)
             mask = np.asarray(env.unwrapped.action_masks(), dtype=bool)
             action, _ = policy.predict(obs, episode_start=np.array([start]), deterministic=True)
+            played = action
+            if student is not None:
+                played, _ = student.predict(obs, deterministic=True, **_mask_kwargs(student, mask))
             obs_l.append(flat.astype(np.float32, copy=False))
             act_l.append(int(action))
+            play_l.append(int(played))
             mask_l.append(mask)
             start_l.append(start)
-            obs, reward, terminated, truncated, info = env.step(action)
+            obs, reward, terminated, truncated, info = env.step(played)
             rew_l.append(float(reward))
             total += float(reward)
             start, done = False, terminated or truncated
@@ -480,11 +492,27 @@ def collect_teacher(
     return {
         "obs": np.stack(obs_l),
         "actions": np.asarray(act_l, dtype=np.int64),
+        "played": np.asarray(play_l, dtype=np.int64),
         "masks": np.stack(mask_l),
         "rewards": np.asarray(rew_l, dtype=np.float32),
         "episode_starts": np.asarray(start_l, dtype=bool),
         "returns": np.asarray(returns),
         "on_time_value_rate": np.asarray(rates),
+    }
+
+
+def _mask_kwargs(policy: Any, mask: np.ndarray) -> dict[str, Any]:
+    """``action_masks=mask`` for a maskable policy, nothing for the others."""
+    return {"action_masks": mask} if isinstance(policy, MaskableActorCriticPolicy) else {}
+
+
+def _agreement(data: dict[str, np.ndarray]) -> dict[str, float | None]:
+    """How often the played action was the teacher's: over all states and over the teacher's placements."""
+    target, played = data["actions"], data["played"]
+    placed = target < data["masks"].shape[1] - 2
+    return {
+        "accuracy": float((played == target).mean()),
+        "accuracy_placements": float((played[placed] == target[placed]).mean()) if placed.any() else None,
     }
 
 
@@ -512,15 +540,21 @@ def behaviour_clone(
     learning_rate: float = 1e-3,
     fit_value: bool = True,
     progress: bool = False,
+    dagger_rounds: int = 0,
+    dagger_episodes: int = 5,
 ) -> dict[str, Any]:
     """Clone a heuristic into an actor-critic policy before RL fine-tuning (design §3.6).
 
     1. Roll out ``teacher`` for ``episodes`` train-split episodes (:func:`collect_teacher`).
     2. Supervised pass: minimise the cross-entropy of the policy's masked action distribution
        against the teacher's actions (Adam, ``epochs`` passes, minibatches of ``batch_size``).
-    3. If ``fit_value``, fit the value head to the Monte-Carlo returns (``model.gamma``) with
-       only the parameters the actor does not use, so PPO starts from a clone with a critic that
-       does not undo it in its first updates.
+    3. DAgger (Ross et al., 2011), ``dagger_rounds`` times: the clone plays ``dagger_episodes``
+       new train episodes, the teacher labels every state the clone reaches, and step 2 runs
+       again on all the data so far, so the clone learns the teacher's answer in the states its
+       own mistakes lead to (a plain clone sees only the teacher's states).
+    4. If ``fit_value``, fit the value head to the Monte-Carlo returns (``model.gamma``) of the
+       episodes played, with only the parameters the actor does not use, so PPO starts from a
+       clone with a critic that does not undo it in its first updates.
 
     Args:
         model: a MaskablePPO, PPO or A2C model (DQN has no policy distribution to clone into).
@@ -529,105 +563,175 @@ def behaviour_clone(
     Returns:
         ``{"teacher", "episodes", "samples", "accuracy", "accuracy_placements", "loss",
         "epoch_loss": [...], "epoch_accuracy": [...], "value_loss", "value_explained_variance",
-        "teacher_return", "teacher_on_time_value_rate", "seconds"}``; accuracy is the share of
-        the collected decisions where the policy's most likely valid action is the teacher's,
-        ``accuracy_placements`` the same over the decisions where the teacher placed the job.
+        "teacher_return", "teacher_on_time_value_rate", "dagger": [...], "seconds"}``; accuracy
+        is the share of the collected decisions where the policy's most likely valid action is
+        the teacher's, ``accuracy_placements`` the same over the decisions where the teacher
+        placed the job. Each ``dagger`` entry is one round: the clone's agreement with the
+        teacher on its own states (``accuracy``, ``accuracy_placements``, before that round's
+        fit), its mean ``return`` and the ``samples`` added.
     """
     if isinstance(model, DQN):
         raise ValueError("behaviour cloning needs an actor-critic model (maskable_ppo, ppo, a2c), not DQN")
+    if isinstance(dagger_rounds, bool) or not isinstance(dagger_rounds, int) or dagger_rounds < 0:
+        raise ValueError(f"dagger_rounds must be an integer >= 0, got {dagger_rounds!r}")
+    if isinstance(dagger_episodes, bool) or not isinstance(dagger_episodes, int) or dagger_episodes < 1:
+        raise ValueError(f"dagger_episodes must be an integer >= 1, got {dagger_episodes!r}")
     start_time = time.perf_counter()
     data = collect_teacher(env_id, teacher, episodes, env_kwargs, seed, progress)
+    teacher_stats = {
+        "teacher_return": float(data["returns"].mean()),
+        "teacher_on_time_value_rate": float(data["on_time_value_rate"].mean()),
+    }
     policy = model.policy
-    masked = isinstance(policy, MaskableActorCriticPolicy)
-    obs, actions, masks = data["obs"], data["actions"], data["masks"]
-    valid = masks[np.arange(len(actions)), actions]
-    if not valid.all():  # a rule should never pick a masked action; drop such samples if it did
-        warnings.warn(f"{(~valid).sum()} teacher actions were masked; dropped", RuntimeWarning, stacklevel=2)
-    keep = np.flatnonzero(valid)
-    n = len(keep)
-    rng = np.random.default_rng(seed)
-    device = policy.device
-    to_obs = _obs_converter(policy.observation_space, obs.shape[-1], device)
-
-    def distribution(idx: np.ndarray) -> Any:
-        x = to_obs(obs[idx])
-        if masked:
-            return policy.get_distribution(x, action_masks=masks[idx])
-        return policy.get_distribution(x)
-
-    params = [p for p in policy.parameters() if p.requires_grad]
-    # Which parameters the actor uses: those that receive a gradient from the policy loss.
-    policy.set_training_mode(True)
-    probe = keep[: min(n, batch_size)]
-    policy.optimizer.zero_grad()
-    (-distribution(probe).log_prob(th.as_tensor(actions[probe], device=device)).mean()).backward()
-    actor = [p for p in params if p.grad is not None]
-    critic_only = [p for p in params if p.grad is None]
-    for p in params:
-        p.grad = None
-    optimizer = th.optim.Adam(actor, lr=learning_rate)
-
-    epoch_loss, epoch_acc = [], []
-    bar = _bar(progress, 2 * epochs if fit_value and critic_only else epochs, f"fitting {teacher}", "epoch")
-    for _ in range(epochs):
-        order = rng.permutation(keep)
-        total_loss, hits = 0.0, 0
-        for b in range(0, n, batch_size):
-            idx = order[b : b + batch_size]
-            dist = distribution(idx)
-            target = th.as_tensor(actions[idx], device=device)
-            loss = -dist.log_prob(target).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            nn.utils.clip_grad_norm_(actor, 1.0)
-            optimizer.step()
-            total_loss += float(loss.detach()) * len(idx)
-            hits += int((_mode(dist) == target).sum())
-        epoch_loss.append(total_loss / n)
-        epoch_acc.append(hits / n)
-        if bar is not None:
-            bar.set_postfix(loss=f"{epoch_loss[-1]:.3f}", accuracy=f"{epoch_acc[-1]:.3f}")
-            bar.update()
-
-    # Final accuracy and loss over all collected decisions, with the trained policy.
-    policy.set_training_mode(False)
-    pred = np.empty(n, dtype=np.int64)
-    loss_sum = 0.0
-    with th.no_grad():
-        for b in range(0, n, 4 * batch_size):
-            idx = keep[b : b + 4 * batch_size]
-            dist = distribution(idx)
-            loss_sum += float(-dist.log_prob(th.as_tensor(actions[idx], device=device)).sum())
-            pred[b : b + len(idx)] = _mode(dist).cpu().numpy()
-    target = actions[keep]
-    n_sats = masks.shape[1] - 2
-    placed = target < n_sats
+    fit = _ActorFit(policy, data, teacher, seed, batch_size, learning_rate)
+    epoch_loss, epoch_acc = fit.run(epochs, progress)
+    rounds = []
+    for r in range(dagger_rounds):
+        first = episodes + r * dagger_episodes
+        new = collect_teacher(env_id, teacher, dagger_episodes, env_kwargs, seed, progress, policy, first)
+        rounds.append(
+            {**_agreement(new), "return": float(new["returns"].mean()), "samples": len(new["actions"])}
+        )
+        data = {k: np.concatenate([data[k], new[k]]) for k in data}
+        fit.set_data(data)
+        epoch_loss, epoch_acc = fit.run(epochs, progress)
     stats: dict[str, Any] = {
         "teacher": teacher,
         "episodes": episodes,
-        "samples": int(n),
-        "accuracy": float((pred == target).mean()),
-        "accuracy_placements": float((pred[placed] == target[placed]).mean()) if placed.any() else None,
-        "loss": loss_sum / n,
+        **fit.evaluate(),
         "epoch_loss": epoch_loss,
         "epoch_accuracy": epoch_acc,
-        "teacher_return": float(data["returns"].mean()),
-        "teacher_on_time_value_rate": float(data["on_time_value_rate"].mean()),
+        **teacher_stats,
         "value_loss": None,
         "value_explained_variance": None,
+        "dagger": rounds,
     }
-    if fit_value and critic_only:
+    if fit_value and fit.critic_only:
         returns = discounted_returns(data["rewards"], data["episode_starts"], float(model.gamma))
+        bar = _bar(progress, epochs, "fitting the value head", "epoch")
+        stats.update(
+            _fit_value(
+                policy,
+                fit.to_obs,
+                data["obs"],
+                returns,
+                fit.critic_only,
+                epochs,
+                batch_size,
+                fit.rng,
+                bar=bar,
+            )
+        )
         if bar is not None:
-            bar.set_description("fitting the value head")
-        stats.update(_fit_value(policy, to_obs, obs, returns, critic_only, epochs, batch_size, rng, bar=bar))
+            bar.close()
     elif fit_value:
         warnings.warn("actor and critic share every parameter: value head not fitted", stacklevel=2)
     policy.set_training_mode(False)
-    if bar is not None:
-        bar.close()
     stats["seconds"] = time.perf_counter() - start_time
     return stats
+
+
+class _ActorFit:
+    """The supervised pass of :func:`behaviour_clone`: the policy's masked action distribution
+    fitted to the teacher's actions with Adam on the parameters the actor uses (found by a probe
+    gradient); the others (``critic_only``) are left for the value fit."""
+
+    def __init__(
+        self,
+        policy: Any,
+        data: dict[str, np.ndarray],
+        teacher: str,
+        seed: int,
+        batch_size: int,
+        learning_rate: float,
+    ) -> None:
+        self.policy, self.teacher, self.batch_size = policy, teacher, batch_size
+        self.masked = isinstance(policy, MaskableActorCriticPolicy)
+        self.rng = np.random.default_rng(seed)
+        self.device = policy.device
+        self.to_obs = _obs_converter(policy.observation_space, data["obs"].shape[-1], self.device)
+        self.set_data(data)
+        params = [p for p in policy.parameters() if p.requires_grad]
+        # Which parameters the actor uses: those that receive a gradient from the policy loss.
+        policy.set_training_mode(True)
+        probe = self.keep[: min(len(self.keep), batch_size)]
+        policy.optimizer.zero_grad()
+        self._loss(probe).backward()
+        self.actor = [p for p in params if p.grad is not None]
+        self.critic_only = [p for p in params if p.grad is None]
+        for p in params:
+            p.grad = None
+        self.optimizer = th.optim.Adam(self.actor, lr=learning_rate)
+
+    def set_data(self, data: dict[str, np.ndarray]) -> None:
+        self.obs, self.actions, self.masks = data["obs"], data["actions"], data["masks"]
+        valid = self.masks[np.arange(len(self.actions)), self.actions]
+        if not valid.all():  # a rule should never pick a masked action; drop such samples if it did
+            warnings.warn(
+                f"{(~valid).sum()} teacher actions were masked; dropped", RuntimeWarning, stacklevel=3
+            )
+        self.keep = np.flatnonzero(valid)
+
+    def distribution(self, idx: np.ndarray) -> Any:
+        x = self.to_obs(self.obs[idx])
+        if self.masked:
+            return self.policy.get_distribution(x, action_masks=self.masks[idx])
+        return self.policy.get_distribution(x)
+
+    def _loss(self, idx: np.ndarray) -> th.Tensor:
+        target = th.as_tensor(self.actions[idx], device=self.device)
+        return -self.distribution(idx).log_prob(target).mean()
+
+    def run(self, epochs: int, progress: bool) -> tuple[list[float], list[float]]:
+        """``epochs`` passes over the data; each epoch's mean loss and accuracy."""
+        n, batch_size = len(self.keep), self.batch_size
+        epoch_loss, epoch_acc = [], []
+        bar = _bar(progress, epochs, f"fitting {self.teacher}", "epoch")
+        self.policy.set_training_mode(True)
+        for _ in range(epochs):
+            order = self.rng.permutation(self.keep)
+            total_loss, hits = 0.0, 0
+            for b in range(0, n, batch_size):
+                idx = order[b : b + batch_size]
+                dist = self.distribution(idx)
+                target = th.as_tensor(self.actions[idx], device=self.device)
+                loss = -dist.log_prob(target).mean()
+                self.optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.actor, 1.0)
+                self.optimizer.step()
+                total_loss += float(loss.detach()) * len(idx)
+                hits += int((_mode(dist) == target).sum())
+            epoch_loss.append(total_loss / n)
+            epoch_acc.append(hits / n)
+            if bar is not None:
+                bar.set_postfix(loss=f"{epoch_loss[-1]:.3f}", accuracy=f"{epoch_acc[-1]:.3f}")
+                bar.update()
+        if bar is not None:
+            bar.close()
+        self.policy.set_training_mode(False)
+        return epoch_loss, epoch_acc
+
+    def evaluate(self) -> dict[str, Any]:
+        """Accuracy and loss over all the data with the trained policy."""
+        keep, step = self.keep, 4 * self.batch_size
+        pred = np.empty(len(keep), dtype=np.int64)
+        loss_sum = 0.0
+        self.policy.set_training_mode(False)
+        with th.no_grad():
+            for b in range(0, len(keep), step):
+                idx = keep[b : b + step]
+                dist = self.distribution(idx)
+                loss_sum += float(-dist.log_prob(th.as_tensor(self.actions[idx], device=self.device)).sum())
+                pred[b : b + len(idx)] = _mode(dist).cpu().numpy()
+        target = self.actions[keep]
+        placed = target < self.masks.shape[1] - 2
+        return {
+            "samples": int(len(keep)),
+            "accuracy": float((pred == target).mean()),
+            "accuracy_placements": float((pred[placed] == target[placed]).mean()) if placed.any() else None,
+            "loss": loss_sum / len(keep),
+        }
 
 
 def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:

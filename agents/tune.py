@@ -111,7 +111,8 @@ def parse_grid(items: list[str], policy_name: str) -> dict[str, tuple[float, ...
     for item in items:
         name, sep, values = item.partition("=")
         if not sep or name not in allowed:
-            raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... with NAME one of {', '.join(allowed)}")
+            names = ", ".join(allowed)
+            raise SystemExit(f"--grid {item!r}: expected NAME=V1,V2,... with NAME one of {names}")
         try:
             grids[name] = tuple(float(v) for v in values.split(","))
         except ValueError:

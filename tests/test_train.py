@@ -42,7 +42,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     args = ["--env", TINY, "--timesteps", "300", "--n-envs", "1", "--seed", "3", "--run-dir", str(root)]
     args += ["--run-name", "smoke", "--eval-freq", "150", "--eval-episodes", "1", "--checkpoint-freq", "150"]
     args += ["--init-from", "eclipse_safe", "--bc-episodes", "1", "--bc-epochs", "2", *FAST]
-    return train.main(args)
+    return train.main([*args, "--dagger-rounds", "1", "--dagger-episodes", "1"])
 
 
 def test_short_run_writes_models_config_checkpoints_and_tensorboard(run: Path) -> None:
@@ -90,8 +90,72 @@ def test_init_from_heuristic_logs_bc_accuracy(run: Path) -> None:
     bc = yaml.safe_load((run / "config.yml").read_text())["behaviour_clone"]
     assert bc["teacher"] == "eclipse_safe" and bc["episodes"] == 1 and bc["samples"] > 10
     assert 0.0 <= bc["accuracy"] <= 1.0
+    # One DAgger round: the clone's agreement on its own states, logged after the cloning epochs.
+    (dagger,) = bc["dagger"]
+    assert 0.0 <= dagger["accuracy"] <= 1.0 and dagger["samples"] > 10
+    assert bc["samples"] >= 2 * min(dagger["samples"], 10)  # teacher and DAgger samples together
+    assert [s for s, _ in tags["bc/dagger_accuracy"]] == [3]
     # The run's hyperparameters got the finetune block of the Tiny-v1 entry.
     assert yaml.safe_load((run / "config.yml").read_text())["hyperparams"]["learning_rate"] == 3e-5
+
+
+class _AlwaysReject:
+    """A student that rejects every job (action N + 1)."""
+
+    def __init__(self, n_actions: int) -> None:
+        self.n_actions = n_actions
+
+    def predict(self, obs, **kwargs):
+        return np.int64(self.n_actions - 1), None
+
+
+def test_dagger_labels_the_students_states_with_the_teachers_actions() -> None:
+    teacher = rl.collect_teacher(TINY, "eclipse_safe", episodes=1, seed=0)
+    # A student that plays like the teacher reaches the teacher's states: the same data.
+    from agents.base import defer_s_of
+    from agents.heuristics import HEURISTICS
+
+    same = HEURISTICS["eclipse_safe"](seed=0, defer_s=defer_s_of(gymnasium.make(TINY)))
+    mirror = rl.collect_teacher(TINY, "eclipse_safe", episodes=1, seed=0, student=same)
+    for key in ("obs", "actions", "masks", "rewards"):
+        assert np.array_equal(mirror[key], teacher[key]), key
+    assert np.array_equal(mirror["played"], mirror["actions"])
+    # A student that rejects everything: its actions are played, the labels are still the teacher's.
+    n_actions = teacher["masks"].shape[1]
+    rejecting = rl.collect_teacher(TINY, "eclipse_safe", episodes=1, seed=0, student=_AlwaysReject(n_actions))
+    assert (rejecting["played"] == n_actions - 1).all()
+    assert (rejecting["actions"] < n_actions - 2).any()  # the teacher would have placed some
+    assert rejecting["returns"][0] < teacher["returns"][0]
+    assert rl._agreement(rejecting)["accuracy_placements"] == 0.0
+
+
+def test_dagger_rounds_add_the_clones_episodes(tmp_path: Path) -> None:
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO(rl.SatScorerPolicy, gymnasium.make(TINY), seed=0, n_steps=64)
+    stats = rl.behaviour_clone(model, TINY, episodes=1, epochs=2, seed=1, dagger_rounds=2, dagger_episodes=1)
+    assert len(stats["dagger"]) == 2
+    teacher = rl.collect_teacher(TINY, "eclipse_safe", episodes=1, seed=1)
+    assert stats["samples"] == len(teacher["actions"]) + sum(r["samples"] for r in stats["dagger"])
+    with pytest.raises(ValueError, match="dagger_rounds must be an integer >= 0"):
+        rl.behaviour_clone(model, TINY, episodes=1, dagger_rounds=-1)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--dagger-rounds", "-1", "--init-from", "eclipse_safe"], "--dagger-rounds must be >= 0"),
+        (
+            ["--dagger-rounds", "1", "--dagger-episodes", "0", "--init-from", "eclipse_safe"],
+            "--dagger-episodes",
+        ),
+        (["--dagger-rounds", "1"], "needs --init-from HEURISTIC"),
+    ],
+)
+def test_bad_dagger_settings_are_clear_errors(extra: list[str], message: str, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=message):
+        train.main(["--env", TINY, "--timesteps", "64", "--run-dir", str(tmp_path), *extra, *FAST])
+    assert not any(tmp_path.iterdir())
 
 
 def test_init_from_a_saved_clone_starts_from_its_weights(run: Path, tmp_path: Path) -> None:
