@@ -338,22 +338,24 @@ class FeatureBuilder:
             1.0 / max(deadline - now, 1e-9),
             float(sim.period_s),
         )
-        kind = jobs.kind[job]
-        value = float(jobs.value[job])
+        # Python floats from here: the same IEEE arithmetic as numpy scalars, without their overhead
+        kind = int(jobs.kind[job])
+        value, work_left, deadline = float(jobs.value[job]), float(work_left), float(deadline)
+        work, progress = float(jobs.work_s[job]), float(sim.progress_s[job])
         block[j["present"]] = 1.0
         block[j["inference"]] = kind == INFERENCE
         block[j["training"]] = kind == TRAINING
         block[j["earth_observation"]] = kind == EARTH_OBSERVATION
         scale = self.scale
         block[j["work"]] = work_left / scale["work"]
-        block[j["input_size"]] = jobs.input_gb[job] / scale["input_size"]
-        block[j["output_size"]] = jobs.output_gb[job] / scale["output_size"]
+        block[j["input_size"]] = float(jobs.input_gb[job]) / scale["input_size"]
+        block[j["output_size"]] = float(jobs.output_gb[job]) / scale["output_size"]
         block[j["time_to_deadline"]] = (deadline - now) / scale["time_to_deadline"]
         block[j["value"]] = np.log1p(value) / scale["value"]
         block[j["value_density"]] = value / max(work_left / HOUR_S, 1e-6) / scale["value_density"]
         block[j["in_orbit_data"]] = sim.input_sat[job] >= 0
-        block[j["progress"]] = sim.progress_s[job] / jobs.work_s[job] if jobs.work_s[job] > 0 else 0.0
-        station = sim.input_station[job]
+        block[j["progress"]] = progress / work if work > 0 else 0.0
+        station = int(sim.input_station[job])
         on_ground = station >= 0
         block[j["origin_backlog"]] = self.backlog_s[station] / scale["origin_backlog"] if on_ground else 0.0
         block[j["origin_time_to_contact"]] = self.station_contact[station] if on_ground else 0.0

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
+from orbit_env.sim.kernels import njit
+
 HOUR_S = 3600.0
 LOG_VALUE_SCALE = float(np.log(101.0))  # log(1 + value) of a value of 100 encodes as 1
 
@@ -258,10 +260,7 @@ class ObservationLayout:
         """Flat float32 observation from the three blocks (values clipped to [-1, 1])."""
         if out is None:
             out = np.empty(self.size, dtype=np.float32)
-        out[: self._sat_end] = sats.reshape(-1)
-        out[self._sat_end : self._job_end] = job
-        out[self._job_end :] = glob
-        np.clip(out, -1.0, 1.0, out=out)
+        _encode(sats.reshape(-1), job, glob, out)
         return out
 
     # -- documentation -------------------------------------------------------------------------
@@ -276,3 +275,25 @@ class ObservationLayout:
                 scale = "log" if c.log else f"{c.scale:g}"
                 rows.append(f"| {block} | {i} | `{c.name}` | {c.meaning} | {scale} | {c.unit} |")
         return "\n".join(rows)
+
+
+@njit
+def _encode(sats, job, glob, out) -> None:
+    """``out`` (float32[D]) = the three blocks one after the other, each entry rounded to float32
+    and clipped to [-1, 1] (NaN stays NaN, as with ``np.clip``)."""
+    i = _copy_clipped(sats, out, 0)
+    i = _copy_clipped(job, out, i)
+    _copy_clipped(glob, out, i)
+
+
+@njit
+def _copy_clipped(src, out, i: int) -> int:
+    for x in src:
+        v = np.float32(x)
+        if v < -1.0:
+            v = np.float32(-1.0)
+        elif v > 1.0:
+            v = np.float32(1.0)
+        out[i] = v
+        i += 1
+    return i

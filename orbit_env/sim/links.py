@@ -264,6 +264,21 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
 
 
 @njit
+def _inorbit_arrivals(sat_hops, now_s, isl_s, hop_latency_s, out):
+    """``out[i]``: when data on board a satellite lands on the satellite ``sat_hops[i]`` ISL
+    hops away [s]: now if there (0 hops), never if unreachable (−1), else the ISL transfer
+    (``isl_s``) plus each hop's latency."""
+    for i in range(sat_hops.shape[0]):
+        h = sat_hops[i]
+        if h < 0:
+            out[i] = np.inf
+        elif h == 0:
+            out[i] = now_s + 0.0
+        else:
+            out[i] = now_s + (isl_s + h * hop_latency_s)
+
+
+@njit
 def _job_estimate(
     tables, ready_s, earliest_s, valid, work_s, size_gb, targets, start_out, finish_out, delivery_out
 ):
@@ -491,8 +506,10 @@ class LinkModel:
 
     def inorbit_estimate(self, sat_hops: np.ndarray, now_s: float, size_gb: float) -> np.ndarray:
         """Input arrival [s] for data on board a satellite, given the hops ``sat_hops`` to each target."""
-        isl_s = size_gb * GBIT_PER_GB / self.cfg.isl_gbps + sat_hops * self.cfg.hop_latency_s
-        return np.where(sat_hops < 0, np.inf, now_s + np.where(sat_hops == 0, 0.0, isl_s))
+        out = np.empty(sat_hops.shape[0])
+        isl_s = float(size_gb) * GBIT_PER_GB / self.cfg.isl_gbps
+        _inorbit_arrivals(sat_hops, float(now_s), isl_s, float(self.cfg.hop_latency_s), out)
+        return out
 
     def downlink_estimate(
         self, finish_s: np.ndarray, targets: np.ndarray | None, size_gb: float
