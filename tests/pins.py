@@ -6,7 +6,8 @@ every final episode metric and ``trace_sha256``, a digest of every step's observ
 mask, reward, simulated time step and settled jobs (so a rewrite of the step, e.g. compiled, must reproduce
 each step bit for bit, not only the totals). The loop uses only the public API
 (``gymnasium.make``, ``make_policy``, ``predict``/``step``), so the recording does not depend on
-the code it pins. ``python -m tests.pins orbit_env/Tiny-v1`` re-records one env's cases only.
+the code it pins. ``python -m tests.pins orbit_env/Tiny-v1`` re-records one env's cases only,
+``python -m tests.pins link_aware`` one policy's (a retuned rule).
 """
 
 from __future__ import annotations
@@ -81,12 +82,17 @@ def record(cases=CASES) -> dict[str, dict[str, float]]:
 
 
 if __name__ == "__main__":
-    only = set(sys.argv[1:])
-    unknown = only - {env_id for env_id, _, _ in CASES}
-    if unknown:
-        raise SystemExit(f"tests.pins: no cases for {', '.join(sorted(unknown))}")
-    cases = tuple(c for c in CASES if not only or c[0] in only)
-    kept = json.loads(PINS.read_text()) if only and PINS.exists() else {}
-    kept = {k: v for k, v in kept.items() if k.split("|")[0] not in only}
+    # arguments: env ids and/or policy names; only the cases that match are re-recorded
+    args = set(sys.argv[1:])
+    envs, policies = args & {c[0] for c in CASES}, args & set(HEURISTICS)
+    if args - envs - policies:
+        raise SystemExit(f"tests.pins: no cases for {', '.join(sorted(args - envs - policies))}")
+
+    def chosen(env_id: str, spec: str) -> bool:
+        return (not envs or env_id in envs) and (not policies or spec in policies)
+
+    cases = tuple(c for c in CASES if chosen(c[0], c[1]))
+    kept = json.loads(PINS.read_text()) if args and PINS.exists() else {}
+    kept = {k: v for k, v in kept.items() if not chosen(*k.split("|")[:2])}
     PINS.write_text(json.dumps({**kept, **record(cases)}, indent=1, sort_keys=True) + "\n")
     print(f"wrote {PINS}", file=sys.stderr)
