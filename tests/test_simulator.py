@@ -70,6 +70,10 @@ def run_random(sim: Simulator, rng: np.random.Generator, check_every_step: bool 
         if check_every_step:
             sim.check_invariants()
             assert (sim.energy_wh >= 0).all() and (sim.energy_wh <= sim.power.battery_wh).all()
+            # pending() scans only from the first unsettled job: the same jobs as a scan of all
+            ids = np.flatnonzero((sim.state == JobState.PENDING) & (sim.present_s <= sim.now_s + 1e-9))
+            order = np.lexsort((ids, sim.jobs.arrival_s[ids], sim.present_s[ids]))
+            assert np.array_equal(sim.pending(), ids[order])
 
 
 def test_brownout_happens_at_the_analytic_time():
@@ -395,6 +399,10 @@ def test_the_kernels_job_states_are_the_simulators():
     from orbit_env.sim import kernels
     from orbit_env.sim.simulator import JobState
 
-    assert (kernels.PENDING, kernels.RUNNING, kernels.DOWNLINK) == (
-        JobState.PENDING, JobState.RUNNING, JobState.DOWNLINK,
+    assert (kernels.PENDING, kernels.QUEUED, kernels.RUNNING, kernels.DOWNLINK) == (
+        JobState.PENDING, JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK,
     )  # fmt: skip
+    # pending() skips the jobs before the first unsettled one: the settled states must be the last
+    assert [s for s in JobState if s >= kernels.SETTLED_FROM] == [
+        JobState.ON_TIME, JobState.LATE, JobState.EXPIRED, JobState.REJECTED,
+    ]  # fmt: skip

@@ -34,6 +34,7 @@ PENDING = 1
 QUEUED = 2
 RUNNING = 3
 DOWNLINK = 4
+SETTLED_FROM = 5  # ON_TIME, LATE, EXPIRED, REJECTED: final
 _cache_warned = False
 
 
@@ -219,17 +220,24 @@ def project_free(
 
 @njit
 def pending_jobs(
-    state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float
-) -> np.ndarray:
+    state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float, lo: int, hi: int
+) -> tuple[np.ndarray, int]:
     """int64[P]: the pending jobs presented by ``limit_s`` [s], by presentation time, then
-    arrival, then id (``Simulator.pending``)."""
+    arrival, then id (``Simulator.pending``); and the new ``lo``.
+
+    Only jobs ``lo <= j < hi`` can be pending: the caller keeps ``hi`` past the last arrived job
+    and ``lo`` at or below the first job not yet settled (settled states are final), which this
+    call moves up past the settled jobs it finds at the front.
+    """
+    while lo < hi and state[lo] >= SETTLED_FROM:
+        lo += 1
     count = 0
-    for j in range(state.shape[0]):
+    for j in range(lo, hi):
         if state[j] == PENDING and present_s[j] <= limit_s:
             count += 1
     ids = np.empty(count, dtype=np.int64)
     k = 0
-    for j in range(state.shape[0]):
+    for j in range(lo, hi):
         if state[j] == PENDING and present_s[j] <= limit_s:
             ids[k] = j
             k += 1
@@ -246,7 +254,7 @@ def pending_jobs(
             ids[b] = y
             b -= 1
         ids[b] = x
-    return ids
+    return ids, lo
 
 
 @njit

@@ -271,7 +271,8 @@ class Simulator:
         self.counters = Counters()
         self._settled: list[np.ndarray] = []  # ids settled since the last take_settled()
         self.step_index = 0
-        self._next_arrival = 0
+        self._next_arrival = 0  # jobs from here on have not arrived (FUTURE)
+        self._unsettled_from = 0  # jobs before this one are settled (kept by pending())
         self._over = False
         self._placements = 0
         self._decision_key: tuple[int, int] | None = None
@@ -367,7 +368,15 @@ class Simulator:
 
     def pending(self) -> np.ndarray:
         """Jobs awaiting a decision now, in presentation order (int[P])."""
-        return kernels.pending_jobs(self.state, self.present_s, self.jobs.arrival_s, self.now_s + _EPS_S)
+        ids, self._unsettled_from = kernels.pending_jobs(
+            self.state,
+            self.present_s,
+            self.jobs.arrival_s,
+            self.now_s + _EPS_S,
+            self._unsettled_from,
+            self._next_arrival,
+        )
+        return ids
 
     # -- decisions ---------------------------------------------------------------------------
     def _check_decidable(self, job: int) -> None:
