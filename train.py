@@ -139,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dagger-episodes", type=int, default=5, help="episodes the clone plays per DAgger round")
     p.add_argument(
+        "--dagger-epochs", type=int, default=None, help="epochs of each DAgger refit (None: --bc-epochs)"
+    )
+    p.add_argument(
         "--eval-freq", type=int, default=10000, help="validate every this many env steps (0: never)"
     )
     p.add_argument("--eval-episodes", type=int, default=5, help="validation episodes per evaluation")
@@ -554,7 +557,11 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict
             "the split is fixed (train for learning, val for validation); drop it from --env-kwargs"
         )
     overrides = rl.parse_key_values(args.hyperparams, "--hyperparams")
-    dagger = (("--dagger-rounds", args.dagger_rounds, 0), ("--dagger-episodes", args.dagger_episodes, 1))
+    dagger = (
+        ("--dagger-rounds", args.dagger_rounds, 0),
+        ("--dagger-episodes", args.dagger_episodes, 1),
+        ("--dagger-epochs", 1 if args.dagger_epochs is None else args.dagger_epochs, 1),
+    )
     for flag, value, low in dagger:
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
@@ -789,6 +796,7 @@ def clone_heuristic(
         progress=not args.no_progress,
         dagger_rounds=args.dagger_rounds,
         dagger_episodes=args.dagger_episodes,
+        dagger_epochs=args.dagger_epochs,
     )
     for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
         logger.record("bc/loss", loss)

@@ -542,6 +542,7 @@ def behaviour_clone(
     progress: bool = False,
     dagger_rounds: int = 0,
     dagger_episodes: int = 5,
+    dagger_epochs: int | None = None,
 ) -> dict[str, Any]:
     """Clone a heuristic into an actor-critic policy before RL fine-tuning (design §3.6).
 
@@ -550,8 +551,9 @@ def behaviour_clone(
        against the teacher's actions (Adam, ``epochs`` passes, minibatches of ``batch_size``).
     3. DAgger (Ross et al., 2011), ``dagger_rounds`` times: the clone plays ``dagger_episodes``
        new train episodes, the teacher labels every state the clone reaches, and step 2 runs
-       again on all the data so far, so the clone learns the teacher's answer in the states its
-       own mistakes lead to (a plain clone sees only the teacher's states).
+       again on all the data so far (``dagger_epochs`` passes, default ``epochs``), so the clone
+       learns the teacher's answer in the states its own mistakes lead to (a plain clone sees
+       only the teacher's states).
     4. If ``fit_value``, fit the value head to the Monte-Carlo returns (``model.gamma``) of the
        episodes played, with only the parameters the actor does not use, so PPO starts from a
        clone with a critic that does not undo it in its first updates.
@@ -574,8 +576,9 @@ def behaviour_clone(
         raise ValueError("behaviour cloning needs an actor-critic model (maskable_ppo, ppo, a2c), not DQN")
     if isinstance(dagger_rounds, bool) or not isinstance(dagger_rounds, int) or dagger_rounds < 0:
         raise ValueError(f"dagger_rounds must be an integer >= 0, got {dagger_rounds!r}")
-    if isinstance(dagger_episodes, bool) or not isinstance(dagger_episodes, int) or dagger_episodes < 1:
-        raise ValueError(f"dagger_episodes must be an integer >= 1, got {dagger_episodes!r}")
+    for name, value in (("dagger_episodes", dagger_episodes), ("dagger_epochs", dagger_epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     start_time = time.perf_counter()
     data = collect_teacher(env_id, teacher, episodes, env_kwargs, seed, progress)
     teacher_stats = {
@@ -594,7 +597,7 @@ def behaviour_clone(
         )
         data = {k: np.concatenate([data[k], new[k]]) for k in data}
         fit.set_data(data)
-        epoch_loss, epoch_acc = fit.run(epochs, progress)
+        epoch_loss, epoch_acc = fit.run(epochs if dagger_epochs is None else dagger_epochs, progress)
     stats: dict[str, Any] = {
         "teacher": teacher,
         "episodes": episodes,

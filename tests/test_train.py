@@ -133,12 +133,16 @@ def test_dagger_rounds_add_the_clones_episodes(tmp_path: Path) -> None:
     from sb3_contrib import MaskablePPO
 
     model = MaskablePPO(rl.SatScorerPolicy, gymnasium.make(TINY), seed=0, n_steps=64)
-    stats = rl.behaviour_clone(model, TINY, episodes=1, epochs=2, seed=1, dagger_rounds=2, dagger_episodes=1)
-    assert len(stats["dagger"]) == 2
+    stats = rl.behaviour_clone(
+        model, TINY, episodes=1, epochs=2, seed=1, dagger_rounds=2, dagger_episodes=1, dagger_epochs=1
+    )
+    assert len(stats["dagger"]) == 2 and len(stats["epoch_loss"]) == 1  # the last refit's epochs
     teacher = rl.collect_teacher(TINY, "eclipse_safe", episodes=1, seed=1)
     assert stats["samples"] == len(teacher["actions"]) + sum(r["samples"] for r in stats["dagger"])
     with pytest.raises(ValueError, match="dagger_rounds must be an integer >= 0"):
         rl.behaviour_clone(model, TINY, episodes=1, dagger_rounds=-1)
+    with pytest.raises(ValueError, match="dagger_epochs must be an integer >= 1"):
+        rl.behaviour_clone(model, TINY, episodes=1, dagger_rounds=1, dagger_epochs=0)
 
 
 @pytest.mark.parametrize(
@@ -150,6 +154,7 @@ def test_dagger_rounds_add_the_clones_episodes(tmp_path: Path) -> None:
             "--dagger-episodes",
         ),
         (["--dagger-rounds", "1"], "needs --init-from HEURISTIC"),
+        (["--dagger-rounds", "1", "--dagger-epochs", "0", "--init-from", "link_aware"], "--dagger-epochs"),
     ],
 )
 def test_bad_dagger_settings_are_clear_errors(extra: list[str], message: str, tmp_path: Path) -> None:
