@@ -258,6 +258,26 @@ def pending_jobs(
 
 
 @njit
+def radio_share(sat, undrawn_s, end_s, t0_s, t1_s, share) -> int:
+    """``share`` (float[N], zeros): each satellite's share of the step [t0, t1) spent
+    transmitting, at most 1, from transmissions ``i`` on ``sat[i]`` with their part from
+    ``undrawn_s[i]`` to ``end_s[i]`` not yet drawn (``Simulator._radio_share``). The ones still
+    going at ``t1`` are moved to the front, their undrawn part now from ``t1``; returns their
+    count."""
+    for i in range(sat.shape[0]):
+        share[sat[i]] += max(min(end_s[i], t1_s) - undrawn_s[i], 0.0)
+    kept = 0
+    for i in range(sat.shape[0]):
+        if end_s[i] > t1_s:
+            sat[kept], undrawn_s[kept], end_s[kept] = sat[i], max(undrawn_s[i], t1_s), end_s[i]
+            kept += 1
+    span = t1_s - t0_s
+    for s in range(share.shape[0]):
+        share[s] = min(share[s] / span, 1.0)
+    return kept
+
+
+@njit
 def settlement_scan(state, delivery_s, deadline_s, t1_s):
     """The jobs a step ending at ``t1_s`` settles (``Simulator._end_of_step``), each int64[K]
     in id order: outputs that landed (downlinking, delivered before ``t1_s``), outputs booked

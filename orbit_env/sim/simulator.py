@@ -611,14 +611,13 @@ class Simulator:
         share = np.zeros(self.n_sats)
         if not self._radio_sat:
             return share
-        sat = np.asarray(self._radio_sat)
-        undrawn, end = np.asarray(self._radio_start), np.asarray(self._radio_end)
-        np.add.at(share, sat, np.clip(np.minimum(end, t1) - undrawn, 0.0, None))
-        keep = end > t1
-        self._radio_sat = sat[keep].tolist()
-        self._radio_start = np.maximum(undrawn[keep], t1).tolist()
-        self._radio_end = end[keep].tolist()
-        return np.minimum(share / (t1 - t0), 1.0)
+        sat = np.array(self._radio_sat, dtype=np.int64)
+        undrawn, end = np.array(self._radio_start), np.array(self._radio_end)
+        n = kernels.radio_share(sat, undrawn, end, t0, t1, share)
+        self._radio_sat = sat[:n].tolist()
+        self._radio_start = undrawn[:n].tolist()
+        self._radio_end = end[:n].tolist()
+        return share
 
     def _run_step(self, k: int, t0: float, t1: float) -> None:
         """Integrate step k, [t0, t1), exactly (the compiled :func:`kernels.run_step`), then book
