@@ -246,9 +246,10 @@ class Simulator:
         self.queue = np.full((n, q), -1, dtype=np.int64)
         # booked transmissions (satellite, not drawn before [s], end [s]): the radio draws while
         # they run
-        self._radio_sat: list[int] = []
-        self._radio_start: list[float] = []
-        self._radio_end: list[float] = []
+        self._radio_sat = np.empty(64, dtype=np.int64)
+        self._radio_start = np.empty(64)
+        self._radio_end = np.empty(64)
+        self._radio_count = 0  # in use: the first _radio_count entries
         self.ledger = pw.EnergyLedger.zeros(n)
         self.links.reset()
         self.rng = rng
@@ -597,9 +598,13 @@ class Simulator:
     def _radio_window(self, sat: int, start_s: float, occupy_s: float) -> None:
         """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]."""
         if occupy_s > 0 and np.isfinite(start_s):
-            self._radio_sat.append(sat)
-            self._radio_start.append(start_s)
-            self._radio_end.append(start_s + occupy_s)
+            i = self._radio_count
+            if i == self._radio_sat.shape[0]:  # full: double the capacity
+                self._radio_sat = np.concatenate([self._radio_sat, np.empty(i, dtype=np.int64)])
+                self._radio_start = np.concatenate([self._radio_start, np.empty(i)])
+                self._radio_end = np.concatenate([self._radio_end, np.empty(i)])
+            self._radio_sat[i], self._radio_start[i], self._radio_end[i] = sat, start_s, start_s + occupy_s
+            self._radio_count = i + 1
 
     def _radio_share(self, t0: float, t1: float) -> np.ndarray:
         """float[N] share of the step [t0, t1) each satellite's radio transmits (one radio: at most 1).
@@ -609,14 +614,12 @@ class Simulator:
         forgotten.
         """
         share = np.zeros(self.n_sats)
-        if not self._radio_sat:
+        if not self._radio_count:
             return share
-        sat = np.array(self._radio_sat, dtype=np.int64)
-        undrawn, end = np.array(self._radio_start), np.array(self._radio_end)
-        n = kernels.radio_share(sat, undrawn, end, t0, t1, share)
-        self._radio_sat = sat[:n].tolist()
-        self._radio_start = undrawn[:n].tolist()
-        self._radio_end = end[:n].tolist()
+        n = self._radio_count
+        self._radio_count = kernels.radio_share(
+            self._radio_sat[:n], self._radio_start[:n], self._radio_end[:n], t0, t1, share
+        )
         return share
 
     def _run_step(self, k: int, t0: float, t1: float) -> None:
