@@ -278,17 +278,18 @@ def radio_share(sat, undrawn_s, end_s, t0_s, t1_s, share) -> int:
 
 
 @njit
-def settlement_scan(state, delivery_s, deadline_s, t1_s):
+def settlement_scan(state, delivery_s, deadline_s, t1_s, lo, hi):
     """The jobs a step ending at ``t1_s`` settles (``Simulator._end_of_step``), each int64[K]
     in id order: outputs that landed (downlinking, delivered before ``t1_s``), outputs booked
     to land after a deadline that has come (downlinking, not landed), and pending, queued or
-    running jobs whose deadline has come (to expire)."""
-    n = state.shape[0]
+    running jobs whose deadline has come (to expire). Only jobs ``lo <= j < hi`` are looked at:
+    the caller's bounds on the unsettled ones (as for :func:`pending_jobs`)."""
+    n = hi - lo
     landed = np.empty(n, dtype=np.int64)
     late = np.empty(n, dtype=np.int64)
     expired = np.empty(n, dtype=np.int64)
     n_landed = n_late = n_expired = 0
-    for j in range(n):
+    for j in range(lo, hi):
         s = state[j]
         if s == DOWNLINK:
             if delivery_s[j] < t1_s:

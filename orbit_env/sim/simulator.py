@@ -273,7 +273,7 @@ class Simulator:
         self._settled: list[np.ndarray] = []  # ids settled since the last take_settled()
         self.step_index = 0
         self._next_arrival = 0  # jobs from here on have not arrived (FUTURE)
-        self._unsettled_from = 0  # jobs before this one are settled (kept by pending())
+        self._unsettled_from = 0  # jobs before this one are settled (kept by pending(), read by scans)
         self._over = False
         self._placements = 0
         self._decision_key: tuple[int, int] | None = None
@@ -727,7 +727,7 @@ class Simulator:
         # deliveries that landed during the step, outputs landing after a deadline that has come,
         # and work whose deadline has come (one pass; settling one kind does not change the others)
         arrived_out, landing_late, expired = kernels.settlement_scan(
-            self.state, self.delivery_s, jobs.deadline_s, t1
+            self.state, self.delivery_s, jobs.deadline_s, t1, self._unsettled_from, self._next_arrival
         )
         if arrived_out.size:
             on_time = self.delivery_s[arrived_out] <= jobs.deadline_s[arrived_out]
