@@ -231,16 +231,13 @@ def pending_jobs(
     """
     while lo < hi and state[lo] >= SETTLED_FROM:
         lo += 1
+    found = np.empty(hi - lo, dtype=np.int64)
     count = 0
     for j in range(lo, hi):
         if state[j] == PENDING and present_s[j] <= limit_s:
+            found[count] = j
             count += 1
-    ids = np.empty(count, dtype=np.int64)
-    k = 0
-    for j in range(lo, hi):
-        if state[j] == PENDING and present_s[j] <= limit_s:
-            ids[k] = j
-            k += 1
+    ids = found[:count].copy()
     for a in range(1, count):  # insertion sort: few jobs are pending at once
         x = ids[a]
         b = a
