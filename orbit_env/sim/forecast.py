@@ -6,6 +6,8 @@ Everything here is derived once per episode from ``sunlit[T, N]`` and ``sunlit_f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from orbit_env.config import PowerConfig
@@ -77,6 +79,39 @@ def _next_time(times: np.ndarray) -> np.ndarray:
 
 # ChargeForecast.table rows
 ENERGY, SAFE, SUN_NET_WH_PER_S, SLOT_S_BEFORE, NET_BEFORE_WH, SLOT_S_ECLIPSE, ECLIPSE_BASE_WH = range(7)
+
+
+@njit
+def _fill_table(t, energy_wh, safe, sunlit_now, next_entry_s, eclipse_s, now_s, slots, watts) -> None:
+    """The rows of :attr:`ChargeForecast.table` per satellite. ``watts``: bus in safe mode,
+    bus with idle accelerators, solar array [W]. Times to the eclipse are clipped to [0, 1e7] s."""
+    safe_w, idle_w, solar_w = watts
+    for i in range(energy_wh.shape[0]):
+        base_w = safe_w if safe[i] else idle_w
+        gen_w = solar_w if sunlit_now[i] else 0.0
+        to_entry = 0.0
+        if sunlit_now[i]:
+            to_entry = _clip(next_entry_s[i] - now_s)
+        ecl = _clip(eclipse_s[i])
+        sun_net = (gen_w - base_w) / 3600.0
+        t[ENERGY, i] = energy_wh[i]
+        t[SAFE, i] = 1.0 if safe[i] else 0.0
+        t[SUN_NET_WH_PER_S, i] = sun_net
+        t[SLOT_S_BEFORE, i] = slots * to_entry
+        t[NET_BEFORE_WH, i] = sun_net * to_entry
+        t[SLOT_S_ECLIPSE, i] = slots * ecl
+        t[ECLIPSE_BASE_WH, i] = base_w * ecl / 3600.0
+
+
+@njit
+def _clip(x: float) -> float:
+    """``x`` clipped to [0, 1e7] exactly as ``np.clip`` does it (NaN stays NaN, −0.0 gives 0.0)."""
+    if math.isnan(x):
+        return x
+    x = x if x > 0.0 else 0.0
+    return x if x < 1e7 else 1e7
+
+
 # ChargeForecast.params entries
 SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS = range(5)
 # the forecasts _forecast computes
@@ -149,21 +184,25 @@ class ChargeForecast:
         self.safe = safe
         self.slots = a
         self.span_wh_per_s = (power.accelerator_w - power.accelerator_idle_w) / 3600.0
-        base_w = np.where(safe, power.bus_w, power.bus_w + a * power.accelerator_idle_w)
-        gen_w = np.where(sunlit_now, power.solar_array_w, 0.0)
-        to_entry = np.where(sunlit_now, np.clip(next_entry_s - now_s, 0.0, 1e7), 0.0)
-        ecl = np.clip(eclipse_s, 0.0, 1e7)
         #: float[7, N] the per-satellite terms (rows ENERGY, SAFE, SUN_NET_WH_PER_S,
         #: SLOT_S_BEFORE, NET_BEFORE_WH, SLOT_S_ECLIPSE, ECLIPSE_BASE_WH), as the compiled
         #: :func:`forecast_one` reads them
-        self.table = t = np.empty((7, energy_wh.shape[0]))
-        t[ENERGY] = energy_wh
-        t[SAFE] = safe
-        t[SUN_NET_WH_PER_S] = (gen_w - base_w) / 3600.0
-        t[SLOT_S_BEFORE] = a * to_entry
-        t[NET_BEFORE_WH] = t[SUN_NET_WH_PER_S] * to_entry
-        t[SLOT_S_ECLIPSE] = a * ecl
-        t[ECLIPSE_BASE_WH] = base_w * ecl / 3600.0
+        self.table = np.empty((7, energy_wh.shape[0]))
+        _fill_table(
+            self.table,
+            energy_wh,
+            safe,
+            sunlit_now,
+            next_entry_s,
+            eclipse_s,
+            float(now_s),
+            a,
+            (
+                float(power.bus_w),
+                float(power.bus_w + a * power.accelerator_idle_w),
+                float(power.solar_array_w),
+            ),
+        )
         #: float[5]: SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS
         self.params = np.array(
             [self.span_wh_per_s, power.charge_efficiency, power.discharge_efficiency, power.battery_wh, a],
