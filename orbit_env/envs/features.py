@@ -301,7 +301,8 @@ class FeatureBuilder:
             self._scratch,
         )
         self.backlog_s = sim.station_backlog_s()
-        glob[g["station_backlog"]] = self.backlog_s.mean() / self.scale["station_backlog"]
+        n = self.backlog_s.shape[0]  # the mean as numpy takes it: its pairwise sum over n
+        glob[g["station_backlog"]] = pairwise_sum(self.backlog_s, 0, n) / n / self.scale["station_backlog"]
 
     # -- tier 3: the decision --------------------------------------------------------------------
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
