@@ -155,20 +155,31 @@ QUEUE_COLUMNS = ("queued_work", "queue_fill", "soc_after_queue", "soc_at_eclipse
 
 @njit
 def _queue_columns(
-    sats, cols, committed_s, queue, max_queue, fc_table, fc_params, live, gen_w, terms, scratch
+    sats,
+    cols,
+    committed_s,
+    queue,
+    max_queue,
+    fc_table,
+    fc_params,
+    live,
+    gen_w,
+    terms,
+    scratch,
+    rows,
+    after,
+    balance,
 ):
-    """Write the queue tier's columns (``cols``, in ``QUEUE_COLUMNS`` order) of every
-    satellite's row of ``sats`` from the committed work [slot-s] and the queues (int[N, Q], −1
+    """Write the queue tier's columns (``cols``, in ``QUEUE_COLUMNS`` order) of the rows
+    ``rows`` (int[K]) of ``sats`` from the committed work [slot-s] and the queues (int[N, Q], −1
     empty), and return the globals (mean forecast charge after the next eclipse ÷ capacity,
-    mean energy balance over the live satellites). ``gen_w``: float[N] next orbit's mean
-    generation [W]; ``terms``: (slots, queued_work scale, period [s], base load [W], work
-    span [W], array power [W])."""
-    n = sats.shape[0]
+    mean energy balance over the live satellites). ``after`` and ``balance`` (float[N]) hold
+    every satellite's terms of those means; the rows' are rewritten. ``gen_w``: float[N] next
+    orbit's mean generation [W]; ``terms``: (slots, queued_work scale, period [s], base load
+    [W], work span [W], array power [W])."""
     slots, work_scale, period_s, base_w, span_w, solar_w = terms
     cap = fc_params[BATTERY_WH]
-    after = np.empty(n)
-    balance = np.empty(n)
-    for i in range(n):
+    for i in rows:
         c = committed_s[i]
         queued = 0
         for q in range(queue.shape[1]):
@@ -204,6 +215,9 @@ class FeatureBuilder:
         self.scale = {
             c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
         }
+        self._after = np.empty(n)  # per satellite: the queue tier's terms of its two means
+        self._balance = np.empty(n)
+        self.committed = np.empty(n)
         self._boundary_key: tuple[int, int] | None = None
         self._queue_key: tuple[int, int, int] | None = None
 
@@ -221,7 +235,9 @@ class FeatureBuilder:
             self._queue_key = None
         queue = boundary + (sim.placements,)
         if queue != self._queue_key:
-            self._queue(sim)
+            # within a step only placements change queues: then only their satellites' rows
+            rows = None if self._queue_key is None else np.unique(sim.placed_since(self._queue_key[2]))
+            self._queue(sim, rows)
             self._queue_key = queue
         self._decision(sim, job, pending)
         return self.layout.encode(self.sats, self.job, self.glob)
@@ -270,9 +286,11 @@ class FeatureBuilder:
         self._gen_next_orbit_w = p.solar_array_w * sun.sunlit_next_orbit[k]
 
     # -- tier 2: queues --------------------------------------------------------------------------
-    def _queue(self, sim: Simulator) -> None:
+    def _queue(self, sim: Simulator, rows: np.ndarray | None) -> None:
+        """The queue tier of the satellites ``rows`` (all when ``None``) and its globals."""
         g, sats, glob = self.g, self.sats, self.glob
-        self.committed = sim.committed_s()
+        rows = np.arange(self.layout.n_sats) if rows is None else rows
+        sim.committed_s(rows, out=self.committed)
         p = sim.power
         base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
         span_w = p.accelerator_w - p.accelerator_idle_w
@@ -299,6 +317,9 @@ class FeatureBuilder:
             self._gen_next_orbit_w,
             terms,
             self._scratch,
+            rows,
+            self._after,
+            self._balance,
         )
         self.backlog_s = sim.station_backlog_s()
         n = self.backlog_s.shape[0]  # the mean as numpy takes it: its pairwise sum over n

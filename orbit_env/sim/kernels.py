@@ -138,11 +138,13 @@ def committed_work(
     progress_s: np.ndarray,
     out: np.ndarray,
     scratch: np.ndarray,
+    rows: np.ndarray,
 ) -> None:
-    """``out[i]``: work still to run on satellite i, running and queued [slot-s]
-    (``Simulator.committed_s``); each part summed in numpy's order. ``scratch``: float[Q]."""
+    """``out[i]`` for each satellite i in ``rows``: work still to run on it, running and queued
+    [slot-s] (``Simulator.committed_s``); each part summed in numpy's order. ``scratch``:
+    float[Q]."""
     n_slots, depth = slot_remaining_s.shape[1], queue.shape[1]
-    for i in range(queue.shape[0]):
+    for i in rows:
         for q in range(depth):
             j = queue[i, q]
             scratch[q] = work_s[j] - progress_s[j] if j >= 0 else 0.0

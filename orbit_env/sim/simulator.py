@@ -126,6 +126,7 @@ class Simulator:
                 f"geometry covers {geometry.t_s[-1]:g} s, the episode needs horizon_s={config.horizon_s:g} s"
             )
         self.n_sats = geometry.position_km.shape[1]
+        self._all_sats = np.arange(self.n_sats, dtype=np.int64)
         n_stations = len(config.ground.stations)
         if geometry.station_hops.shape[1] != n_stations:
             raise ValueError(
@@ -276,6 +277,7 @@ class Simulator:
         self._unsettled_from = 0  # jobs before this one are settled (kept by pending(), read by scans)
         self._over = False
         self._placements = 0
+        self._placement_sats: list[int] = []  # the satellite of each placement, in order
         self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
         self._project_free()
@@ -418,6 +420,7 @@ class Simulator:
             self.input_station, self.input_sat, self.proj_free_s, self.slot_of, jobs.work_s, self.progress_s,
         )  # fmt: skip
         self._placements += 1
+        self._placement_sats.append(int(sat))
         self.counters.decisions += 1
         return ready
 
@@ -536,9 +539,15 @@ class Simulator:
             ready_s = self._input_estimate(job)
         return self._decision_state()["open"] & (ready_s < self.jobs.deadline_s[job])
 
-    def committed_s(self) -> np.ndarray:
-        """float[N] work still to run on each satellite, running and queued [slot-s]."""
-        out = np.empty(self.n_sats)
+    def committed_s(self, rows: np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """float[N] work still to run on each satellite, running and queued [slot-s].
+
+        Args:
+            rows: int[K] only these satellites (the others of ``out`` are left as they are).
+            out: float[N] to write into (a new array when ``None``).
+        """
+        if out is None:
+            out = np.empty(self.n_sats)
         kernels.committed_work(
             self.slot_remaining_s,
             self.queue,
@@ -546,8 +555,14 @@ class Simulator:
             self.progress_s,
             out,
             np.empty(self.queue.shape[1]),
+            self._all_sats if rows is None else rows,
         )
         return out
+
+    def placed_since(self, placements: int) -> np.ndarray:
+        """int[K] the satellites the placements after the first ``placements`` of this episode
+        went to, in order (the only queues that changed since then within a step)."""
+        return np.asarray(self._placement_sats[placements:], dtype=np.int64)
 
     def _project_free(self) -> None:
         """Projected free time of every slot [s]: running work, then each slot's reserved jobs."""
