@@ -565,7 +565,8 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict
     for flag, value, low in dagger:
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
-    if args.dagger_rounds and not (args.init_from and args.init_from in HEURISTICS):
+    # (a resumed run inherits its cloning arguments but clones nothing)
+    if args.dagger_rounds and not args.resume and not (args.init_from and args.init_from in HEURISTICS):
         raise ValueError(
             "--dagger-rounds needs --init-from HEURISTIC (the teacher that labels the clone's states)"
         )

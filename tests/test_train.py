@@ -200,7 +200,7 @@ def test_background_validation_matches_the_foreground_one(run: Path, tmp_path: P
     args = ["--env", TINY, "--timesteps", "300", "--n-envs", "1", "--seed", "3", "--run-dir", str(tmp_path)]
     args += ["--run-name", "async", "--eval-freq", "150", "--eval-episodes", "1", "--checkpoint-freq", "150"]
     args += ["--init-from", "eclipse_safe", "--bc-episodes", "1", "--bc-epochs", "2", "--eval-async", *FAST]
-    background = train.main(args)
+    background = train.main([*args, "--dagger-rounds", "1", "--dagger-episodes", "1"])  # as the fixture
     with np.load(run / "evaluations.npz") as fg, np.load(background / "evaluations.npz") as bg:
         assert fg["timesteps"].tolist() == bg["timesteps"].tolist() == [150, 300, 320]  # 320: the end
         for key in ("results", "ep_lengths", "on_time"):
