@@ -506,13 +506,14 @@ def _mask_kwargs(policy: Any, mask: np.ndarray) -> dict[str, Any]:
     return {"action_masks": mask} if isinstance(policy, MaskableActorCriticPolicy) else {}
 
 
-def _agreement(data: dict[str, np.ndarray]) -> dict[str, float | None]:
-    """How often the played action was the teacher's: over all states and over the teacher's placements."""
-    target, played = data["actions"], data["played"]
-    placed = target < data["masks"].shape[1] - 2
+def _agreement(chosen: np.ndarray, target: np.ndarray, n_sats: int) -> dict[str, float | None]:
+    """How often ``chosen`` was the teacher's ``target`` action: over all decisions
+    (``accuracy``) and over those where the teacher placed the job (``accuracy_placements``,
+    ``None`` if it never did)."""
+    placed = target < n_sats
     return {
-        "accuracy": float((played == target).mean()),
-        "accuracy_placements": float((played[placed] == target[placed]).mean()) if placed.any() else None,
+        "accuracy": float((chosen == target).mean()),
+        "accuracy_placements": float((chosen[placed] == target[placed]).mean()) if placed.any() else None,
     }
 
 
@@ -593,7 +594,11 @@ def behaviour_clone(
         first = episodes + r * dagger_episodes
         new = collect_teacher(env_id, teacher, dagger_episodes, env_kwargs, seed, progress, policy, first)
         rounds.append(
-            {**_agreement(new), "return": float(new["returns"].mean()), "samples": len(new["actions"])}
+            {
+                **_agreement(new["played"], new["actions"], new["masks"].shape[1] - 2),
+                "return": float(new["returns"].mean()),
+                "samples": len(new["actions"]),
+            }
         )
         data = {k: np.concatenate([data[k], new[k]]) for k in data}
         fit.set_data(data)
@@ -727,12 +732,9 @@ class _ActorFit:
                 dist = self.distribution(idx)
                 loss_sum += float(-dist.log_prob(th.as_tensor(self.actions[idx], device=self.device)).sum())
                 pred[b : b + len(idx)] = _mode(dist).cpu().numpy()
-        target = self.actions[keep]
-        placed = target < self.masks.shape[1] - 2
         return {
             "samples": int(len(keep)),
-            "accuracy": float((pred == target).mean()),
-            "accuracy_placements": float((pred[placed] == target[placed]).mean()) if placed.any() else None,
+            **_agreement(pred, self.actions[keep], self.masks.shape[1] - 2),
             "loss": loss_sum / len(keep),
         }
 

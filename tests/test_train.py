@@ -126,7 +126,8 @@ def test_dagger_labels_the_students_states_with_the_teachers_actions() -> None:
     assert (rejecting["played"] == n_actions - 1).all()
     assert (rejecting["actions"] < n_actions - 2).any()  # the teacher would have placed some
     assert rejecting["returns"][0] < teacher["returns"][0]
-    assert rl._agreement(rejecting)["accuracy_placements"] == 0.0
+    agreement = rl._agreement(rejecting["played"], rejecting["actions"], n_actions - 2)
+    assert agreement["accuracy_placements"] == 0.0
 
 
 def test_dagger_rounds_add_the_clones_episodes(tmp_path: Path) -> None:
