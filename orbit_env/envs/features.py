@@ -215,6 +215,7 @@ class FeatureBuilder:
         self.scale = {
             c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
         }
+        self._all_sats = np.arange(n, dtype=np.int64)
         self._after = np.empty(n)  # per satellite: the queue tier's terms of its two means
         self._balance = np.empty(n)
         self.committed = np.empty(n)
@@ -289,7 +290,7 @@ class FeatureBuilder:
     def _queue(self, sim: Simulator, rows: np.ndarray | None) -> None:
         """The queue tier of the satellites ``rows`` (all when ``None``) and its globals."""
         g, sats, glob = self.g, self.sats, self.glob
-        rows = np.arange(self.layout.n_sats) if rows is None else rows
+        rows = self._all_sats if rows is None else rows
         sim.committed_s(rows, out=self.committed)
         p = sim.power
         base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
