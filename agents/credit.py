@@ -15,8 +15,15 @@ hyperparameters (``agents/hyperparams/maskable_ppo.yml`` or ``--hyperparams``):
   earlier rollout keeps its reward where it settles; one still unsettled at the end of the
   rollout is covered by the value bootstrap. Every reward is counted once, so an episode's
   undiscounted return is unchanged; only its timing moves (return-equivalent redistribution,
-  RUDDER). Brownout penalties stay where they happen: they follow from the state of one
-  satellite at one time, usually caused by several placements, and the critic sees that state.
+  RUDDER). Brownout penalties stay where they happen, unless ``brownout_credit`` is on.
+* ``brownout_credit`` (with ``per_job_credit``): each brownout's penalty is split equally over
+  the running jobs it stopped (``info["brownouts"]``) and each part moved to the decision that
+  placed that job, as settlements are; a brownout that stopped no job keeps its penalty in
+  time. A brownout is the sum of the loads on one satellite, and the jobs running then are the
+  loads the policy chose; without this the penalty lands minutes and ~100 decisions after the
+  placements that caused it, on whatever decision came then, and the placements' own credit
+  (the value they deliver hours later) arrives without the cost they carried. Returns are again
+  unchanged, only their timing.
 * ``lagged_credit`` (with ``per_job_credit``): each update trains on the *previous* rollout,
   whose returns are computed over it and the rollout just collected, so a job decided in one
   rollout and settled in the next is credited to its decision too; only jobs settling more than
@@ -58,7 +65,7 @@ import torch as th
 from sb3_contrib.common.maskable.buffers import MaskableRolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 
-CREDIT_KEYS = ("time_constant_h", "per_job_credit", "lagged_credit", "shared_stream")
+CREDIT_KEYS = ("time_constant_h", "per_job_credit", "brownout_credit", "lagged_credit", "shared_stream")
 # what a rollout holds: SB3's arrays and the step infos (the lagged update trains on the previous one)
 _ROLLOUT_FIELDS = (
     "observations", "actions", "rewards", "episode_starts", "values", "log_probs", "action_masks",
@@ -76,6 +83,7 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         time_constant_h: τ [h], the e-folding time of the discount; ``None`` keeps SB3's
             per-decision ``gamma``.
         per_job_credit: move each job's settlement reward to its last decision (see module).
+        brownout_credit: move each brownout's penalty to the placements of the jobs it stopped.
         shared_stream: envs per shared-stream group (see module).
         lagged_credit: train each update on the previous rollout, once the current one has
             shown which of its jobs settled (see module).
@@ -86,6 +94,7 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         *args: Any,
         time_constant_h: float | None = None,
         per_job_credit: bool = False,
+        brownout_credit: bool = False,
         shared_stream: int = 1,
         lagged_credit: bool = False,
         **kwargs: Any,
@@ -96,6 +105,9 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
             )
         self.time_constant_h = None if time_constant_h is None else float(time_constant_h)
         self.per_job_credit = bool(per_job_credit)
+        self.brownout_credit = bool(brownout_credit)
+        if self.brownout_credit and not self.per_job_credit:
+            raise ValueError("brownout_credit moves penalties onto placements: it needs per_job_credit")
         self.shared_stream = int(shared_stream)
         self.lagged_credit = bool(lagged_credit)
         _check_lagged(self.lagged_credit, self.per_job_credit, self.shared_stream)
@@ -123,7 +135,12 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         self.decided[self.pos] = [info["decided_job"] for info in infos]
         self.time_s[self.pos] = [info["time_s"] for info in infos]
         self.stream[self.pos] = [info.get("stream_seed", -1) for info in infos]
-        self.settled[self.pos] = [(info["settled"]["jobs"], info["settled"]["reward"]) for info in infos]
+        if self.brownout_credit:
+            if "brownouts" not in infos[0]:
+                raise ValueError("brownout_credit needs the env's info['brownouts'] (an orbit_env -v1 env)")
+            self.settled[self.pos] = [_job_parts(info) for info in infos]
+        else:
+            self.settled[self.pos] = [(info["settled"]["jobs"], info["settled"]["reward"]) for info in infos]
 
     def step_discounts(self) -> np.ndarray:
         """float[T, E]: the discount of each step's next value (``gamma``, or exp(−Δt / τ))."""
@@ -133,7 +150,8 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         return np.exp(-self.dt_s / (3600.0 * self.time_constant_h)).astype(np.float32)
 
     def credited_rewards(self) -> np.ndarray:
-        """float64[T, E]: the rewards with each settled job's part moved to its last decision."""
+        """float64[T, E]: the rewards with each settled job's part (and, with ``brownout_credit``,
+        each stopped job's part of a brownout) moved to the last decision on that job before it."""
         rewards = self.rewards.astype(np.float64)
         if not self.per_job_credit:
             return rewards
@@ -245,6 +263,15 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         return advantages.astype(np.float32)
 
 
+def _job_parts(info: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(jobs, reward parts) of one step: its settlements, then the brownouts' parts."""
+    settled, brown = info["settled"], info["brownouts"]
+    if brown["jobs"].size == 0:
+        return settled["jobs"], settled["reward"]
+    jobs = np.concatenate((settled["jobs"], brown["jobs"]))
+    return jobs, np.concatenate((settled["reward"], brown["reward"]))
+
+
 class SharedStreamSeeds(gymnasium.Wrapper):
     """Plays the streams ``base_seed, base_seed + 1, ...`` in order, one per episode.
 
@@ -295,6 +322,11 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     per_job = hyperparams.pop("per_job_credit", False)
     if not isinstance(per_job, bool):
         raise ValueError(f"per_job_credit must be true or false, got {per_job!r}")
+    brownout = hyperparams.pop("brownout_credit", False)
+    if not isinstance(brownout, bool):
+        raise ValueError(f"brownout_credit must be true or false, got {brownout!r}")
+    if brownout and not per_job:
+        raise ValueError("brownout_credit moves penalties onto placements: it needs per_job_credit")
     lagged = hyperparams.pop("lagged_credit", False)
     if not isinstance(lagged, bool):
         raise ValueError(f"lagged_credit must be true or false, got {lagged!r}")
@@ -321,6 +353,7 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         "rollout_buffer_kwargs": {
             "time_constant_h": tau,
             "per_job_credit": per_job,
+            **({"brownout_credit": True} if brownout else {}),
             "shared_stream": shared,
             **({"lagged_credit": True} if lagged else {}),
         },

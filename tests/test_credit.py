@@ -87,9 +87,41 @@ def test_credit_goes_to_the_last_decision_on_the_job_in_the_same_episode():
     np.testing.assert_allclose(got, [0.0, -2.5, 10.0, 4.0 - 5.0, 3.0])
 
 
-def _real_rollout(n_steps: int, seed: int = 3):
+def test_brownout_credit_moves_each_part_to_the_placement_of_the_job_it_stopped():
+    ours, _ = _buffers(4, 1, gamma=1.0, per_job_credit=True, brownout_credit=True)
+    ours.rewards[:, 0] = [0.0, 0.0, -5.0 - 5.0, 0.0]  # step 2: two brownouts, one stopped jobs 3 and 4
+    ours.decided[:, 0] = [3, 4, 7, 3]  # jobs 3 and 4 placed at steps 0 and 1; job 3 again at step 3
+    ours.dt_s[:] = 1.0
+    none = (np.zeros(0, np.int64), np.zeros(0))
+    step_2 = {
+        "settled": {"jobs": none[0], "reward": none[1]},
+        "brownouts": {"jobs": np.array([3, 4]), "reward": np.array([-2.5, -2.5]), "unassigned": -5.0},
+    }
+    ours.settled = [[none], [none], [credit._job_parts(step_2)], [none]]
+    got = ours.credited_rewards()[:, 0]
+    # each stopped job's part goes to its placement; the brownout that stopped none stays at step 2
+    np.testing.assert_allclose(got, [-2.5, -2.5, -5.0, 0.0])
+
+
+def test_brownout_credit_needs_per_job_credit_and_the_env_info():
+    with pytest.raises(ValueError, match="brownout_credit .* needs per_job_credit"):
+        _buffers(4, 1, gamma=1.0, brownout_credit=True)
+    with pytest.raises(ValueError, match="brownout_credit .* needs per_job_credit"):
+        credit.buffer_settings("maskable_ppo", {"brownout_credit": True})
+    with pytest.raises(ValueError, match="brownout_credit must be true or false"):
+        credit.buffer_settings("maskable_ppo", {"per_job_credit": True, "brownout_credit": "yes"})
+    ours, _ = _buffers(4, 1, gamma=1.0, per_job_credit=True, brownout_credit=True)
+    empty = {"jobs": np.zeros(0, np.int64), "reward": np.zeros(0)}
+    with pytest.raises(ValueError, match=r"info\['brownouts'\]"):
+        ours.record([{"dt_s": 1.0, "decided_job": 0, "time_s": 1.0, "settled": empty}])
+
+
+def _real_rollout(n_steps: int, seed: int = 3, brownout_credit: bool = False, **env_kwargs):
     """A buffer filled from Tiny-v1 with masked random actions, infos recorded as the callback does."""
-    ours, env = _buffers(n_steps, 1, gamma=0.999, per_job_credit=True, time_constant_h=1.0)
+    env = gym.make(TINY, **env_kwargs)
+    ours = credit.CreditRolloutBuffer(n_steps, env.observation_space, env.action_space, gamma=0.999,
+                                      gae_lambda=0.95, n_envs=1, per_job_credit=True,
+                                      brownout_credit=brownout_credit, time_constant_h=1.0)  # fmt: skip
     rng = np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
     start, episodes = 1.0, [[]]
@@ -118,6 +150,20 @@ def test_per_job_credit_keeps_each_episodes_undiscounted_return():
         assert credited[steps].sum() == pytest.approx(raw[steps].sum(), abs=1e-9)
     ours.compute_returns_and_advantage(th.zeros(1), np.array([False]))
     assert np.isfinite(ours.returns).all()
+
+
+def test_brownout_credit_keeps_each_episodes_undiscounted_return_and_moves_the_penalties():
+    # a small battery: random placements brown satellites out with jobs running
+    moved, episodes = _real_rollout(120, brownout_credit=True, battery_wh=300.0)
+    kept, _ = _real_rollout(120, brownout_credit=False, battery_wh=300.0)  # the same rollout
+    np.testing.assert_array_equal(moved.rewards, kept.rewards)
+    assert len(episodes) >= 3
+    with_brownouts, settled_only = moved.credited_rewards()[:, 0], kept.credited_rewards()[:, 0]
+    raw = moved.rewards[:, 0].astype(np.float64)
+    for steps in episodes:
+        assert with_brownouts[steps].sum() == pytest.approx(raw[steps].sum(), abs=1e-9)
+    assert not np.allclose(with_brownouts, settled_only)  # some brownout penalty moved to a placement
+    assert (with_brownouts - settled_only).sum() == pytest.approx(0.0, abs=1e-9)
 
 
 def test_lagged_credit_trains_on_the_previous_rollout_with_the_next_ones_settlements():

@@ -62,3 +62,31 @@ def test_dt_s_sums_to_the_episode_length_and_the_decided_job_is_never_a_future_o
     assert (decided >= 0).all() and (decided < len(sim.jobs)).all()
     times = np.array([s["time_s"] for s in steps])
     np.testing.assert_allclose(np.diff(times), dt[1:])
+
+
+def test_brownout_parts_name_the_running_jobs_they_stopped_and_add_up_to_the_penalty():
+    # a small battery on Tiny-v1: random placements brown satellites out, some with jobs running
+    env = gym.make("orbit_env/Tiny-v1", battery_wh=300.0)
+    obs, info = env.reset(seed=3)
+    assert info["brownouts"]["jobs"].size == 0 and info["brownouts"]["unassigned"] == 0.0
+    rng = np.random.default_rng(0)
+    placed: set[int] = set()
+    stopped, total, done = 0, 0.0, False
+    while not done:
+        action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        if action < env.unwrapped.n_sats:
+            placed.add(info["job"])
+        obs, reward, terminated, truncated, info = env.step(action)
+        parts = info["brownouts"]
+        assert parts["reward"].sum() + parts["unassigned"] == pytest.approx(
+            info["reward_components"]["brownout"], abs=1e-9
+        )
+        assert set(parts["jobs"].tolist()) <= placed  # only placed (running) jobs are stopped
+        stopped += parts["jobs"].size
+        total += parts["reward"].sum() + parts["unassigned"]
+        done = terminated or truncated
+    metrics = info["episode_metrics"]
+    penalty = env.unwrapped.config.reward.brownout_penalty
+    assert metrics["brownouts"] > 0 and stopped > 0  # the case this test is about happened
+    assert total == pytest.approx(-penalty * metrics["brownouts"])
+    assert stopped <= metrics["job_failures"]

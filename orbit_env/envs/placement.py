@@ -96,7 +96,11 @@ class OrbitPlacementEnv(gym.Env):
     reset's and every step's sum to the episode's length), and which jobs settled during the
     step and for how much: ``info["settled"] = {"jobs": int64[K], "reward": float64[K]}``
     (value if on time, −miss_penalty × value if late or expired, −reject_penalty × value if
-    rejected); with the brownout component they add up to the step's reward.
+    rejected); with the brownout component they add up to the step's reward. The brownouts of
+    the step, by the jobs they stopped: ``info["brownouts"] = {"jobs": int64[M], "reward":
+    float64[M], "unassigned": float}``, each brownout's −brownout_penalty split equally over the
+    running jobs it stopped, and ``unassigned`` the penalty of brownouts that stopped none; the
+    parts and ``unassigned`` add up to ``reward_components["brownout"]``.
 
     ## Starting State
     The epoch is the configured one or the start of a day drawn from the ``split``'s days of
@@ -205,7 +209,8 @@ class OrbitPlacementEnv(gym.Env):
         self.sim.reset(self.np_random)
         self._features.reset()
         self._last = self._reward_totals()
-        self.sim.take_settled()  # nothing settles before the first decision; start the log clean
+        self.sim.take_settled()  # nothing settles before the first decision; start the logs clean
+        self.sim.take_brownouts()
         self._next_decision()
         # An episode may hold no decision at all (no job presented before the horizon, or every
         # satellite lost first): its one step then only ends it, so defer and reject stay valid.
@@ -216,6 +221,7 @@ class OrbitPlacementEnv(gym.Env):
         info = self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
         # dt_s at reset: from the episode's start to the first decision
         info.update(dt_s=self.sim.now_s, decided_job=-1, settled=self._settled(np.zeros(0, dtype=np.int64)))
+        info["brownouts"] = {"jobs": np.zeros(0, dtype=np.int64), "reward": np.zeros(0), "unassigned": 0.0}
         return obs, info
 
     def step(self, action: Any):
@@ -251,6 +257,7 @@ class OrbitPlacementEnv(gym.Env):
         info = self._info(invalid=invalid, components=components)
         info.update(dt_s=sim.now_s - t_before, decided_job=-1 if job is None else job)
         info["settled"] = self._settled(sim.take_settled())
+        info["brownouts"] = self._brownouts(*sim.take_brownouts())
         if terminated or truncated:
             info["episode_metrics"] = sim.metrics()
         return obs, reward, terminated, truncated, info
@@ -324,6 +331,12 @@ class OrbitPlacementEnv(gym.Env):
             np.where(state == REJECTED, -r.reject_penalty, -r.miss_penalty),
         )
         return {"jobs": ids, "reward": value * scale}
+
+    def _brownouts(self, idle: int, jobs: np.ndarray, share: np.ndarray) -> dict[str, Any]:
+        """``{"jobs": int64[M], "reward": float64[M], "unassigned": float}``: each brownout's
+        penalty split over the running jobs it stopped; ``unassigned`` for those that stopped none."""
+        penalty = self.config.reward.brownout_penalty
+        return {"jobs": jobs, "reward": -penalty * share, "unassigned": -penalty * idle}
 
     def _info(self, invalid: bool, components: dict[str, float]) -> dict[str, Any]:
         sim = self.sim

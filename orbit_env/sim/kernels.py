@@ -391,10 +391,11 @@ def run_step(
     presented again (the next step boundary).
 
     Returns:
-        ``(status, busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, job_failures)``:
-        ``DONE`` or ``TOO_MANY_EVENTS``; the counter with this step added; the jobs that
-        finished (job id, satellite, time) and the brownouts (satellite, time), in event order;
-        how many running jobs went back to pending.
+        ``(status, busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, fail_job, fail_of,
+        job_failures)``: ``DONE`` or ``TOO_MANY_EVENTS``; the counter with this step added; the
+        jobs that finished (job id, satellite, time) and the brownouts (satellite, time), in
+        event order; the jobs each brownout stopped (job id, index of its brownout in
+        ``brown_sat``); how many running jobs went back to pending.
     """
     n_sats, n_slots = slot_job.shape
     n_queue = queue.shape[1]
@@ -406,6 +407,8 @@ def run_step(
     fin_t = np.empty(state.shape[0])
     brown_sat = np.empty(max(n_sats, 1), dtype=np.int64)
     brown_t = np.empty(max(n_sats, 1))
+    fail_job = np.empty(max(n_sats * n_slots, 1), dtype=np.int64)
+    fail_of = np.empty(max(n_sats * n_slots, 1), dtype=np.int64)
     n_fin = 0
     n_brown = 0
     failures = 0
@@ -481,6 +484,11 @@ def run_step(
                         input_station[job] = -1
                         input_sat[job] = n
                         target[job] = -1
+                        if failures == fail_job.shape[0]:  # grow
+                            fail_job = np.concatenate((fail_job, np.empty(failures, dtype=np.int64)))
+                            fail_of = np.concatenate((fail_of, np.empty(failures, dtype=np.int64)))
+                        fail_job[failures] = job
+                        fail_of[failures] = n_brown
                         failures += 1
                     slot_job[n, a] = -1
                     slot_rem[n, a] = 0.0
@@ -499,7 +507,8 @@ def run_step(
                 live_any = True
         if not live_any:
             return (DONE, busy_slot_s, fin_job[:n_fin], fin_sat[:n_fin], fin_t[:n_fin],
-                    brown_sat[:n_brown], brown_t[:n_brown], failures)  # fmt: skip
+                    brown_sat[:n_brown], brown_t[:n_brown],
+                    fail_job[:failures], fail_of[:failures], failures)  # fmt: skip
         for n in range(n_sats):
             live = tau[n] < t1
             lit = tau[n] >= sun_a[n] and tau[n] < sun_b[n] and alive[n]
@@ -579,4 +588,5 @@ def run_step(
         for n in range(n_sats):
             tau[n] = nxt[n]
     return (TOO_MANY_EVENTS, busy_slot_s, fin_job[:n_fin], fin_sat[:n_fin], fin_t[:n_fin],
-            brown_sat[:n_brown], brown_t[:n_brown], failures)  # fmt: skip
+            brown_sat[:n_brown], brown_t[:n_brown],
+            fail_job[:failures], fail_of[:failures], failures)  # fmt: skip

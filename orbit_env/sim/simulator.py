@@ -272,6 +272,9 @@ class Simulator:
         self.placed_from = np.full((j, 2), -1, dtype=np.int64)
         self.counters = Counters()
         self._settled: list[np.ndarray] = []  # ids settled since the last take_settled()
+        # (brownouts that stopped no job, jobs stopped, each one's share of its brownout) since
+        # the last take_brownouts()
+        self._brownouts: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.step_index = 0
         self._next_arrival = 0  # jobs from here on have not arrived (FUTURE)
         self._unsettled_from = 0  # jobs before this one are settled (kept by pending(), read by scans)
@@ -321,6 +324,21 @@ class Simulator:
         ids = self._settled[0] if len(self._settled) == 1 else np.concatenate(self._settled)
         self._settled = []
         return ids
+
+    def take_brownouts(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """The brownouts since the last call: ``(idle, jobs, share)``.
+
+        ``jobs`` int64[M] are the running jobs the brownouts stopped, in event order, ``share``
+        float64[M] each one's part of its brownout (1 / the jobs that brownout stopped), and
+        ``idle`` how many brownouts stopped no job.
+        """
+        if not self._brownouts:
+            return 0, np.zeros(0, dtype=np.int64), np.zeros(0)
+        idle = sum(n for n, _, _ in self._brownouts)
+        jobs = np.concatenate([j for _, j, _ in self._brownouts])
+        share = np.concatenate([s for _, _, s in self._brownouts])
+        self._brownouts = []
+        return idle, jobs, share
 
     def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:
         """Call ``listener(sim)`` after every :meth:`advance` (e.g. to record traces).
@@ -644,7 +662,7 @@ class Simulator:
         alive = self.geometry.valid[k] & self.geometry.valid[k + 1]
         sun_a, sun_b = self._sun_window(k, t0)
         radio_w = p.radio_w * self._radio_share(t0, t1)
-        status, c.busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, failures = kernels.run_step(
+        out = kernels.run_step(
             t0, t1, alive, sun_a, sun_b, radio_w,
             float(p.solar_array_w), float(p.bus_w), float(p.accelerator_w), float(p.accelerator_idle_w),
             int(p.accelerators), float(p.battery_wh), float(p.charge_efficiency),
@@ -655,11 +673,16 @@ class Simulator:
             lg.generated, lg.used, lg.charged, lg.discharged, lg.curtailed,
             (self.step_index + 1) * self.dt_s, float(c.busy_slot_s), _MAX_EVENTS_PER_STEP,
         )  # fmt: skip
+        status, c.busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, fail_job, fail_of, failures = out
         for job, sat, t_s in zip(fin_job.tolist(), fin_sat.tolist(), fin_t.tolist(), strict=True):
             self._book_delivery(job, sat, t_s)
         c.job_failures += int(failures)
-        c.brownouts += int(brown_sat.size)
-        c.brownout_times_s.extend(brown_t.tolist())
+        if brown_sat.size:
+            c.brownouts += int(brown_sat.size)
+            c.brownout_times_s.extend(brown_t.tolist())
+            stopped = np.bincount(fail_of, minlength=brown_sat.size)
+            share = 1.0 / stopped[fail_of]
+            self._brownouts.append((int((stopped == 0).sum()), fail_job, share))
         if status != kernels.DONE:
             # Only a battery too small for the load gets here: it browns out and recovers in a loop.
             raise ValueError(
