@@ -142,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--dagger-epochs", type=int, default=None, help="epochs of each DAgger refit (None: --bc-epochs)"
     )
     p.add_argument(
+        "--bc-tie-tolerance",
+        type=float,
+        default=0.0,
+        help="clone towards a set: every satellite the teacher scores within this share of its best "
+        "score (0: the teacher's action only)",
+    )
+    p.add_argument(
         "--eval-freq", type=int, default=10000, help="validate every this many env steps (0: never)"
     )
     p.add_argument("--eval-episodes", type=int, default=5, help="validation episodes per evaluation")
@@ -565,6 +572,8 @@ def check_arguments(args: argparse.Namespace) -> tuple[str, dict[str, Any], dict
     for flag, value, low in dagger:
         if value < low:
             raise ValueError(f"{flag} must be >= {low}, got {value}")
+    if not (np.isfinite(args.bc_tie_tolerance) and args.bc_tie_tolerance >= 0):
+        raise ValueError(f"--bc-tie-tolerance must be a number >= 0, got {args.bc_tie_tolerance}")
     # (a resumed run inherits its cloning arguments but clones nothing)
     if args.dagger_rounds and not args.resume and not (args.init_from and args.init_from in HEURISTICS):
         raise ValueError(
@@ -798,6 +807,7 @@ def clone_heuristic(
         dagger_rounds=args.dagger_rounds,
         dagger_episodes=args.dagger_episodes,
         dagger_epochs=args.dagger_epochs,
+        tie_tolerance=args.bc_tie_tolerance,
     )
     for epoch, (loss, acc) in enumerate(zip(stats["epoch_loss"], stats["epoch_accuracy"], strict=True)):
         logger.record("bc/loss", loss)
@@ -814,6 +824,8 @@ def clone_heuristic(
             f"{round_stats['accuracy']:.3f} of its own states, return {round_stats['return']:.1f}"
         )
     logger.record("bc/final_accuracy", stats["accuracy"])
+    if "accuracy_ties" in stats:
+        logger.record("bc/final_accuracy_ties", stats["accuracy_ties"])
     if stats["accuracy_placements"] is not None:
         logger.record("bc/final_accuracy_placements", stats["accuracy_placements"])
     if stats["value_explained_variance"] is not None:

@@ -65,6 +65,13 @@ def flatten_observation(observation: Any) -> np.ndarray:
     return np.asarray(observation, dtype=np.float32)
 
 
+def pick_best(score: np.ndarray, allowed: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+    """argmax of ``score`` over ``allowed`` satellites per row; ``otherwise`` where none is allowed."""
+    masked = np.where(allowed, score, -np.inf)
+    best = masked.argmax(axis=-1)
+    return np.where(allowed.any(axis=-1), best, otherwise)
+
+
 class HeuristicPolicy:
     """Base class of the hand-written rules: batching, decoding and the fallback.
 
@@ -77,11 +84,18 @@ class HeuristicPolicy:
     """
 
     name = "heuristic"
+    #: relative score tolerance of :attr:`ties` (0: no ties recorded)
+    tie_tolerance: float = 0.0
 
     def __init__(self, seed: int | None = None, defer_s: float = DEFAULT_DEFER_S) -> None:
         self.rng = np.random.default_rng(seed)
         self.defer_s = float(defer_s)
         self._layout: ObservationLayout | None = None
+        #: bool[B, N + 2] after :meth:`predict` with ``tie_tolerance > 0``: the actions the rule
+        #: rates as good as its choice (the satellites whose score is within the tolerance of
+        #: the chosen one's); only the chosen action where it did not pick by score
+        self.ties: np.ndarray | None = None
+        self._picked: np.ndarray | None = None
 
     def predict(
         self,
@@ -98,9 +112,30 @@ class HeuristicPolicy:
         if episode_start is not None:
             self.on_episode_start(np.atleast_1d(episode_start))
         lay = self._layout
+        self._picked = None
         actions = self.choose(lay, lay.satellites(batch), lay.job(batch), lay.globals(batch))
         actions = np.asarray(actions, dtype=np.int64)
+        if self.tie_tolerance > 0:
+            self.ties = np.zeros((actions.shape[0], lay.n_sats + 2), dtype=bool)
+            if self._picked is not None:  # rows whose action is the scored pick: its ties
+                scored = actions == self._picked[0]
+                self.ties[scored] = self._picked[1][scored]
+            self.ties[np.arange(actions.shape[0]), actions] = True
         return (actions[0] if single else actions), state
+
+    def pick(self, score: np.ndarray, allowed: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
+        """:func:`pick_best` that also remembers, with ``tie_tolerance > 0``, the allowed
+        satellites scored within ``tie_tolerance · max(|best score|, 1)`` of the best (see :attr:`ties`)."""
+        action = pick_best(score, allowed, otherwise)
+        if self.tie_tolerance > 0:
+            masked = np.where(allowed, score, -np.inf)
+            top = masked.max(axis=-1, keepdims=True)
+            near = allowed & (masked >= top - self.tie_tolerance * np.maximum(np.abs(top), 1.0))
+            placed = action < score.shape[-1]
+            ties = np.zeros((score.shape[0], score.shape[-1] + 2), dtype=bool)
+            ties[placed, : score.shape[-1]] = near[placed]
+            self._picked = (action, ties)
+        return action
 
     def on_episode_start(self, starts: np.ndarray) -> None:
         """Reset per-episode state for the batch entries that start an episode."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from agents.base import DEFAULT_DEFER_S, HeuristicPolicy
+from agents.base import DEFAULT_DEFER_S, HeuristicPolicy, pick_best
 from orbit_env.envs.observation import ObservationLayout
 
 
@@ -38,13 +38,6 @@ def fallback(layout: ObservationLayout, job: np.ndarray, defer_s: float = DEFAUL
     to_deadline = _job(layout, job, "time_to_deadline")  # [s]
     work = _job(layout, job, "work")  # [s]
     return np.where(to_deadline > work + 2 * defer_s, n, n + 1)
-
-
-def pick(score: np.ndarray, allowed: np.ndarray, otherwise: np.ndarray) -> np.ndarray:
-    """argmax of ``score`` over ``allowed`` satellites per row; ``otherwise`` where none is allowed."""
-    masked = np.where(allowed, score, -np.inf)
-    best = masked.argmax(axis=-1)
-    return np.where(allowed.any(axis=-1), best, otherwise)
 
 
 class RandomPolicy(HeuristicPolicy):
@@ -78,7 +71,7 @@ class RoundRobinPolicy(HeuristicPolicy):
         if self.last is None or self.last.shape[0] != b:
             self.last = np.full(b, -1)
         order = (np.arange(n)[None, :] - self.last[:, None] - 1) % n  # 0 = the next one
-        action = pick(-order.astype(float), valid, np.full(b, n + 1))
+        action = pick_best(-order.astype(float), valid, np.full(b, n + 1))
         self.last = np.where(action < n, action, self.last)
         return action
 
@@ -91,7 +84,7 @@ class LeastLoadedPolicy(HeuristicPolicy):
     def choose(self, layout, sats, job, glob):
         valid = _col(layout, sats, "valid_target") > 0.5
         score = -_col(layout, sats, "queued_work") - 1e-3 * _col(layout, sats, "queue_fill")
-        return pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
+        return self.pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
 
 
 class MostChargedPolicy(HeuristicPolicy):
@@ -101,7 +94,7 @@ class MostChargedPolicy(HeuristicPolicy):
 
     def choose(self, layout, sats, job, glob):
         valid = _col(layout, sats, "valid_target") > 0.5
-        return pick(_col(layout, sats, "soc"), valid, np.full(valid.shape[0], layout.n_sats + 1))
+        return self.pick(_col(layout, sats, "soc"), valid, np.full(valid.shape[0], layout.n_sats + 1))
 
 
 class SunlitFirstPolicy(HeuristicPolicy):
@@ -112,7 +105,7 @@ class SunlitFirstPolicy(HeuristicPolicy):
     def choose(self, layout, sats, job, glob):
         valid = _col(layout, sats, "valid_target") > 0.5
         score = 10.0 * _col(layout, sats, "sunlit") - _col(layout, sats, "queued_work")
-        return pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
+        return self.pick(score, valid, np.full(valid.shape[0], layout.n_sats + 1))
 
 
 class EarliestFinishPolicy(HeuristicPolicy):
@@ -123,7 +116,7 @@ class EarliestFinishPolicy(HeuristicPolicy):
     def choose(self, layout, sats, job, glob):
         valid = _col(layout, sats, "valid_target") > 0.5
         slack = _col(layout, sats, "delivery_slack")
-        return pick(slack, valid & (slack >= 0), np.full(valid.shape[0], layout.n_sats + 1))
+        return self.pick(slack, valid & (slack >= 0), np.full(valid.shape[0], layout.n_sats + 1))
 
 
 @dataclass(frozen=True)
@@ -205,7 +198,7 @@ class EnergyAwarePolicy(HeuristicPolicy):
     def choose(self, layout, sats, job, glob):
         ok = self.eligible(layout, sats, job, glob)
         other = fallback(layout, job, self.defer_s)
-        action = pick(_col(layout, sats, "delivery_slack"), ok, other)
+        action = self.pick(_col(layout, sats, "delivery_slack"), ok, other)
         return np.where(self.admit(layout, sats, job, glob), action, other)
 
 
@@ -324,7 +317,7 @@ class MarginalCostPolicy(HeuristicPolicy):
         on_time = _col(layout, sats, "delivery_slack") >= 0
         hours = _job(layout, job, "work")[..., None] / 3600.0
         surplus = _job(layout, job, "value")[..., None] - self.price(layout, sats) * hours
-        return pick(surplus, valid & on_time & (surplus > 0), fallback(layout, job, self.defer_s))
+        return self.pick(surplus, valid & on_time & (surplus > 0), fallback(layout, job, self.defer_s))
 
 
 HEURISTICS: dict[str, type[HeuristicPolicy]] = {

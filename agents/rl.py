@@ -440,6 +440,7 @@ def collect_teacher(
     progress: bool = False,
     student: Any = None,
     first_episode: int = 0,
+    tie_tolerance: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Roll out a heuristic on ``split="train"`` episodes; flat observations, actions, masks, rewards.
 
@@ -451,19 +452,24 @@ def collect_teacher(
     teacher only labels the states the student reaches (DAgger); ``actions`` are then the
     teacher's labels and ``played`` the student's actions.
 
+    With ``tie_tolerance > 0``, ``ties bool[T, N + 2]`` too: the actions the teacher rates as
+    good as its own (:attr:`agents.base.HeuristicPolicy.ties`).
+
     Returns:
         ``obs float32[T, D]``, ``actions int64[T]`` (the teacher's), ``played int64[T]``,
         ``masks bool[T, N + 2]``, ``rewards float32[T]``, ``episode_starts bool[T]``,
-        ``returns float64[E]``, ``on_time_value_rate float64[E]``.
+        ``returns float64[E]``, ``on_time_value_rate float64[E]`` (and ``ties``).
     """
     if teacher not in HEURISTICS:
         raise ValueError(f"unknown teacher {teacher!r}; heuristics: {', '.join(HEURISTICS)}")
     env = gymnasium.make(env_id, split="train", **dict(env_kwargs or {}))
     obs_l, act_l, play_l, mask_l, rew_l, start_l, returns, rates = [], [], [], [], [], [], [], []
+    tie_l: list[np.ndarray] = []
     desc = f"cloning {teacher}" if student is None else f"DAgger: {teacher} labels the clone's states"
     bar = _bar(progress, episodes, desc, "ep")
     for i in range(episodes):
         policy = HEURISTICS[teacher](seed=seed + first_episode + i, defer_s=defer_s_of(env))
+        policy.tie_tolerance = tie_tolerance
         obs, info = env.reset(seed=100_000 * (seed + 1) + first_episode + i)
         start, total, done = True, 0.0, False
         while not done:
@@ -475,6 +481,8 @@ def collect_teacher(
                 played, _ = student.predict(obs, deterministic=True, **_mask_kwargs(student, mask))
             obs_l.append(flat.astype(np.float32, copy=False))
             act_l.append(int(action))
+            if tie_tolerance > 0:
+                tie_l.append(policy.ties[0])
             play_l.append(int(played))
             mask_l.append(mask)
             start_l.append(start)
@@ -489,7 +497,9 @@ def collect_teacher(
     if bar is not None:
         bar.close()
     env.close()
+    ties = {"ties": np.stack(tie_l)} if tie_tolerance > 0 else {}
     return {
+        **ties,
         "obs": np.stack(obs_l),
         "actions": np.asarray(act_l, dtype=np.int64),
         "played": np.asarray(play_l, dtype=np.int64),
@@ -544,12 +554,17 @@ def behaviour_clone(
     dagger_rounds: int = 0,
     dagger_episodes: int = 5,
     dagger_epochs: int | None = None,
+    tie_tolerance: float = 0.0,
 ) -> dict[str, Any]:
     """Clone a heuristic into an actor-critic policy before RL fine-tuning (design §3.6).
 
     1. Roll out ``teacher`` for ``episodes`` train-split episodes (:func:`collect_teacher`).
     2. Supervised pass: minimise the cross-entropy of the policy's masked action distribution
        against the teacher's actions (Adam, ``epochs`` passes, minibatches of ``batch_size``).
+       With ``tie_tolerance`` τ > 0 the target is a set: the satellites the teacher scores
+       within τ·|its best score| of its choice, and the loss −log Σ_set π(a), so a clone that
+       puts its probability on any of the teacher's near-equal satellites is not punished (on a
+       cluster of near-identical satellites the teacher's argmax among them is arbitrary).
     3. DAgger (Ross et al., 2011), ``dagger_rounds`` times: the clone plays ``dagger_episodes``
        new train episodes, the teacher labels every state the clone reaches, and step 2 runs
        again on all the data so far (``dagger_epochs`` passes, default ``epochs``), so the clone
@@ -569,7 +584,9 @@ def behaviour_clone(
         "teacher_return", "teacher_on_time_value_rate", "dagger": [...], "seconds"}``; accuracy
         is the share of the collected decisions where the policy's most likely valid action is
         the teacher's, ``accuracy_placements`` the same over the decisions where the teacher
-        placed the job. Each ``dagger`` entry is one round: the clone's agreement with the
+        placed the job; with ``tie_tolerance``, ``accuracy_ties`` (the share whose most likely
+        action is in the teacher's set) and ``mean_ties`` (the set's mean size where the teacher
+        placed). Each ``dagger`` entry is one round: the clone's agreement with the
         teacher on its own states (``accuracy``, ``accuracy_placements``, before that round's
         fit), its mean ``return`` and the ``samples`` added.
     """
@@ -580,8 +597,11 @@ def behaviour_clone(
     for name, value in (("dagger_episodes", dagger_episodes), ("dagger_epochs", dagger_epochs)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    number = isinstance(tie_tolerance, int | float) and not isinstance(tie_tolerance, bool)
+    if not (number and np.isfinite(tie_tolerance) and tie_tolerance >= 0):
+        raise ValueError(f"tie_tolerance must be a number >= 0, got {tie_tolerance!r}")
     start_time = time.perf_counter()
-    data = collect_teacher(env_id, teacher, episodes, env_kwargs, seed, progress)
+    data = collect_teacher(env_id, teacher, episodes, env_kwargs, seed, progress, tie_tolerance=tie_tolerance)
     teacher_stats = {
         "teacher_return": float(data["returns"].mean()),
         "teacher_on_time_value_rate": float(data["on_time_value_rate"].mean()),
@@ -592,7 +612,9 @@ def behaviour_clone(
     rounds = []
     for r in range(dagger_rounds):
         first = episodes + r * dagger_episodes
-        new = collect_teacher(env_id, teacher, dagger_episodes, env_kwargs, seed, progress, policy, first)
+        new = collect_teacher(
+            env_id, teacher, dagger_episodes, env_kwargs, seed, progress, policy, first, tie_tolerance
+        )
         rounds.append(
             {
                 **_agreement(new["played"], new["actions"], new["masks"].shape[1] - 2),
@@ -606,6 +628,7 @@ def behaviour_clone(
     stats: dict[str, Any] = {
         "teacher": teacher,
         "episodes": episodes,
+        "tie_tolerance": float(tie_tolerance),
         **fit.evaluate(),
         "epoch_loss": epoch_loss,
         "epoch_accuracy": epoch_acc,
@@ -673,6 +696,7 @@ class _ActorFit:
 
     def set_data(self, data: dict[str, np.ndarray]) -> None:
         self.obs, self.actions, self.masks = data["obs"], data["actions"], data["masks"]
+        self.ties = data.get("ties")  # bool[T, N + 2] set targets, or None: the teacher's action
         valid = self.masks[np.arange(len(self.actions)), self.actions]
         if not valid.all():  # a rule should never pick a masked action; drop such samples if it did
             warnings.warn(
@@ -686,9 +710,23 @@ class _ActorFit:
             return self.policy.get_distribution(x, action_masks=self.masks[idx])
         return self.policy.get_distribution(x)
 
-    def _loss(self, idx: np.ndarray) -> th.Tensor:
-        target = th.as_tensor(self.actions[idx], device=self.device)
-        return -self.distribution(idx).log_prob(target).mean()
+    def _loss(self, idx: np.ndarray, dist: Any = None, reduce: bool = True) -> th.Tensor:
+        """−log π(teacher's action), or −log Σ π over its set of ties; the mean (or per sample)."""
+        dist = self.distribution(idx) if dist is None else dist
+        if self.ties is None:
+            nll = -dist.log_prob(th.as_tensor(self.actions[idx], device=self.device))
+        else:
+            ties = th.as_tensor(self.ties[idx] & self.masks[idx], device=self.device)
+            logp = dist.distribution.logits  # normalised log-probabilities (masked ones ~ -1e8)
+            nll = -th.logsumexp(logp.masked_fill(~ties, -th.inf), dim=-1)
+        return nll.mean() if reduce else nll
+
+    def _hits(self, idx: np.ndarray, mode: th.Tensor) -> np.ndarray:
+        """bool[len(idx)]: the most likely action is the teacher's (or in its set of ties)."""
+        pred = mode.cpu().numpy()
+        if self.ties is None:
+            return pred == self.actions[idx]
+        return self.ties[idx, pred]
 
     def run(self, epochs: int, progress: bool) -> tuple[list[float], list[float]]:
         """``epochs`` passes over the data; each epoch's mean loss and accuracy."""
@@ -702,14 +740,13 @@ class _ActorFit:
             for b in range(0, n, batch_size):
                 idx = order[b : b + batch_size]
                 dist = self.distribution(idx)
-                target = th.as_tensor(self.actions[idx], device=self.device)
-                loss = -dist.log_prob(target).mean()
+                loss = self._loss(idx, dist)
                 self.optimizer.zero_grad()
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.actor, 1.0)
                 self.optimizer.step()
                 total_loss += float(loss.detach()) * len(idx)
-                hits += int((_mode(dist) == target).sum())
+                hits += int(self._hits(idx, _mode(dist)).sum())
             epoch_loss.append(total_loss / n)
             epoch_acc.append(hits / n)
             if bar is not None:
@@ -730,13 +767,18 @@ class _ActorFit:
             for b in range(0, len(keep), step):
                 idx = keep[b : b + step]
                 dist = self.distribution(idx)
-                loss_sum += float(-dist.log_prob(th.as_tensor(self.actions[idx], device=self.device)).sum())
+                loss_sum += float(self._loss(idx, dist, reduce=False).sum())
                 pred[b : b + len(idx)] = _mode(dist).cpu().numpy()
-        return {
+        stats: dict[str, Any] = {
             "samples": int(len(keep)),
             **_agreement(pred, self.actions[keep], self.masks.shape[1] - 2),
             "loss": loss_sum / len(keep),
         }
+        if self.ties is not None:
+            placed = self.actions[keep] < self.masks.shape[1] - 2
+            stats["accuracy_ties"] = float(self.ties[keep, pred].mean())
+            stats["mean_ties"] = float(self.ties[keep][placed].sum(axis=1).mean()) if placed.any() else None
+        return stats
 
 
 def _bar(progress: bool, total: int, desc: str, unit: str) -> Any:

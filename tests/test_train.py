@@ -146,9 +146,44 @@ def test_dagger_rounds_add_the_clones_episodes(tmp_path: Path) -> None:
         rl.behaviour_clone(model, TINY, episodes=1, dagger_rounds=1, dagger_epochs=0)
 
 
+def test_the_teachers_ties_hold_its_action_and_only_valid_satellites_and_grow_with_the_tolerance():
+    tight = rl.collect_teacher(TINY, "marginal_cost", episodes=1, seed=0, tie_tolerance=0.001)
+    loose = rl.collect_teacher(TINY, "marginal_cost", episodes=1, seed=0, tie_tolerance=0.5)
+    plain = rl.collect_teacher(TINY, "marginal_cost", episodes=1, seed=0)
+    assert "ties" not in plain and np.array_equal(plain["actions"], tight["actions"])  # same play
+    for data in (tight, loose):
+        ties, actions, masks = data["ties"], data["actions"], data["masks"]
+        assert ties[np.arange(len(actions)), actions].all()  # the teacher's own action is in its set
+        assert not (ties & ~masks).any()  # never a masked action
+        placed = actions < masks.shape[1] - 2
+        assert (ties[~placed].sum(axis=1) == 1).all()  # a deferral or rejection is its own set
+    assert (loose["ties"] >= tight["ties"]).all() and loose["ties"].sum() > tight["ties"].sum()
+
+
+def test_a_clone_towards_sets_of_ties_scores_its_set_and_reduces_to_plain_cloning_on_singletons():
+    from sb3_contrib import MaskablePPO
+
+    model = MaskablePPO(rl.SatScorerPolicy, gymnasium.make(TINY), seed=0, n_steps=64)
+    data = rl.collect_teacher(TINY, "marginal_cost", episodes=1, seed=0, tie_tolerance=0.5)
+    plain = rl._ActorFit(model.policy, {k: v for k, v in data.items() if k != "ties"}, "m", 0, 64, 1e-3)
+    singletons = dict(data, ties=np.eye(data["masks"].shape[1], dtype=bool)[data["actions"]])
+    as_sets = rl._ActorFit(model.policy, singletons, "m", 0, 64, 1e-3)
+    wide = rl._ActorFit(model.policy, data, "m", 0, 64, 1e-3)
+    idx = np.arange(len(data["actions"]))
+    with th.no_grad():
+        assert float(as_sets._loss(idx)) == pytest.approx(float(plain._loss(idx)), rel=1e-5)
+        assert float(wide._loss(idx)) <= float(plain._loss(idx)) + 1e-6  # a bigger set is never worse
+    stats = rl.behaviour_clone(model, TINY, teacher="marginal_cost", episodes=1, epochs=2, tie_tolerance=0.5)
+    assert stats["tie_tolerance"] == 0.5 and stats["mean_ties"] >= 1.0
+    assert stats["accuracy_ties"] >= stats["accuracy"]
+    with pytest.raises(ValueError, match="tie_tolerance must be a number >= 0"):
+        rl.behaviour_clone(model, TINY, episodes=1, tie_tolerance=-0.1)
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
+        (["--bc-tie-tolerance", "-1", "--init-from", "marginal_cost"], "--bc-tie-tolerance must be a number"),
         (["--dagger-rounds", "-1", "--init-from", "eclipse_safe"], "--dagger-rounds must be >= 0"),
         (
             ["--dagger-rounds", "1", "--dagger-episodes", "0", "--init-from", "eclipse_safe"],
