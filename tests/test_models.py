@@ -48,3 +48,24 @@ def test_unknown_algorithm_and_missing_file_are_clear_errors(tmp_path: Path) -> 
         load_model(tmp_path / "any.zip", "sac")
     with pytest.raises(FileNotFoundError, match="nothing.zip"):
         load_model(tmp_path / "nothing.zip")
+
+
+def test_the_committed_walkerleo_model_loads_and_places_jobs_on_valid_satellites() -> None:
+    import gymnasium
+
+    import orbit_env  # noqa: F401  (registers the ids)
+    from agents.registry import make_policy
+
+    root = Path(__file__).resolve().parents[1]
+    env = gymnasium.make("orbit_env/WalkerLEO-v1", horizon_s=1800.0)  # the same spaces, a short day
+    policy = make_policy(str(root / "models/WalkerLEO-v1/maskable_ppo.zip"), env=env)
+    obs, info = env.reset(seed=1000)
+    placed = 0
+    for _ in range(200):
+        action, _ = policy.predict(obs, deterministic=True)
+        assert info["action_mask"][int(action)]
+        placed += int(action) < env.unwrapped.n_sats
+        obs, _, terminated, truncated, info = env.step(action)
+        if terminated or truncated:
+            break
+    assert placed > 0
