@@ -104,8 +104,8 @@ def test_same_seed_and_actions_give_identical_observations_rewards_and_infos():
         for key in a:
             if isinstance(a[key], np.ndarray):
                 assert np.array_equal(a[key], b[key])
-            elif key == "settled":
-                assert all(np.array_equal(a[key][k], b[key][k]) for k in ("jobs", "reward"))
+            elif key in ("settled", "brownouts"):
+                assert all(np.array_equal(a[key][k], b[key][k]) for k in a[key])
             else:
                 assert a[key] == b[key]
 
