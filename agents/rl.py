@@ -562,7 +562,7 @@ def behaviour_clone(
     2. Supervised pass: minimise the cross-entropy of the policy's masked action distribution
        against the teacher's actions (Adam, ``epochs`` passes, minibatches of ``batch_size``).
        With ``tie_tolerance`` τ > 0 the target is a set: the satellites the teacher scores
-       within τ·|its best score| of its choice, and the loss −log Σ_set π(a), so a clone that
+       within τ·max(|its best score|, 1) of its choice, and the loss −log Σ_set π(a), so a clone that
        puts its probability on any of the teacher's near-equal satellites is not punished (on a
        cluster of near-identical satellites the teacher's argmax among them is arbitrary).
     3. DAgger (Ross et al., 2011), ``dagger_rounds`` times: the clone plays ``dagger_episodes``
