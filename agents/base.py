@@ -95,7 +95,7 @@ class HeuristicPolicy:
         #: rates as good as its choice (the satellites whose score is within the tolerance of
         #: the chosen one's); only the chosen action where it did not pick by score
         self.ties: np.ndarray | None = None
-        self._picked: np.ndarray | None = None
+        self._picked: tuple[np.ndarray, np.ndarray] | None = None  # (action, ties) of the last pick
 
     def predict(
         self,

@@ -106,11 +106,9 @@ class CreditRolloutBuffer(MaskableRolloutBuffer):
         self.time_constant_h = None if time_constant_h is None else float(time_constant_h)
         self.per_job_credit = bool(per_job_credit)
         self.brownout_credit = bool(brownout_credit)
-        if self.brownout_credit and not self.per_job_credit:
-            raise ValueError("brownout_credit moves penalties onto placements: it needs per_job_credit")
         self.shared_stream = int(shared_stream)
         self.lagged_credit = bool(lagged_credit)
-        _check_lagged(self.lagged_credit, self.per_job_credit, self.shared_stream)
+        _check_combination(self.per_job_credit, self.brownout_credit, self.lagged_credit, self.shared_stream)
         self._previous: dict[str, Any] | None = None
         super().__init__(*args, **kwargs)
         if self.shared_stream < 1 or self.n_envs % self.shared_stream:
@@ -325,8 +323,6 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     brownout = hyperparams.pop("brownout_credit", False)
     if not isinstance(brownout, bool):
         raise ValueError(f"brownout_credit must be true or false, got {brownout!r}")
-    if brownout and not per_job:
-        raise ValueError("brownout_credit moves penalties onto placements: it needs per_job_credit")
     lagged = hyperparams.pop("lagged_credit", False)
     if not isinstance(lagged, bool):
         raise ValueError(f"lagged_credit must be true or false, got {lagged!r}")
@@ -335,7 +331,7 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
         shared = 1
     if isinstance(shared, bool) or not isinstance(shared, int) or shared < 1:
         raise ValueError(f"shared_stream must be an integer >= 1 (envs per stream group), got {shared!r}")
-    _check_lagged(lagged, per_job, shared)
+    _check_combination(per_job, brownout, lagged, shared)
     if shared > 1 and int(hyperparams.get("n_envs", 1)) % shared:
         raise ValueError(f"shared_stream={shared} must divide n_envs={hyperparams.get('n_envs', 1)}")
     if tau is not None and (isinstance(tau, bool) or not isinstance(tau, int | float) or not tau > 0):
@@ -360,8 +356,11 @@ def buffer_settings(algo: str, hyperparams: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check_lagged(lagged: bool, per_job: bool, shared: int) -> None:
-    """``lagged_credit`` needs ``per_job_credit`` and does not combine with shared streams."""
+def _check_combination(per_job: bool, brownout: bool, lagged: bool, shared: int) -> None:
+    """``brownout_credit`` and ``lagged_credit`` need ``per_job_credit``; the lag does not
+    combine with shared streams."""
+    if brownout and not per_job:
+        raise ValueError("brownout_credit moves penalties onto placements: it needs per_job_credit")
     if lagged and not per_job:
         raise ValueError("lagged_credit waits for settlements to credit them: it needs per_job_credit")
     if lagged and shared > 1:

@@ -221,7 +221,7 @@ class OrbitPlacementEnv(gym.Env):
         info = self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
         # dt_s at reset: from the episode's start to the first decision
         info.update(dt_s=self.sim.now_s, decided_job=-1, settled=self._settled(np.zeros(0, dtype=np.int64)))
-        info["brownouts"] = {"jobs": np.zeros(0, dtype=np.int64), "reward": np.zeros(0), "unassigned": 0.0}
+        info["brownouts"] = self._brownouts(0, np.zeros(0, dtype=np.int64), np.zeros(0))
         return obs, info
 
     def step(self, action: Any):
