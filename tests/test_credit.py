@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = "orbit_env/Tiny-v1"
 
 
-def _buffers(n_steps: int, n_envs: int, gamma: float, **credit_kwargs):
-    env = gym.make(TINY)
+def _buffers(n_steps: int, n_envs: int, gamma: float, env_kwargs: dict | None = None, **credit_kwargs):
+    env = gym.make(TINY, **(env_kwargs or {}))
     args = (n_steps, env.observation_space, env.action_space)
     ours = credit.CreditRolloutBuffer(*args, gamma=gamma, gae_lambda=0.95, n_envs=n_envs, **credit_kwargs)
     return ours, env
@@ -118,10 +118,8 @@ def test_brownout_credit_needs_per_job_credit_and_the_env_info():
 
 def _real_rollout(n_steps: int, seed: int = 3, brownout_credit: bool = False, **env_kwargs):
     """A buffer filled from Tiny-v1 with masked random actions, infos recorded as the callback does."""
-    env = gym.make(TINY, **env_kwargs)
-    ours = credit.CreditRolloutBuffer(n_steps, env.observation_space, env.action_space, gamma=0.999,
-                                      gae_lambda=0.95, n_envs=1, per_job_credit=True,
-                                      brownout_credit=brownout_credit, time_constant_h=1.0)  # fmt: skip
+    ours, env = _buffers(n_steps, 1, gamma=0.999, env_kwargs=env_kwargs, per_job_credit=True,
+                         brownout_credit=brownout_credit, time_constant_h=1.0)  # fmt: skip
     rng = np.random.default_rng(seed)
     obs, info = env.reset(seed=seed)
     start, episodes = 1.0, [[]]
