@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -333,3 +334,23 @@ def test_unwritable_cache_dir_still_returns_result(tmp_path, monkeypatch):
     with pytest.warns(UserWarning, match="could not write"):
         geo = compute_geometry(w, EQUINOX, 600.0, 60.0, STATIONS)
     _same(geo, compute_geometry(w, EQUINOX, 600.0, 60.0, STATIONS, cache=False))
+
+
+def test_on_demand_sat_hops_equal_the_all_pairs_table():
+    """The compiled breadth-first search (used where N is too large to precompute every pair)
+    gives the all-pairs table's hops, invalid sources and unreachable satellites included."""
+    w = Constellation.walker(36, 4, 1, 1000.0, 60.0, EQUINOX)
+    geo = compute_geometry(
+        w, EQUINOX, 6 * 3600.0, 300.0, STATIONS[:2], isl=LinkConfig(max_range_km=6000.0), cache=False
+    )
+    assert geo.sat_hops_all.shape[0] == geo.T and (geo.sat_hops_all < 0).any()
+    valid = geo.valid.copy()
+    valid[4, 7] = False  # a satellite whose propagation failed at sample 4: no hops from it
+    table = geo.sat_hops_all.copy()
+    table[4, 7] = -1
+    lazy = dataclasses.replace(geo, valid=valid, sat_hops_all=np.zeros((0, 0, 0), dtype=np.int16))
+    for k in range(geo.T):
+        for source in range(len(w)):
+            hops = lazy.sat_hops(k, source)
+            assert hops.dtype == np.int16 and not hops.flags.writeable
+            assert np.array_equal(hops, table[k, source]), (k, source)

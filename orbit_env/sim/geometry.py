@@ -27,6 +27,7 @@ from sgp4.api import SatrecArray
 
 from orbit_env._checks import check_number, check_utc
 from orbit_env.config import GroundStation
+from orbit_env.sim.kernels import njit
 
 
 class Constellation(Protocol):
@@ -158,27 +159,17 @@ class Geometry:
         if per_k is None:
             if len(self._hops_cache) >= _HOPS_CACHE_SAMPLES:
                 self._hops_cache.pop(next(iter(self._hops_cache)))
-            per_k = self._hops_cache[k] = {}
-        out = per_k.get(source)
+            pairs = self.isl_pairs[self.isl_active[k]]
+            per_k = self._hops_cache[k] = (*_adjacency(pairs, self.N), {})
+        indptr, neighbours, by_source = per_k
+        out = by_source.get(source)
         if out is None:
-            out = per_k[source] = self._hops_from(k, source)
+            out = np.full(self.N, -1, dtype=np.int16)
+            if self.valid[k, source]:
+                _bfs_hops(indptr, neighbours, source, out)
+            out.flags.writeable = False
+            by_source[source] = out
         return out
-
-    def _hops_from(self, k: int, source: int | None) -> np.ndarray:
-        """int16[N] hops from ``source`` (or int16[N, N] from every source when ``None``)."""
-        sources = np.arange(self.N) if source is None else np.array([source])
-        out = np.full((len(sources), self.N), -1, dtype=np.int16)
-        pairs = self.isl_pairs[self.isl_active[k]]
-        if len(pairs):
-            graph = _sat_graph(pairs, self.N)
-            dist = shortest_path(graph, directed=False, unweighted=True, indices=sources)
-            ok = np.isfinite(dist)
-            out[ok] = dist[ok].astype(np.int16)
-        else:
-            out[np.arange(len(sources)), sources] = 0
-        out[~self.valid[k, sources]] = -1
-        out.flags.writeable = False
-        return out if source is None else out[0]
 
     def eclipse_intervals(self, sat: int) -> list[tuple[float, float]]:
         """``(entry_s, exit_s)`` of each eclipse of satellite ``sat`` within the grid.
@@ -575,6 +566,36 @@ def _isl_active(
 def _sat_graph(pairs: np.ndarray, n_sat: int) -> csr_matrix:
     data = np.ones(len(pairs), dtype=np.float64)
     return csr_matrix((data, (pairs[:, 0], pairs[:, 1])), shape=(n_sat, n_sat))
+
+
+def _adjacency(pairs: np.ndarray, n_sat: int) -> tuple[np.ndarray, np.ndarray]:
+    """The undirected graph of ``pairs`` (int[P, 2]) on ``n_sat`` nodes in CSR form:
+    (indptr int64[n_sat + 1], neighbours int64[2P])."""
+    rows = np.concatenate([pairs[:, 0], pairs[:, 1]]).astype(np.int64)
+    cols = np.concatenate([pairs[:, 1], pairs[:, 0]]).astype(np.int64)
+    indptr = np.zeros(n_sat + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_sat), out=indptr[1:])
+    return indptr, cols[np.argsort(rows, kind="stable")]
+
+
+@njit
+def _bfs_hops(indptr, neighbours, source, out) -> None:
+    """Breadth-first search from ``source``: ``out[n]`` (int16[N], -1 on entry) becomes the
+    fewest hops to n over the CSR graph (:func:`_adjacency`), -1 where unreachable."""
+    queue = np.empty(out.shape[0], dtype=np.int64)
+    out[source] = 0
+    queue[0] = source
+    head, tail = 0, 1
+    while head < tail:
+        u = queue[head]
+        head += 1
+        d = out[u] + 1
+        for e in range(indptr[u], indptr[u + 1]):
+            v = neighbours[e]
+            if out[v] < 0:
+                out[v] = d
+                queue[tail] = v
+                tail += 1
 
 
 def _station_hops(vis: np.ndarray, pairs: np.ndarray, active: np.ndarray) -> np.ndarray:
