@@ -257,9 +257,18 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
     ``tables``: :meth:`LinkModel._tables`."""
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     occupy = size_gb * GBIT_PER_GB / rates[0]
+    n = reach_end.shape[0]
     for i in range(targets.shape[0]):
         sat = targets[i]
-        start, _ = book_start(lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, now_s, occupy)
+        # book_start's first round written out here (a call per satellite costs more than its
+        # work); book_start goes on from its start only if the contact closed meanwhile
+        start = next_hold(now_s, occupy, station, sat, reach_end, next_reach, times, dt_s)
+        if np.isfinite(start):
+            start = earliest_gap(lo, hi, count, station, start, occupy)[0]
+            if not _fits(start, occupy, reach_end[_sample(start, dt_s, n), station, sat], dt_s, n):
+                start = book_start(
+                    lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, start, occupy
+                )[0]
         out[i] = _arrival_s(start, size_gb, hops, station, sat, rates, dt_s)
 
 
@@ -288,13 +297,34 @@ def _job_estimate(
     books it. Writes start, finish and delivery [s] (float[M] each, ``inf`` = never)."""
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     occupy = size_gb * GBIT_PER_GB / rates[0]
+    n = reach_end.shape[0]
     for i in range(targets.shape[0]):
         sat = targets[i]
         start = max(ready_s[i], earliest_s[sat]) if valid[sat] else np.inf
         finish = start + work_s
-        down, g, _ = downlink_start(
-            lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, sat, finish, occupy
-        )
+        # downlink_start's common case written out here (a call per satellite costs ~3x its
+        # work): the first station whose contact holds has an antenna free at once
+        down = _first_down(finish, occupy, sat, down_end, next_down, times, dt_s)
+        g = 0
+        if np.isfinite(down):
+            k = _sample(down, dt_s, n)
+            while not _fits(down, occupy, reach_end[k, g, sat], dt_s, n):
+                g += 1
+            if earliest_gap(lo, hi, count, g, down, occupy)[0] != down:
+                down, g, _ = downlink_start(
+                    lo,
+                    hi,
+                    count,
+                    reach_end,
+                    next_reach,
+                    times,
+                    dt_s,
+                    down_end,
+                    next_down,
+                    sat,
+                    finish,
+                    occupy,
+                )
         start_out[i] = start
         finish_out[i] = finish
         delivery_out[i] = _arrival_s(down, size_gb, hops, g, sat, rates, dt_s)

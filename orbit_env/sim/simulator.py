@@ -67,8 +67,9 @@ class JobState(IntEnum):
 # numpy probes an Enum member's type for array protocols at every comparison
 FUTURE, PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = (int(s) for s in JobState)
 IN_FLIGHT = (QUEUED, RUNNING, DOWNLINK)
-#: an arrived job in one of these states is not settled yet
+#: an arrived job in one of these states is not settled yet (PENDING up to ON_TIME, exclusive)
 UNSETTLED = (PENDING, *IN_FLIGHT)
+assert UNSETTLED == tuple(range(PENDING, ON_TIME))
 
 
 class Estimate(NamedTuple):
@@ -380,7 +381,7 @@ class Simulator:
 
     def unsettled(self) -> np.ndarray:
         """int[U] arrived jobs not settled yet (pending or in flight)."""
-        return np.flatnonzero(np.isin(self.state, UNSETTLED))
+        return np.flatnonzero((self.state >= PENDING) & (self.state < ON_TIME))
 
     @property
     def valid_now(self) -> np.ndarray:
