@@ -12,6 +12,11 @@ policy's on-time value and the gap. A second table takes the jobs the LP puts on
 > 0.5) and the policy does not, and says by value where they ended: still pending, queued,
 running or in downlink at the horizon, late, expired or rejected. A gap that sits in one kind and
 one outcome says what a better policy would have to do (or what the LP relaxes).
+
+A policy named ``oracle:RULE`` is RULE with the LP's admissions (a privileged policy, for
+analysis only: it reads the episode's future): every job the LP puts on time less than
+``--oracle-threshold`` is rejected when it is presented, every other decision is RULE's. Were it
+well ahead of RULE, knowing which jobs to take would be worth learning (e.g. by cloning it).
 """
 
 from __future__ import annotations
@@ -37,10 +42,37 @@ LEFT = (JobState.PENDING, JobState.QUEUED, JobState.RUNNING, JobState.DOWNLINK)
 MISSED = (*LEFT, JobState.LATE, JobState.EXPIRED, JobState.REJECTED)
 
 
-def gap(env_id: str, policies: list[str], seeds: list[int], progress: bool = True) -> dict:
+def play_oracle(env, rule: str, seed: int, share: np.ndarray, threshold: float) -> float:
+    """One episode of ``rule`` that rejects every job whose LP on-time share is below
+    ``threshold`` (see the module docstring); returns the episode's return."""
+    policy = make_policy(rule, env=env)
+    obs, info = env.reset(seed=seed)
+    reject = env.unwrapped.n_sats + 1
+    total, done = 0.0, False
+    while not done:
+        job = info["job"]
+        if job >= 0 and share[job] < threshold:
+            action = reject
+        else:
+            action = int(np.asarray(policy.predict(obs, deterministic=True)[0]).reshape(()))
+        obs, reward, terminated, truncated, info = env.step(action)
+        total += float(reward)
+        done = terminated or truncated
+    return total
+
+
+def gap(
+    env_id: str,
+    policies: list[str],
+    seeds: list[int],
+    progress: bool = True,
+    split: str = "test",
+    oracle_threshold: float = 0.5,
+) -> dict:
     """Per kind: ``arrived``, ``ceiling`` and per policy ``on_time`` value [K]; per policy the value
-    of jobs the LP puts on time and the policy does not, by final state (``missed``)."""
-    env = gymnasium.make(env_id, split="test")
+    of jobs the LP puts on time and the policy does not, by final state (``missed``); per policy
+    each episode's return (``returns``) and the LP's return bounds (``bounds``)."""
+    env = gymnasium.make(env_id, split=split)
     n_k = len(KIND_NAMES)
     out = {
         "arrived": np.zeros(n_k),
@@ -48,6 +80,8 @@ def gap(env_id: str, policies: list[str], seeds: list[int], progress: bool = Tru
         "on_time": {p: np.zeros(n_k) for p in policies},
         "missed": {p: dict.fromkeys((s.name for s in MISSED), 0.0) for p in policies},
         "statuses": [],
+        "returns": {p: [] for p in policies},
+        "bounds": [],
     }
     bar = tqdm(total=len(seeds) * (1 + len(policies)), disable=not progress, unit="run")
     for seed in seeds:
@@ -55,6 +89,7 @@ def gap(env_id: str, policies: list[str], seeds: list[int], progress: bool = Tru
         sim = env.unwrapped.sim
         bound = ceiling(sim)
         out["statuses"].append(bound["status"])
+        out["bounds"].append(float(bound["return"]))
         share, kind, value = bound["job_on_time"], sim.jobs.kind, sim.jobs.value
         for k in range(n_k):
             out["arrived"][k] += value[kind == k].sum()
@@ -62,7 +97,11 @@ def gap(env_id: str, policies: list[str], seeds: list[int], progress: bool = Tru
         bar.update()
         for name in policies:
             bar.set_description(f"{name[-40:]} (seed {seed})")
-            run_episode(env, make_policy(name, env=env), seed)
+            if name.startswith("oracle:"):
+                ret = play_oracle(env, name.removeprefix("oracle:"), seed, share, oracle_threshold)
+            else:
+                ret = run_episode(env, make_policy(name, env=env), seed)[0]
+            out["returns"][name].append(ret)
             state = env.unwrapped.sim.state
             on = state == JobState.ON_TIME
             for k in range(n_k):
@@ -94,6 +133,12 @@ def markdown(res: dict, episodes: int) -> str:
     lines += ["| policy | " + " | ".join(states) + " |", "|---|" + "---|" * len(states)]
     for n in names:
         lines.append(f"| {n} | " + " | ".join(f"{v:,.0f}" for v in res["missed"][n].values()) + " |")
+    bounds = ", ".join(f"{b:,.0f}" for b in res["bounds"])
+    lines += ["", f"Return per episode (the LP's bound: {bounds}):", ""]
+    lines += ["| policy | mean | per episode |", "|---|---|---|"]
+    for n in names:
+        rets = res["returns"][n]
+        lines.append(f"| {n} | {np.mean(rets):,.1f} | " + ", ".join(f"{r:,.1f}" for r in rets) + " |")
     return "\n".join(lines)
 
 
@@ -104,14 +149,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
     parser.add_argument("--policies", default="eclipse_safe", help="comma-separated, as in evaluate.py")
     parser.add_argument("--episodes", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i (test split)")
+    parser.add_argument("--seed", type=int, default=1000, help="episode i uses seed SEED + i")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"))
+    parser.add_argument(
+        "--oracle-threshold",
+        type=float,
+        default=0.5,
+        help="oracle:RULE rejects jobs the LP puts on time less",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be at least 1")
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     seeds = [args.seed + i for i in range(args.episodes)]
-    res = gap(resolve_env_id(args.env), policies, seeds, progress=not args.no_progress)
+    res = gap(
+        resolve_env_id(args.env),
+        policies,
+        seeds,
+        progress=not args.no_progress,
+        split=args.split,
+        oracle_threshold=args.oracle_threshold,
+    )
     print(markdown(res, args.episodes))
     return 0
 
