@@ -14,9 +14,12 @@ running or in downlink at the horizon, late, expired or rejected. A gap that sit
 one outcome says what a better policy would have to do (or what the LP relaxes).
 
 A policy named ``oracle:RULE`` is RULE with the LP's admissions (a privileged policy, for
-analysis only: it reads the episode's future): every job the LP puts on time less than
-``--oracle-threshold`` is rejected when it is presented, every other decision is RULE's. Were it
-well ahead of RULE, knowing which jobs to take would be worth learning (e.g. by cloning it).
+analysis only: it reads the episode's future): a job the LP puts on time less than
+``--oracle-threshold`` is rejected when it is presented; one it puts on time at least that much
+and RULE rejects is placed instead on the valid satellite with the most delivery slack among
+those the estimate has on time (RULE's rejection stands where there is none); every other
+decision is RULE's. Were it well ahead of RULE, knowing which jobs to take would be worth
+learning (e.g. by cloning it); were it not, the LP's admissions are not reachable this way.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ def play_oracle(env, rule: str, seed: int, share: np.ndarray, threshold: float) 
     ``threshold`` (see the module docstring); returns the episode's return."""
     policy = make_policy(rule, env=env)
     obs, info = env.reset(seed=seed)
+    layout = env.unwrapped.layout
     reject = env.unwrapped.n_sats + 1
     total, done = 0.0, False
     while not done:
@@ -55,6 +59,11 @@ def play_oracle(env, rule: str, seed: int, share: np.ndarray, threshold: float) 
             action = reject
         else:
             action = int(np.asarray(policy.predict(obs, deterministic=True)[0]).reshape(()))
+            if job >= 0 and action == reject:
+                slack = layout.decode(obs, "delivery_slack")
+                ok = info["action_mask"][: reject - 1] & (slack >= 0)
+                if ok.any():
+                    action = int(np.flatnonzero(ok)[np.argmax(slack[ok])])
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         done = terminated or truncated

@@ -295,7 +295,12 @@ def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_us
     _, metrics = _run(env, 1000, "eclipse_safe")
     assert res["on_time"]["eclipse_safe"].sum() == pytest.approx(metrics["value_on_time"])
     assert "| all |" in module.markdown(res, 1)
-    # the privileged oracle: with no threshold it is its rule; above 1 it rejects every job
+    # the privileged oracle: above 1 it rejects every job; at 0 it takes what its rule rejects
+    # wherever the estimate has a satellite on time, so it rejects less
+    assert module.play_oracle(env, "eclipse_safe", 1000, share, 1.01) == pytest.approx(
+        -env.unwrapped.config.reward.reject_penalty * float(sim.jobs.value.sum())
+    )
+    assert env.unwrapped.sim.counters.rejected == len(sim.jobs.value)
     res = module.gap(
         "orbit_env/Tiny-v1",
         ["eclipse_safe", "oracle:eclipse_safe"],
@@ -303,12 +308,15 @@ def test_job_on_time_shares_add_up_to_the_lp_on_time_value_and_the_gap_script_us
         progress=False,
         oracle_threshold=0.0,
     )
-    assert res["returns"]["oracle:eclipse_safe"] == res["returns"]["eclipse_safe"]
     assert res["bounds"] == [pytest.approx(bound["return"])]
-    assert module.play_oracle(env, "eclipse_safe", 1000, share, 1.01) == pytest.approx(
-        -env.unwrapped.config.reward.reject_penalty * float(env.unwrapped.sim.jobs.value.sum())
-    )
-    assert env.unwrapped.sim.counters.rejected == len(sim.jobs.value)
+    assert res["returns"]["eclipse_safe"] == [pytest.approx(_run(env, 1000, "eclipse_safe")[0])]
+    env.reset(seed=1004)  # eclipse_safe rejects 5 of 17 jobs, 3 of them with a satellite on time
+    share = ceiling(env.unwrapped.sim)["job_on_time"]
+    _run(env, 1004, "eclipse_safe")
+    rule_rejected = env.unwrapped.sim.counters.rejected
+    module.play_oracle(env, "eclipse_safe", 1004, share, 0.0)
+    env.unwrapped.sim.check_invariants()
+    assert env.unwrapped.sim.counters.rejected < rule_rejected
 
 
 # -- pinned numbers: a regression pin of the ceiling's outputs -------------------------------------
