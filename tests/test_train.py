@@ -160,6 +160,14 @@ def test_the_teachers_ties_hold_its_action_and_only_valid_satellites_and_grow_wi
     assert (loose["ties"] >= tight["ties"]).all() and loose["ties"].sum() > tight["ties"].sum()
 
 
+def test_the_tie_set_script_counts_sets_that_grow_with_the_tolerance():
+    script = load_script("docs/tie_sets.py")
+    tight = script.tie_sets(TINY, "marginal_cost", 0.001, 300, 100000)
+    loose = script.tie_sets(TINY, "marginal_cost", 0.5, 300, 100000)
+    assert tight.size == loose.size > 0  # the same placements: the rule's play does not see τ
+    assert (tight >= 1).all() and (loose >= tight).all() and loose.sum() > tight.sum()
+
+
 def test_a_clone_towards_sets_of_ties_scores_its_set_and_reduces_to_plain_cloning_on_singletons():
     from sb3_contrib import MaskablePPO
 
