@@ -3,6 +3,8 @@
 Everything is vectorised over ``[T, N]`` (and ``G``); the only per-sample Python loops are the
 csgraph hop computation and the k-nearest search of the ``"nearest"`` ISL topology, both only
 when inter-satellite links are on. Results are cached as ``.npz`` keyed by a hash of all inputs.
+Where a constellation is too large for every pair's hops, :meth:`Geometry.sat_hops` finds those
+from one satellite on first use by a compiled breadth-first search.
 """
 
 from __future__ import annotations
