@@ -133,3 +133,11 @@ def test_the_call_counter_counts_the_kernels_of_a_step_and_puts_them_back():
     assert arrays["observation._encode"] == 4 * 40  # sats, job, globals, out
     out = calls.main(["--env", "orbit_env/Tiny-v1", "--steps", "20", "--top", "3"])
     assert out["calls"] > 1 and out["arrays"] > out["calls"] and out["dispatch_us"] > 0
+
+
+def test_the_fingerprint_is_the_same_for_the_same_episode_and_differs_for_another():
+    from bench import fingerprint
+
+    a = fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=3)
+    assert a == fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=3) and 0 < a[2] <= 50  # ends early
+    assert fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=4)[0] != a[0]
