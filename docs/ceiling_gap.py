@@ -46,8 +46,10 @@ MISSED = (*LEFT, JobState.LATE, JobState.EXPIRED, JobState.REJECTED)
 
 
 def play_oracle(env, rule: str, seed: int, share: np.ndarray, threshold: float) -> float:
-    """One episode of ``rule`` that rejects every job whose LP on-time share is below
-    ``threshold`` (see the module docstring); returns the episode's return."""
+    """One episode of ``oracle:rule`` (see the module docstring): ``rule`` that rejects every
+    job whose LP on-time share is below ``threshold`` and, where it rejects one at or above it,
+    places it on the valid satellite with the most delivery slack the estimate has on time;
+    returns the episode's return."""
     policy = make_policy(rule, env=env)
     obs, info = env.reset(seed=seed)
     layout = env.unwrapped.layout

@@ -218,7 +218,6 @@ def downlink_start(
     holds, and then it wins without the others being searched.
     """
     n = reach_end.shape[0]
-    n_stations = reach_end.shape[1]
     t = _first_down(ready_s, occupy_s, sat, down_end, next_down, times, dt_s)
     if not np.isfinite(t):
         return np.inf, 0, 0
@@ -229,6 +228,14 @@ def downlink_start(
     start, antenna = earliest_gap(lo, hi, count, g, t, occupy_s)
     if start == t:
         return t, g, antenna
+    return _downlink_search(lo, hi, count, reach_end, next_reach, times, dt_s, sat, ready_s, occupy_s)
+
+
+@njit
+def _downlink_search(lo, hi, count, reach_end, next_reach, times, dt_s, sat, ready_s, occupy_s):
+    """:func:`downlink_start` when its common case fails: every station tried with
+    :func:`book_start` in the order of its first hold. Returns (start, station, antenna)."""
+    n_stations = reach_end.shape[1]
     first = np.empty(n_stations)
     order = np.empty(n_stations, dtype=np.int64)
     for g in range(n_stations):
@@ -310,20 +317,9 @@ def _job_estimate(
             k = _sample(down, dt_s, n)
             while not _fits(down, occupy, reach_end[k, g, sat], dt_s, n):
                 g += 1
-            if earliest_gap(lo, hi, count, g, down, occupy)[0] != down:
-                down, g, _ = downlink_start(
-                    lo,
-                    hi,
-                    count,
-                    reach_end,
-                    next_reach,
-                    times,
-                    dt_s,
-                    down_end,
-                    next_down,
-                    sat,
-                    finish,
-                    occupy,
+            if earliest_gap(lo, hi, count, g, down, occupy)[0] != down:  # the full search
+                down, g, _ = _downlink_search(
+                    lo, hi, count, reach_end, next_reach, times, dt_s, sat, finish, occupy
                 )
         start_out[i] = start
         finish_out[i] = finish
