@@ -43,8 +43,8 @@ cloning rolls out the teacher on ``split="train"`` with seeds from 100 000
 (``agents.rl.collect_teacher``).
 
 Masking: MaskablePPO reads the env's ``action_masks()`` through the Monitor and Gymnasium
-wrappers (``VecEnv.env_method`` uses ``get_wrapper_attr``). PPO, A2C and DQN cannot use masks:
-an invalid action counts as reject.
+wrappers (``VecEnv.env_method`` uses ``get_wrapper_attr``), or, with ``--vec-env native``, all
+envs' masks in one call. PPO, A2C and DQN cannot use masks: an invalid action counts as reject.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger, configure
 from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv, VecMonitor, VecNormalize
 from tqdm import tqdm
 
 import orbit_env  # noqa: F401  (registers the orbit_env/* ids)
@@ -84,6 +84,7 @@ from agents import credit, models, rl
 from agents.heuristics import HEURISTICS
 from agents.registry import ModelPolicy
 from agents.rollout import resolve_env_id, run_episode
+from agents.vec import OrbitVecEnv
 from orbit_env.config import parse_overrides
 
 REPO = Path(__file__).resolve().parent
@@ -111,7 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=0, help="seed of the model and of the training envs (seed + i)"
     )
     p.add_argument("--n-envs", type=int, default=None, help="parallel envs (None: the entry's n_envs)")
-    p.add_argument("--vec-env", default="dummy", choices=["dummy", "subproc"], help="vector env class")
+    p.add_argument(
+        "--vec-env",
+        default="dummy",
+        choices=["dummy", "subproc", "native"],
+        help="vector env: SB3's DummyVecEnv or SubprocVecEnv over gymnasium.make envs, or orbit_env's "
+        "native one (agents.vec.OrbitVecEnv: same episodes, shared geometry, batched masks)",
+    )
     p.add_argument("--run-dir", default="runs", help="parent folder of run folders")
     p.add_argument("--run-name", default=None, help="run folder name (None: <env>_<algo>_<seed>_<time>)")
     p.add_argument("--resume", default=None, help="run folder or model .zip to continue (same config)")
@@ -610,6 +617,8 @@ def prepare_run(
             )
         hyperparams = rl.load_hyperparams(args.algo, env_id, overrides, finetune=args.init_from is not None)
         credit.guard_callbacks(hyperparams, warm_started=args.init_from is not None)  # checks, early
+        if args.vec_env == "native" and int(hyperparams.get("shared_stream") or 1) > 1:
+            raise ValueError("--vec-env native does not play shared streams: use dummy with shared_stream")
         run_dir.mkdir(parents=True, exist_ok=True)
         config = {}
     n_envs = int(args.n_envs or hyperparams.get("n_envs", 1))
@@ -693,7 +702,11 @@ def make_envs(args: argparse.Namespace, run: Run) -> Envs:
     """
     vec_cls = SubprocVecEnv if args.vec_env == "subproc" else DummyVecEnv
     group = int(run.hyperparams.get("shared_stream") or 1)
-    if group > 1:  # groups of envs play the same job streams (agents.credit)
+    if args.vec_env == "native":  # (shared streams refused in prepare_run)
+        native = OrbitVecEnv(run.env_id, run.n_envs, env_kwargs={"split": "train", **run.env_kwargs})
+        train_env = VecMonitor(native)
+        train_env.seed(args.seed)  # env i plays seeds seed + i, as make_vec_env seeds them
+    elif group > 1:  # groups of envs play the same job streams (agents.credit)
         thunks = [_shared_stream_env(run, args.seed, rank, group) for rank in range(run.n_envs)]
         train_env: VecEnv = vec_cls(thunks)
     else:

@@ -50,6 +50,7 @@ def _register() -> None:
         gymnasium.register(
             id=env_id,
             entry_point="orbit_env.envs.placement:OrbitPlacementEnv",
+            vector_entry_point="orbit_env.envs.vector:OrbitVectorEnv",
             kwargs={"scenario": name},
             disable_env_checker=False,
         )

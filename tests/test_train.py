@@ -457,3 +457,20 @@ def test_every_shipped_entry_is_fine_tuned_from_a_clone_at_the_finetune_rate() -
         tuned = rl.load_hyperparams("maskable_ppo", env_id, finetune=True)
         assert rl_rate == 3e-4 and tuned["learning_rate"] == 3e-5, env_id
         assert tuned["target_kl"] == 0.02 and tuned["ent_coef"] == 0.0, env_id
+
+
+def test_native_vec_env_trains_the_same_model_as_dummy_vec_env(tmp_path: Path) -> None:
+    """``--vec-env native`` plays the same episodes as DummyVecEnv over make_vec_env (seeds
+    seed + i), so a seeded run learns the same weights; shared streams need DummyVecEnv."""
+    args = ["--env", TINY, "--timesteps", "128", "--n-envs", "2", "--seed", "4", "--run-dir", str(tmp_path)]
+    args += ["--eval-freq", "0", "--checkpoint-freq", "0", *FAST]
+    weights = {}
+    for vec in ("dummy", "native"):
+        run_dir = train.main([*args, "--run-name", vec, "--vec-env", vec])
+        weights[vec] = load_model(run_dir / "model.zip").policy.state_dict()
+    assert weights["dummy"].keys() == weights["native"].keys()
+    for key, value in weights["dummy"].items():
+        assert th.equal(value, weights["native"][key]), key
+    with pytest.raises(ValueError, match="shared streams"):
+        train.main([*args, "--run-name", "shared", "--vec-env", "native", *FAST[:-1], "shared_stream=2"])
+    assert not (tmp_path / "shared").exists()

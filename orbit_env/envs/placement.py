@@ -53,6 +53,38 @@ def resolve_config(scenario: str | ScenarioConfig, overrides: dict[str, Any]) ->
     return base.replace(**overrides)
 
 
+class SimulatorPool:
+    """One scenario's simulators by epoch, built once and shared by the envs of a vector env:
+    each env gets its own :meth:`Simulator.fork` (own episode state) over the shared geometry.
+
+    Args:
+        config: the scenario.
+        cache: use the on-disk geometry cache.
+        constellation: a fixed constellation (a TLE catalogue), else built per epoch.
+        size: epochs kept (least recently used dropped).
+    """
+
+    def __init__(
+        self, config: ScenarioConfig, cache: bool, constellation: Constellation | None, size: int
+    ) -> None:
+        self.config, self.cache, self.constellation, self.size = config, cache, constellation, size
+        self._templates: OrderedDict[datetime, Simulator] = OrderedDict()
+
+    def fork(self, epoch: datetime) -> Simulator:
+        """A fresh simulator for ``epoch`` (reset it before use)."""
+        template = self._templates.get(epoch)
+        if template is None:
+            template = Simulator.from_config(
+                self.config, epoch, cache=self.cache, constellation=self.constellation
+            )
+            self._templates[epoch] = template
+            while len(self._templates) > self.size:
+                self._templates.popitem(last=False)
+        else:
+            self._templates.move_to_end(epoch)
+        return template.fork()
+
+
 class OrbitPlacementEnv(gym.Env):
     """Place AI jobs on the satellites of a solar-powered constellation.
 
@@ -178,6 +210,7 @@ class OrbitPlacementEnv(gym.Env):
         self.observation_space = self.layout.flat_space() if obs_mode == "flat" else self.layout.dict_space()
         self._sims: OrderedDict[datetime, Simulator] = OrderedDict()
         self._sim_cache_size = 4 if n_sats <= 256 else 1
+        self._pool: SimulatorPool | None = None  # set by OrbitVectorEnv
         self.sim: Simulator | None = None
         self._job: int | None = None
         self._no_decision = False
@@ -189,9 +222,12 @@ class OrbitPlacementEnv(gym.Env):
     def _simulator(self, epoch: datetime) -> Simulator:
         sim = self._sims.get(epoch)
         if sim is None:
-            sim = Simulator.from_config(
-                self.config, epoch, cache=self.geometry_cache, constellation=self._fixed_constellation
-            )
+            if self._pool is not None:  # a vector env's: its envs share each epoch's geometry
+                sim = self._pool.fork(epoch)
+            else:
+                sim = Simulator.from_config(
+                    self.config, epoch, cache=self.geometry_cache, constellation=self._fixed_constellation
+                )
             if sim.n_sats != self.n_sats:  # pragma: no cover - guarded by construction
                 raise RuntimeError("constellation size changed between epochs")
             self._sims[epoch] = sim

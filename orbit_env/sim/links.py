@@ -33,6 +33,7 @@ over the antenna schedule's arrays, one implementation for the estimates and the
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import NamedTuple
 
@@ -479,6 +480,12 @@ class LinkModel:
     def reset(self) -> None:
         """Free every antenna."""
         self.antennas.reset()
+
+    def fork(self) -> LinkModel:
+        """The same contact tables with an antenna schedule of its own (all antennas free)."""
+        new = copy.copy(self)
+        new.antennas = AntennaSchedule(self.hops.shape[1], self.cfg.antennas)
+        return new
 
     # -- helpers ---------------------------------------------------------------------------
     def _tables(self) -> tuple:

@@ -20,6 +20,7 @@ now on that satellite. Conservation holds at every boundary:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -202,6 +203,18 @@ class Simulator:
             epoch, duration, config.dt_s, config.ground.stations, isl=config.links, cache=cache
         )
         return cls(config, geometry)
+
+    def fork(self) -> Simulator:
+        """A simulator over the same geometry and precomputed tables, with its own episode
+        state (antenna bookings, jobs, batteries, counters) and no listeners; call :meth:`reset`.
+
+        Forks share every read-only table, so B episodes of one epoch cost one geometry.
+        """
+        new = copy.copy(self)
+        new.links = self.links.fork()
+        new.jobs = None
+        new._listeners = []
+        return new
 
     def draw_jobs(self, rng: np.random.Generator) -> Jobs:
         """The episode's job stream: the trace if configured, else drawn from ``rng``."""

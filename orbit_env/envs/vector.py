@@ -1,0 +1,210 @@
+"""OrbitVectorEnv: B episodes of one scenario behind Gymnasium's ``VectorEnv`` API.
+
+``gymnasium.make_vec("orbit_env/WalkerLEO-v1", num_envs=B)`` returns it (the ids' vector entry
+point, Gymnasium's default mode when one is registered). Its B envs share each epoch's
+geometry and precomputed tables (:class:`~orbit_env.envs.placement.SimulatorPool`), so B
+episodes of one epoch cost one geometry in memory and one build. The envs are stepped one
+after the other in this release; the batch is the interface a compiled multi-episode step
+will fill.
+
+Gymnasium's own ``sync`` and ``async`` vector envs cannot batch this env's infos: the jobs
+settled in a step (``info["settled"]``) and the brownouts' jobs vary in length between
+envs, which Gymnasium's info merge assumes fixed. Here they are object arrays (one array per
+env), and ``infos["action_mask"]`` is ``bool[B, N + 2]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from orbit_env.envs.placement import OrbitPlacementEnv, SimulatorPool
+
+#: info keys stacked into one array of shape [B, ...]; every other array is one object per env
+_STACKED = frozenset({"action_mask"})
+
+
+class OrbitVectorEnv(VectorEnv):
+    """B independent episodes of one scenario, stepped together.
+
+    Args:
+        num_envs: B, at least 1.
+        scenario, obs_mode, strict, geometry_cache, **overrides: as for ``OrbitPlacementEnv``
+            (every env gets the same).
+        autoreset_mode: Gymnasium's ``AutoresetMode`` (or its value): ``NextStep`` (default: the
+            step after an episode ends resets that env, ignoring its action, with reward 0),
+            ``SameStep`` (the ending step returns the new episode's first observation; the last
+            one and its info are ``infos["final_obs"]`` and ``infos["final_info"]``) or
+            ``Disabled`` (reset ended envs with ``reset(options={"reset_mask": ...})``).
+
+    Observations: ``float32[B, D]`` (``obs_mode="flat"``) or a dict of batched blocks; actions:
+    ``int[B]``; rewards ``float64[B]``; infos: each single-env key as an array over the envs,
+    with the ``_key`` masks Gymnasium uses. ``action_masks()`` returns ``bool[B, N + 2]``.
+    Sub-env ``i`` is seeded ``seed + i`` by ``reset(seed=seed)``.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(
+        self,
+        num_envs: int,
+        scenario: Any = "OrbitPlacement-v1",
+        obs_mode: str = "flat",
+        strict: bool = False,
+        geometry_cache: bool = True,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        **overrides: Any,
+    ) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs must be an integer >= 1, got {num_envs!r}")
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            allowed = ", ".join(m.value for m in AutoresetMode)
+            raise ValueError(f"autoreset_mode must be one of {allowed}, got {autoreset_mode!r}") from None
+        self.num_envs = int(num_envs)
+        first = OrbitPlacementEnv(
+            scenario, obs_mode=obs_mode, strict=strict, geometry_cache=geometry_cache, **overrides
+        )
+        self.envs = [first] + [
+            OrbitPlacementEnv(first.config, obs_mode=obs_mode, strict=strict, geometry_cache=geometry_cache)
+            for _ in range(self.num_envs - 1)
+        ]
+        pool = SimulatorPool(
+            first.config,
+            geometry_cache,
+            first._fixed_constellation,
+            size=max(first._sim_cache_size, min(self.num_envs, 8)),
+        )
+        for env in self.envs:
+            env._pool = pool
+            env._fixed_constellation = first._fixed_constellation  # one catalogue, not B
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.config = first.config
+        self.layout = first.layout
+        self.n_sats = first.n_sats
+        self.single_observation_space = first.observation_space
+        self.single_action_space = first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self._flat = obs_mode == "flat"
+        self._rewards = np.zeros(self.num_envs)
+        self._terminations = np.zeros(self.num_envs, dtype=bool)
+        self._truncations = np.zeros(self.num_envs, dtype=bool)
+        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        self._started = False
+
+    # -- Gymnasium VectorEnv API ---------------------------------------------------------------
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        seeds = self._seeds(seed)
+        super().reset(seed=seed if isinstance(seed, int | np.integer) else None)
+        options = dict(options or {})
+        reset_mask = options.pop("reset_mask", None)
+        if reset_mask is None:
+            which = np.ones(self.num_envs, dtype=bool)
+        else:
+            which = np.asarray(reset_mask)
+            if which.shape != (self.num_envs,) or which.dtype != np.bool_ or not which.any():
+                raise ValueError(
+                    f"options['reset_mask'] must be a bool array of shape ({self.num_envs},) with at "
+                    f"least one True, got {reset_mask!r}"
+                )
+            if not self._started and not which.all():
+                raise ValueError("the first reset must reset every env (no reset_mask, or all True)")
+        infos: dict[str, Any] = {}
+        obs = [None] * self.num_envs if not self._started else list(self._obs_list)
+        for i in np.flatnonzero(which):
+            obs[i], info = self.envs[i].reset(seed=seeds[i], options=options or None)
+            self._merge(infos, info, i)
+        self._terminations[which] = False
+        self._truncations[which] = False
+        self._autoreset[which] = False
+        self._obs_list = obs
+        self._started = True
+        return self._batch(obs), infos
+
+    def step(self, actions: Any):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        acts = np.asarray(actions)
+        if acts.shape != (self.num_envs,) and not (self.num_envs == 1 and acts.shape == ()):
+            raise ValueError(f"actions must have shape ({self.num_envs},), got {acts.shape}")
+        acts = acts.reshape(self.num_envs)
+        if acts.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers in [0, {self.n_sats + 1}], got dtype {acts.dtype}")
+        infos: dict[str, Any] = {}
+        obs = self._obs_list
+        mode = self.autoreset_mode
+        for i, env in enumerate(self.envs):
+            if mode is AutoresetMode.NEXT_STEP and self._autoreset[i]:
+                obs[i], info = env.reset()
+                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
+            elif mode is AutoresetMode.DISABLED and self._autoreset[i]:
+                raise RuntimeError(
+                    f"env {i}'s episode is over: reset it with reset(options={{'reset_mask': mask}})"
+                )
+            else:
+                obs[i], r, term, trunc, info = env.step(int(acts[i]))
+                self._rewards[i], self._terminations[i], self._truncations[i] = r, term, trunc
+                if mode is AutoresetMode.SAME_STEP and (term or trunc):
+                    self._merge(infos, {"final_obs": obs[i], "final_info": info}, i)
+                    obs[i], info = env.reset()
+            self._merge(infos, info, i)
+        ended = self._terminations | self._truncations
+        self._autoreset = ended if mode is not AutoresetMode.SAME_STEP else np.zeros_like(ended)
+        return (
+            self._batch(obs),
+            self._rewards.copy(),
+            self._terminations.copy(),
+            self._truncations.copy(),
+            infos,
+        )
+
+    def action_masks(self) -> np.ndarray:
+        """bool[B, N + 2]: each env's valid actions now (sb3-contrib's protocol, batched)."""
+        return np.stack([env._mask for env in self.envs])
+
+    def close_extras(self, **kwargs: Any) -> None:
+        for env in self.envs:
+            env.close()
+
+    # -- internals -----------------------------------------------------------------------------
+    def _seeds(self, seed: int | list[int | None] | None) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            return [int(seed) + i for i in range(self.num_envs)]
+        seeds = list(seed)
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"seed must be an int, None or a list of {self.num_envs} seeds, got {seed!r}")
+        return seeds
+
+    def _batch(self, obs: list[Any]) -> Any:
+        if self._flat:
+            return np.stack(obs)
+        return {name: np.stack([o[name] for o in obs]) for name in self.single_observation_space.spaces}
+
+    def _merge(self, infos: dict[str, Any], info: dict[str, Any], i: int) -> None:
+        """Add env ``i``'s ``info`` to ``infos`` (Gymnasium's layout: ``key`` and ``_key``)."""
+        n = self.num_envs
+        for key, value in info.items():
+            if isinstance(value, dict):
+                self._merge(infos.setdefault(key, {}), value, i)
+            else:
+                array = infos.get(key)
+                if array is None:
+                    if key in _STACKED:
+                        array = np.zeros((n, *value.shape), dtype=value.dtype)
+                    elif isinstance(value, bool | int | float | np.number) and key != "final_obs":
+                        array = np.zeros(n, dtype=type(value))
+                    else:
+                        array = np.empty(n, dtype=object)
+                    infos[key] = array
+                array[i] = value
+            present = infos.get(f"_{key}")
+            if present is None:
+                present = infos[f"_{key}"] = np.zeros(n, dtype=bool)
+            present[i] = True
