@@ -9,8 +9,10 @@ Absolute times on a shared machine drift, so every figure is a ratio to a refere
 in the same run (CartPole-v1, bare sgp4) or to a budget (reset time, memory). A missed target
 is printed (✗), never turned into a non-zero exit; only a crashed measurement exits 1.
 
-Sections (``--only``): ``steps`` (env.step rate ÷ CartPole-v1), ``train`` (MaskablePPO fps ÷ PPO
-fps on CartPole-v1), ``geometry`` (``bench/geometry.py``), ``reset`` (warm / cold reset),
+Sections (``--only``): ``steps`` (env.step rate ÷ CartPole-v1), ``vector`` (the native vector
+env's aggregate rate at B = 1, 4, 16 ÷ CartPole-v1), ``train`` (MaskablePPO fps ÷ PPO fps on
+CartPole-v1, and ÷ the same on a frozen env through DummyVecEnv and the native VecEnv),
+``geometry`` (``bench/geometry.py``), ``reset`` (warm / cold reset),
 ``compile`` (the numba kernels' cold compile, a fresh process with an empty cache ÷ the same
 with the cache), ``memory`` (peak RSS of a Megaconstellation-v1 subprocess), ``scaling`` (time per step vs N,
 plotted to ``DIR/scaling.png``). Progress goes to stderr; stdout holds the machine line and
@@ -63,7 +65,9 @@ RESET_BUDGET_S = 0.050
 MEMORY_BUDGET_BYTES = 2 * 1024**3
 EPOCH = "2026-03-20T00:00:00Z"  # fixed epoch: the geometry is built once and reused
 COLD_EPOCH = "2026-06-21T00:00:00Z"  # another epoch for the cold reset
-SECTIONS = ("steps", "train", "geometry", "reset", "compile", "memory", "scaling")
+SECTIONS = ("steps", "vector", "train", "geometry", "reset", "compile", "memory", "scaling")
+VECTOR_TARGET = 0.25  # issue 19: B = 16, aggregate env steps/s ÷ CartPole-v1's single-env rate
+NATIVE_TRAIN_TARGET = 0.8  # issue 19: MaskablePPO fps on WalkerLEO-v1 ÷ the same on the frozen env
 MiB = 1024**2
 
 
@@ -90,6 +94,8 @@ class Settings:
     memory_timeout_s: float = 1200.0
     scaling_sizes: tuple[int, ...] = (16, 64, 256, 1024)
     scaling_steps: int = 2000
+    vector_sizes: tuple[int, ...] = (1, 4, 16)  # B of the native vector env
+    vector_env_steps: int = 8000  # env steps per B (all envs together)
 
     @classmethod
     def for_mode(cls, quick: bool, **overrides: Any) -> Settings:
@@ -111,6 +117,8 @@ class Settings:
                 memory_timeout_s=300.0,
                 scaling_sizes=(16, 64),
                 scaling_steps=300,
+                vector_sizes=(1, 4),
+                vector_env_steps=400,
             )
         return replace(base, **overrides)
 
@@ -304,6 +312,67 @@ def bench_steps(s: Settings, res: Results) -> None:
     )
 
 
+# --------------------------------------------------------------------------------- vector env
+
+
+def vector_step_timing(env_id: str, num_envs: int, env_steps: int, seed: int) -> dict[str, Any]:
+    """Aggregate env steps/s of ``gymnasium.make_vec(env_id, num_envs)`` (the native vector env)
+    under a random masked policy; only ``envs.step`` is timed (autoresets included in it)."""
+    import orbit_env  # noqa: F401
+
+    envs = gym.make_vec(env_id, num_envs=num_envs, epoch=EPOCH)
+    rng = np.random.default_rng(seed)
+    _, infos = envs.reset(seed=seed)
+    calls = max(1, env_steps // num_envs)
+    step_s = 0.0
+    for _ in range(calls):
+        masks = infos["action_mask"]
+        actions = (rng.random(masks.shape) * masks).argmax(axis=1)  # a random valid action per env
+        t0 = time.perf_counter()
+        _, _, _, _, infos = envs.step(actions)
+        step_s += time.perf_counter() - t0
+    envs.close()
+    steps = calls * num_envs
+    return {"num_envs": num_envs, "steps": steps, "step_s": step_s, "rate_per_s": steps / step_s}
+
+
+def bench_vector(s: Settings, res: Results) -> None:
+    env_id = "orbit_env/WalkerLEO-v1"
+    cartpole = [cartpole_rate(s.cartpole_steps, s.seed + 100)]
+    timings: dict[int, dict[str, Any]] = {}
+    for b in s.vector_sizes:
+        log(f"vector: {env_id}, B = {b}, {s.vector_env_steps:,} env steps")
+        try:
+            timings[b] = vector_step_timing(env_id, b, s.vector_env_steps, s.seed)
+        except Exception as exc:  # reported in the table
+            target = (">=", VECTOR_TARGET) if b == 16 else None
+            what = f"native vector env, WalkerLEO-v1, B = {b}: env steps/s ÷ CartPole-v1"
+            res.rows.append(_error_row(f"vector/{b}", what, exc, target, _target_text(target)))
+            log(f"vector: B={b} FAILED:\n{traceback.format_exc()}")
+    cartpole.append(cartpole_rate(s.cartpole_steps, s.seed + 101))
+    ref = statistics.median(cartpole)
+    res.details["vector"] = {"cartpole_step_rates": cartpole, **{str(b): t for b, t in timings.items()}}
+    for b, t in timings.items():
+        target = (">=", VECTOR_TARGET) if b == 16 else None
+        res.rows.append(
+            Row(
+                f"vector/{b}",
+                f"native vector env (`gymnasium.make_vec`), WalkerLEO-v1, B = {b}, one core: aggregate "
+                f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)",
+                t["rate_per_s"],
+                _fmt_rate(t["rate_per_s"]),
+                ref,
+                _fmt_rate(ref),
+                target,
+                _target_text(target),
+            )
+        )
+    res.notes.append(
+        "the native vector env steps its B envs one after another (a Python loop over the single "
+        "env's step, shared geometry); the B = 16 target needs the compiled multi-episode step."
+    )
+
+
 # ------------------------------------------------------------------------------------- training
 
 
@@ -335,18 +404,30 @@ class FrozenEnv(gym.Env):
         return self._mask
 
 
-def training_fps(algo: Any, env_id: str, s: Settings, frozen: bool = False) -> dict[str, float]:
+def training_fps(
+    algo: Any, env_id: str, s: Settings, frozen: bool = False, native: bool = False
+) -> dict[str, float]:
     """fps = timesteps / wall time of ``.learn()`` on one env in a ``DummyVecEnv``.
 
-    ``frozen``: train on :class:`FrozenEnv` of ``env_id`` instead (no simulation cost).
+    ``frozen``: train on :class:`FrozenEnv` of ``env_id`` instead (no simulation cost);
+    ``native``: on orbit_env's own VecEnv (``agents.vec.OrbitVecEnv``) instead of a DummyVecEnv.
     """
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    env = FrozenEnv(env_id, s.seed) if frozen else make_env(env_id)
-    env.reset(seed=s.seed)  # warm: the VecEnv's first reset uses the same seed, hence the same epoch
+    if native:
+        from agents.vec import OrbitVecEnv
+
+        venv = OrbitVecEnv(env_id, 1)
+        venv.seed(s.seed)
+        venv.reset()  # warm, as below
+        env = venv
+    else:
+        env = FrozenEnv(env_id, s.seed) if frozen else make_env(env_id)
+        env.reset(seed=s.seed)  # warm: the VecEnv's first reset uses the same seed, hence the same epoch
+        venv = DummyVecEnv([lambda: env])
     model = algo(
         "MlpPolicy",
-        DummyVecEnv([lambda: env]),
+        venv,
         n_steps=s.train_n_steps,
         batch_size=s.train_batch_size,
         n_epochs=s.train_epochs,
@@ -406,6 +487,8 @@ def bench_train(s: Settings, res: Results) -> None:
                 got = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s)
                 log("train: MaskablePPO on a frozen env with WalkerLEO-v1's spaces (no simulation)")
                 frozen = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s, frozen=True)
+                log("train: MaskablePPO on WalkerLEO-v1 through agents.vec.OrbitVecEnv")
+                native = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s, native=True)
             except Exception as exc:  # reported in the table
                 res.rows.append(_error_row(key, what, exc, target, _target_text(target)))
                 continue
@@ -414,6 +497,7 @@ def bench_train(s: Settings, res: Results) -> None:
             "cartpole_ppo": ref,
             "walker_maskable_ppo": got,
             "frozen_maskable_ppo": frozen,
+            "native_maskable_ppo": native,
         }
         res.rows.append(
             Row(
@@ -440,6 +524,20 @@ def bench_train(s: Settings, res: Results) -> None:
                 _target_text(target),
             )
         )
+        for name, fps, vec in (("dummy", got, "DummyVecEnv"), ("native", native, "agents.vec.OrbitVecEnv")):
+            target = (">=", NATIVE_TRAIN_TARGET) if threads == 1 else None
+            res.rows.append(
+                Row(
+                    f"{key}/{name}_vs_frozen",
+                    f"MaskablePPO fps WalkerLEO-v1 ({vec}) ÷ the same on the frozen env, {label}",
+                    fps["fps"],
+                    _fmt_rate(fps["fps"], "fps"),
+                    frozen["fps"],
+                    _fmt_rate(frozen["fps"], "fps"),
+                    target,
+                    _target_text(target),
+                )
+            )
     if len(s.train_threads) > 1:
         res.notes.append(
             "training fps is dominated by torch on CartPole-v1, so its ratio depends on torch's thread "
@@ -862,6 +960,7 @@ def write_outputs(res: Results, out_dir: Path) -> None:
 
 SECTION_FUNCS: dict[str, Callable[[Settings, Results], None]] = {
     "steps": bench_steps,
+    "vector": bench_vector,
     "train": bench_train,
     "geometry": bench_geometry,
     "reset": bench_reset,

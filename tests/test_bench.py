@@ -27,16 +27,23 @@ TINY = {
     "memory_timeout_s": 120.0,
     "scaling_sizes": (16, 32),
     "scaling_steps": 20,
+    "vector_sizes": (1, 2),
+    "vector_env_steps": 8,
 }
 
 
 def expected_keys(settings: bench_run.Settings) -> list[str]:
     keys = [f"step_rate/{name}" for name in settings.scenarios]
+    keys += [f"vector/{b}" for b in settings.vector_sizes]
     keys += [
         "train_fps/frozen",
         "train_fps",
+        "train_fps/dummy_vs_frozen",
+        "train_fps/native_vs_frozen",
         "train_fps/1_thread/frozen",
         "train_fps/1_thread",
+        "train_fps/1_thread/dummy_vs_frozen",
+        "train_fps/1_thread/native_vs_frozen",
         "geometry",
         "reset_warm",
         "reset_disk",
@@ -68,6 +75,7 @@ def test_every_row_with_a_finite_ratio(tiny_results):
     assert targets["step_rate/WalkerLEO-v1"] == (">=", 0.25)
     assert targets["step_rate/Megaconstellation-v1"] == (">=", 0.05)
     assert targets["train_fps"] == (">=", 0.7)
+    assert targets["train_fps/1_thread/native_vs_frozen"] == (">=", 0.8)
     assert targets["geometry"] == ("<=", 2.5)
     assert targets["reset_warm"] == ("<=", 1.0)
     assert targets["memory"] == ("<=", 1.0)
