@@ -406,3 +406,33 @@ def test_the_kernels_job_states_are_the_simulators():
     assert [s for s in JobState if s >= kernels.SETTLED_FROM] == [
         JobState.ON_TIME, JobState.LATE, JobState.EXPIRED, JobState.REJECTED,
     ]  # fmt: skip
+
+
+def test_decision_in_one_call_equals_estimate_valid_targets_and_entry_hops():
+    """``Simulator.decision`` (the env's decision tier, one compiled call) gives what the three
+    separate methods give, for inputs on the ground and on board, and keeps the input arrival
+    for the ``place`` that follows."""
+    import gymnasium as gym
+
+    import orbit_env  # noqa: F401
+
+    env = gym.make("orbit_env/WalkerLEO-v1", epoch="2026-03-20T00:00:00Z")
+    _, info = env.reset(seed=2)
+    sim = env.unwrapped.sim
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for _ in range(400):
+        job = info["job"]
+        if job >= 0:
+            got = sim.decision(job)
+            sim._input_key = None  # the separate methods compute it again
+            est = sim.estimate(job)
+            for name in ("input_ready_s", "start_s", "finish_s", "delivery_s"):
+                np.testing.assert_array_equal(getattr(got, name), getattr(est, name))
+            np.testing.assert_array_equal(got.valid, sim.valid_targets(job))
+            np.testing.assert_array_equal(got.hops, sim.entry_hops(job))
+            kinds.add(bool(sim.input_station[job] >= 0))
+        _, _, terminated, _, info = env.step(rng.choice(np.flatnonzero(info["action_mask"])))
+        if terminated:
+            break
+    assert kinds == {True, False}  # both kinds of input were checked

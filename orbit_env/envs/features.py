@@ -338,8 +338,8 @@ class FeatureBuilder:
             return
         jobs = sim.jobs
         now = sim.now_s
-        est = sim.estimate(job)
-        valid = sim.valid_targets(job, est.input_ready_s)
+        est = sim.decision(job)
+        valid = est.valid
         self.mask[:n] = valid
         self.mask[n:] = True
         work_left = jobs.work_s[job] - sim.progress_s[job]
@@ -352,7 +352,7 @@ class FeatureBuilder:
             self.forecast.params,
             self.committed,
             float(work_left),
-            sim.entry_hops(job),
+            est.hops,
             float(self.scale["hops"]),
             est.start_s,
             est.finish_s,

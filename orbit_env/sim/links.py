@@ -328,6 +328,24 @@ def _job_estimate(
 
 
 @njit
+def _decision_estimate(
+    tables, station, hops, now_s, input_gb, isl_s, earliest_s, open_, valid_now, deadline_s,
+    work_s, output_gb, targets, ready, start, finish, delivery, valid,
+):  # fmt: skip
+    """One job's decision on every satellite in one call: its input arrival (``ready``: the
+    uplink from ``station``, or where ``station`` < 0 over ``hops`` ISL hops from the satellite
+    holding it), start, finish and delivery (:func:`_job_estimate`) [s], and ``valid``: open
+    (``open_``) and the input there before ``deadline_s``. ``targets``: every satellite, in order."""
+    if station >= 0:
+        _uplink_arrivals(tables, station, now_s, input_gb, targets, ready)
+    else:
+        _inorbit_arrivals(hops, now_s, isl_s, tables[10][2], ready)
+    _job_estimate(tables, ready, earliest_s, valid_now, work_s, output_gb, targets, start, finish, delivery)
+    for i in range(ready.shape[0]):
+        valid[i] = open_[i] and ready[i] < deadline_s
+
+
+@njit
 def _book_search(tables, down, station, sat, ready_s, size_gb):
     """The booking of one ground transfer of ``size_gb`` from ``ready_s`` [s], without booking
     it: an uplink from ``station`` to ``sat``, or (``down``) the downlink of ``sat`` through
@@ -601,6 +619,33 @@ class LinkModel:
             delivery,
         )
         return start, finish, delivery
+
+    def decision_estimate(
+        self,
+        station: int,
+        hops: np.ndarray,
+        now_s: float,
+        input_gb: float,
+        earliest_s: np.ndarray,
+        open_: np.ndarray,
+        valid_now: np.ndarray,
+        deadline_s: float,
+        work_s: float,
+        output_gb: float,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(ready, start, finish, delivery, valid) of one job on every satellite, in one compiled
+        call: :meth:`uplink_estimate` (``station`` >= 0) or :meth:`inorbit_estimate` (over
+        ``hops``), then :meth:`job_estimate`, and valid = ``open_`` and ready < ``deadline_s``."""
+        n = self._all.shape[0]
+        ready, start, finish, delivery = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+        valid = np.empty(n, dtype=bool)
+        isl_s = float(input_gb) * GBIT_PER_GB / self.cfg.isl_gbps
+        _decision_estimate(
+            self._tables(), int(station), hops, float(now_s), float(input_gb), isl_s, earliest_s, open_,
+            valid_now, float(deadline_s), float(work_s), float(output_gb), self._all,
+            ready, start, finish, delivery, valid,
+        )  # fmt: skip
+        return ready, start, finish, delivery, valid
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _book(self, down: bool, station: int, sat: int, ready_s: float, size_gb: float) -> Transfer:

@@ -82,6 +82,17 @@ class Estimate(NamedTuple):
     delivery_s: np.ndarray
 
 
+class Decision(NamedTuple):
+    """One job's decision terms on every satellite (float[N] times [s], ``inf`` = never)."""
+
+    input_ready_s: np.ndarray
+    start_s: np.ndarray
+    finish_s: np.ndarray
+    delivery_s: np.ndarray
+    valid: np.ndarray  # bool[N]: :meth:`Simulator.valid_targets`
+    hops: np.ndarray  # int16[N]: :meth:`Simulator.entry_hops`
+
+
 @dataclass
 class Counters:
     """Cumulative episode counters (the env turns their changes into rewards)."""
@@ -560,6 +571,29 @@ class Simulator:
             targets,
         )
         return Estimate(ready, start, finish, delivery)
+
+    def decision(self, job: int) -> Decision:
+        """:meth:`estimate`, :meth:`valid_targets` and :meth:`entry_hops` of ``job`` on every
+        satellite, in one compiled call (the env's decision tier); the input arrival is kept for
+        the :meth:`place` that may follow, as :meth:`estimate` keeps it."""
+        jobs = self.jobs
+        hops = self.entry_hops(job)
+        terms = self._decision_state()
+        ready, start, finish, delivery, valid = self.links.decision_estimate(
+            int(self.input_station[job]),
+            hops,
+            self.now_s,
+            jobs.input_gb[job],
+            terms["earliest_start_s"],
+            terms["open"],
+            self.valid_now,
+            jobs.deadline_s[job],
+            jobs.work_s[job] - self.progress_s[job],
+            jobs.output_gb[job],
+        )
+        ready.flags.writeable = False  # shared with later callers, as _input_estimate shares it
+        self._input_all, self._input_key = ready, (job, self.step_index, self._placements)
+        return Decision(ready, start, finish, delivery, valid, hops)
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
         """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
