@@ -375,7 +375,7 @@ def checkpointed(
 
 @njit
 def run_step(
-    t0, t1, alive, sun_a, sun_b, radio_w,
+    t0, t1, dt_s, alive, sunlit, sunlit_fraction, radio_w,
     solar_w, bus_w, acc_w, idle_w, n_acc, cap_wh, charge_eff, discharge_eff, reserve_wh, recover_wh,
     energy_wh, safe, slot_job, slot_rem, queue,
     ready_s, slot_of, deadline_s, work_s, progress_s, checkpoint_s,
@@ -384,6 +384,10 @@ def run_step(
     brownout_present_s, busy_slot_s, max_events,
 ):  # fmt: skip
     """Integrate the step [t0, t1) in place: the state arrays, the job arrays and the ledger.
+
+    ``sunlit`` and ``sunlit_fraction`` are the geometry's rows at the step (sunlit at its start,
+    the sunlit share of it; ``t1 = t0 + dt_s``): one terminator crossing at most, so each
+    satellite is sunlit over one interval [a, b) of the step.
 
     Shapes: per satellite ``[N]`` (``slot_job``, ``slot_rem`` ``[N, A]``, ``queue`` ``[N, Q]``),
     per job ``[J]``. Times [s since epoch], energies [Wh], powers [W]; ``busy_slot_s`` is the
@@ -399,6 +403,12 @@ def run_step(
     """
     n_sats, n_slots = slot_job.shape
     n_queue = queue.shape[1]
+    sun_a = np.empty(n_sats)
+    sun_b = np.empty(n_sats)
+    for n in range(n_sats):
+        lit_len = np.float64(sunlit_fraction[n]) * dt_s
+        sun_a[n] = t0 if sunlit[n] else t1 - lit_len  # t1 = t0 + dt_s
+        sun_b[n] = sun_a[n] + lit_len
     tau = np.empty(n_sats)
     for n in range(n_sats):
         tau[n] = t0 if alive[n] else t1

@@ -484,6 +484,8 @@ class LinkModel:
             raise ValueError(f"t_s has {self.t_s.shape[0]} samples, station_hops {self.n_samples}")
         reach = station_hops >= 0
         self.next_reach = next_index(reach)  # [T, G, N]
+        #: int[T, G]: first sample >= k at which g reaches some satellite (T if never)
+        self.station_first_reach_k = self.next_reach.min(axis=2)
         #: int[T, G, N]: first sample >= k at which g does not reach n (T if it does to the end)
         self.reach_end = _next_index_compact(~reach)
         #: int[T, N]: the furthest any one station's contact open at sample k lasts (k if none)
@@ -522,7 +524,7 @@ class LinkModel:
     def first_reach_k(self, k: np.ndarray, station: np.ndarray) -> np.ndarray:
         """First sample >= ``k`` at which ``station`` reaches any satellite, directly or over
         ISLs (``n_samples`` if never); ``k``, ``station``: int[J] -> int[J]."""
-        return self.next_reach[k, station].min(axis=1)
+        return self.station_first_reach_k[k, station]
 
     def station_reach(self) -> np.ndarray:
         """bool[T, G]: each station reaches some satellite (directly or over ISLs) at each sample."""

@@ -335,8 +335,7 @@ class Simulator:
     def station_next_contact_s(self) -> np.ndarray:
         """float[G] time until each station next reaches a satellite, directly or over ISLs [s]
         (0: now; ``inf``: not within the geometry)."""
-        n_stations = self.links.hops.shape[1]
-        k = self.links.first_reach_k(np.full(n_stations, self.step_index), np.arange(n_stations))
+        k = self.links.station_first_reach_k[self.step_index]
         return np.where(k < self.links.n_samples, np.maximum(k * self.dt_s - self.now_s, 0.0), np.inf)
 
     def take_settled(self) -> np.ndarray:
@@ -668,14 +667,6 @@ class Simulator:
         for listener in self._listeners:
             listener(self)
 
-    def _sun_window(self, k: int, t0: float) -> tuple[np.ndarray, np.ndarray]:
-        """Sunlit interval [a, b) of each satellite inside step k (one crossing at most)."""
-        geo = self.geometry
-        lit_len = geo.sunlit_fraction[k].astype(float) * self.dt_s
-        starts_lit = geo.sunlit[k]
-        a = np.where(starts_lit, t0, t0 + self.dt_s - lit_len)
-        return a, a + lit_len
-
     def _radio_window(self, sat: int, start_s: float, occupy_s: float) -> None:
         """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]."""
         if occupy_s > 0 and np.isfinite(start_s):
@@ -707,11 +698,11 @@ class Simulator:
         """Integrate step k, [t0, t1), exactly (the compiled :func:`kernels.run_step`), then book
         the downlinks of the jobs that finished in it and count its brownouts."""
         p, jobs, lg, c = self.power, self.jobs, self.ledger, self.counters
-        alive = self.geometry.valid[k] & self.geometry.valid[k + 1]
-        sun_a, sun_b = self._sun_window(k, t0)
+        geo = self.geometry
+        alive = geo.valid[k] & geo.valid[k + 1]
         radio_w = p.radio_w * self._radio_share(t0, t1)
         out = kernels.run_step(
-            t0, t1, alive, sun_a, sun_b, radio_w,
+            t0, t1, self.dt_s, alive, geo.sunlit[k], geo.sunlit_fraction[k], radio_w,
             float(p.solar_array_w), float(p.bus_w), float(p.accelerator_w), float(p.accelerator_idle_w),
             int(p.accelerators), float(p.battery_wh), float(p.charge_efficiency),
             float(p.discharge_efficiency), p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh,
