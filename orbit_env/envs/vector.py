@@ -25,6 +25,7 @@ from orbit_env.envs.placement import OrbitPlacementEnv, SimulatorPool
 
 #: info keys stacked into one array of shape [B, ...]; every other array is one object per env
 _STACKED = frozenset({"action_mask"})
+_MASK_KEYS: dict[str, str] = {}  # key -> "_key"
 
 
 class OrbitVectorEnv(VectorEnv):
@@ -189,22 +190,28 @@ class OrbitVectorEnv(VectorEnv):
 
     def _merge(self, infos: dict[str, Any], info: dict[str, Any], i: int) -> None:
         """Add env ``i``'s ``info`` to ``infos`` (Gymnasium's layout: ``key`` and ``_key``)."""
-        n = self.num_envs
         for key, value in info.items():
-            if isinstance(value, dict):
+            kind = type(value)
+            if kind is dict:
                 self._merge(infos.setdefault(key, {}), value, i)
             else:
                 array = infos.get(key)
                 if array is None:
-                    if key in _STACKED:
-                        array = np.zeros((n, *value.shape), dtype=value.dtype)
-                    elif isinstance(value, bool | int | float | np.number) and key != "final_obs":
-                        array = np.zeros(n, dtype=type(value))
-                    else:
-                        array = np.empty(n, dtype=object)
-                    infos[key] = array
+                    array = infos[key] = self._new_column(key, value)
                 array[i] = value
-            present = infos.get(f"_{key}")
+            mask_key = _MASK_KEYS.get(key)
+            if mask_key is None:
+                mask_key = _MASK_KEYS[key] = "_" + key
+            present = infos.get(mask_key)
             if present is None:
-                present = infos[f"_{key}"] = np.zeros(n, dtype=bool)
+                present = infos[mask_key] = np.zeros(self.num_envs, dtype=bool)
             present[i] = True
+
+    def _new_column(self, key: str, value: Any) -> np.ndarray:
+        """An empty [B] (or [B, ...] for the stacked keys) column for ``value``'s kind."""
+        n = self.num_envs
+        if key in _STACKED:
+            return np.zeros((n, *value.shape), dtype=value.dtype)
+        if isinstance(value, bool | int | float | np.number) and key != "final_obs":
+            return np.zeros(n, dtype=type(value))
+        return np.empty(n, dtype=object)
