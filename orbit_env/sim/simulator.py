@@ -404,7 +404,11 @@ class Simulator:
 
     def unsettled(self) -> np.ndarray:
         """int[U] arrived jobs not settled yet (pending or in flight)."""
-        return np.flatnonzero((self.state >= PENDING) & (self.state < ON_TIME))
+        # every job before _unsettled_from is settled and every one from _next_arrival on is
+        # still to arrive: only the window between can hold unsettled jobs
+        lo, hi = self._unsettled_from, self._next_arrival
+        window = self.state[lo:hi]
+        return lo + np.flatnonzero((window >= PENDING) & (window < ON_TIME))
 
     @property
     def valid_now(self) -> np.ndarray:
