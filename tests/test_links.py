@@ -303,3 +303,27 @@ def test_no_late_delivery_comes_from_antenna_bookings_the_estimate_could_see_on_
 def test_no_late_delivery_comes_from_antenna_bookings_the_estimate_could_see_over_a_full_suncatcher_day():
     placed, late, visible = late_deliveries_the_estimate_could_have_seen("Suncatcher", 1000)
     assert placed > 2000 and visible == 0, (placed, late, visible)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_bookings_are_the_same_whether_or_not_the_antenna_schedule_must_grow(seed):
+    """A booking is searched and inserted in one compiled call while the antenna has room; a
+    full schedule is grown first. Starting from room for one interval per antenna gives the same
+    transfers and the same schedule as starting from room for many."""
+    rng = np.random.default_rng(seed)
+    t, g, n = int(rng.integers(8, 40)), int(rng.integers(1, 4)), int(rng.integers(1, 8))
+    hops = np.where(rng.random((t, g, n)) < 0.6, rng.integers(0, 3, (t, g, n)), -1).astype(np.int16)
+    cfg = LinkConfig(antennas=int(rng.integers(1, 3)))
+    small, large = (LinkModel(hops, np.arange(t) * 30.0, 30.0, cfg) for _ in range(2))
+    small.antennas = AntennaSchedule(g, cfg.antennas, capacity=1)
+    large.antennas = AntennaSchedule(g, cfg.antennas, capacity=64)
+    for _ in range(int(rng.integers(1, 30))):
+        ready, size = float(rng.uniform(0, t * 30.0)), float(rng.choice([0.5, 5.0, 20.0]))
+        if rng.random() < 0.5:
+            args = (int(rng.integers(g)), int(rng.integers(n)), ready, size)
+            assert small.book_uplink(*args) == large.book_uplink(*args)
+        else:
+            sat = int(rng.integers(n))
+            assert small.book_downlink(sat, ready, size) == large.book_downlink(sat, ready, size)
+    assert small.antennas.busy == large.antennas.busy

@@ -367,6 +367,20 @@ def _book_search(tables, down, station, sat, ready_s, size_gb):
 
 
 @njit
+def _book_transfer(tables, down, station, sat, ready_s, size_gb):
+    """:func:`_book_search`, then the booking itself where the antenna has room (the caller
+    grows the schedule and books when it has not). Returns the search's five values and
+    whether it was booked."""
+    arrival, start, occupy, station, antenna = _book_search(tables, down, station, sat, ready_s, size_gb)
+    lo, hi, count = tables[0], tables[1], tables[2]
+    booked = False
+    if np.isfinite(start) and count[station, antenna] < lo.shape[2]:
+        _insert(lo, hi, count, station, antenna, start, start + occupy)
+        booked = True
+    return arrival, start, occupy, station, antenna, booked
+
+
+@njit
 def _insert(lo, hi, count, station, antenna, start_s, end_s) -> None:
     """Insert the interval [start, end) in order (after equal ones, as a stable sort would)."""
     j = count[station, antenna]
@@ -651,12 +665,13 @@ class LinkModel:
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _book(self, down: bool, station: int, sat: int, ready_s: float, size_gb: float) -> Transfer:
-        arrival, start, occupy, station, antenna = _book_search(
+        arrival, start, occupy, station, antenna, booked = _book_transfer(
             self._tables(), down, int(station), int(sat), float(ready_s), float(size_gb)
         )
         if not np.isfinite(start):
             return NEVER
-        self.antennas.book(station, antenna, start, occupy)
+        if not booked:  # that antenna's schedule is full: grow it and book
+            self.antennas.book(station, antenna, start, occupy)
         return Transfer(arrival, start, occupy)
 
     def book_uplink(self, station: int, target: int, ready_s: float, size_gb: float) -> Transfer:
