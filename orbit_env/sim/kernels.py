@@ -221,6 +221,37 @@ def project_free(
 
 
 @njit
+def drop_queued(queue, target, jobs) -> None:
+    """Take the queued ``jobs`` (int[K]) out of their targets' queues (int[N, Q], −1 empty),
+    closing the gaps in FIFO order."""
+    for j in jobs:
+        row = target[j]
+        w = 0
+        for q in range(queue.shape[1]):
+            x = queue[row, q]
+            if x >= 0 and x != j:
+                queue[row, w] = x
+                w += 1
+        for q in range(w, queue.shape[1]):
+            queue[row, q] = -1
+
+
+@njit
+def free_slots(slot_job, slot_remaining_s, running) -> None:
+    """Stop the running jobs ``running`` (int[K]): free their slots (``slot_job`` int[N, A] −1,
+    ``slot_remaining_s`` 0)."""
+    for n in range(slot_job.shape[0]):
+        for a in range(slot_job.shape[1]):
+            x = slot_job[n, a]
+            if x >= 0:
+                for j in running:
+                    if x == j:
+                        slot_job[n, a] = -1
+                        slot_remaining_s[n, a] = 0.0
+                        break
+
+
+@njit
 def pending_jobs(
     state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float, lo: int, hi: int
 ) -> tuple[np.ndarray, int]:

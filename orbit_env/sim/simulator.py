@@ -734,11 +734,6 @@ class Simulator:
                 f"{p.recover_soc:g} is too small for this load, raise battery_wh"
             )
 
-    def _compact_queues(self, rows: np.ndarray) -> None:
-        """Close the gaps in the queues of satellites ``rows``, keeping FIFO order."""
-        order = np.argsort(self.queue[rows] < 0, axis=1, kind="stable")
-        self.queue[rows] = np.take_along_axis(self.queue[rows], order, axis=1)
-
     def _book_delivery(self, job: int, sat: int, t_s: float) -> None:
         """Book the downlink of ``job``, finished on ``sat`` at ``t_s`` [s] (the kernel ended it)."""
         downlink = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
@@ -835,8 +830,7 @@ class Simulator:
         if expired.size:
             queued = expired[self.state[expired] == QUEUED]
             if queued.size:
-                self.queue[np.isin(self.queue, queued)] = -1
-                self._compact_queues(np.unique(self.target[queued]))
+                kernels.drop_queued(self.queue, self.target, queued)
             self._free_slots_of(expired[self.state[expired] == RUNNING])
             self._expire(expired)
         # arrivals during the step are presented at this boundary (none at or after the horizon)
@@ -874,9 +868,7 @@ class Simulator:
     def _free_slots_of(self, running: np.ndarray) -> None:
         """Stop the running jobs ``running`` and free their slots."""
         if running.size:
-            hit = np.isin(self.slot_job, running)
-            self.slot_job[hit] = -1
-            self.slot_remaining_s[hit] = 0.0
+            kernels.free_slots(self.slot_job, self.slot_remaining_s, running)
 
     # -- bookkeeping -------------------------------------------------------------------------
     def job_counts(self) -> dict[str, int]:
