@@ -194,6 +194,11 @@ def _queue_columns(
     return _live_mean(after, live, scratch), _live_mean(balance, live, scratch)
 
 
+def _unique(sats: np.ndarray) -> np.ndarray:
+    """``np.unique(sats)``; a single satellite (one placement, the usual case) as it is."""
+    return sats if sats.shape[0] == 1 else np.unique(sats)
+
+
 class FeatureBuilder:
     """Builds flat observations for one env; call :meth:`observe` after every change."""
 
@@ -221,6 +226,8 @@ class FeatureBuilder:
         self.committed = np.empty(n)
         self._boundary_key: tuple[int, int] | None = None
         self._queue_key: tuple[int, int, int] | None = None
+        self._queue_terms_of: Simulator | None = None  # the simulator _queue_terms were made for
+        self._queue_terms: tuple[float, ...] = ()
 
     def reset(self) -> None:
         """Forget cached tiers (a new episode or simulator)."""
@@ -237,7 +244,7 @@ class FeatureBuilder:
         queue = boundary + (sim.placements,)
         if queue != self._queue_key:
             # within a step only placements change queues: then only their satellites' rows
-            rows = None if self._queue_key is None else np.unique(sim.placed_since(self._queue_key[2]))
+            rows = None if self._queue_key is None else _unique(sim.placed_since(self._queue_key[2]))
             self._queue(sim, rows)
             self._queue_key = queue
         self._decision(sim, job, pending)
@@ -292,20 +299,23 @@ class FeatureBuilder:
         g, sats, glob = self.g, self.sats, self.glob
         rows = self._all_sats if rows is None else rows
         sim.committed_s(rows, out=self.committed)
-        p = sim.power
-        base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
-        span_w = p.accelerator_w - p.accelerator_idle_w
-        terms = tuple(
-            float(x)
-            for x in (
-                p.accelerators,
-                self.scale["queued_work"],
-                sim.period_s,
-                base_w,
-                span_w,
-                p.solar_array_w,
+        if self._queue_terms_of is not sim:  # constants of the simulator, made once for it
+            p = sim.power
+            base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
+            span_w = p.accelerator_w - p.accelerator_idle_w
+            self._queue_terms = tuple(
+                float(x)
+                for x in (
+                    p.accelerators,
+                    self.scale["queued_work"],
+                    sim.period_s,
+                    base_w,
+                    span_w,
+                    p.solar_array_w,
+                )
             )
-        )
+            self._queue_terms_of = sim
+        terms = self._queue_terms
         glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = _queue_columns(
             sats,
             self._queue_cols,

@@ -188,6 +188,13 @@ class Simulator:
         self.in_contact = (geometry.station_hops == 0).any(axis=1)
         #: int[T, N] first sample >= k with a direct contact (T if none)
         self.next_contact_k = next_index(self.in_contact)
+        # float[T, G]: station_next_contact_s at every sample (a function of the sample only)
+        first_k = self.links.station_first_reach_k
+        sample_s = (np.arange(first_k.shape[0]) * self.dt_s)[:, None]
+        self._station_next_contact_s = np.where(
+            first_k < self.links.n_samples, np.maximum(first_k * self.dt_s - sample_s, 0.0), np.inf
+        )
+        self._station_next_contact_s.flags.writeable = False
         self.jobs: Jobs | None = None
         self._listeners: list[Callable[[Simulator], None]] = []
 
@@ -308,6 +315,7 @@ class Simulator:
         self._placement_sats: list[int] = []  # the satellite of each placement, in order
         self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
+        self._valid_key: tuple[int, int, int] | None = None
         self._project_free()
 
     # -- public read API (the env, the agents and the scripts read the state through these) --
@@ -335,8 +343,7 @@ class Simulator:
     def station_next_contact_s(self) -> np.ndarray:
         """float[G] time until each station next reaches a satellite, directly or over ISLs [s]
         (0: now; ``inf``: not within the geometry)."""
-        k = self.links.station_first_reach_k[self.step_index]
-        return np.where(k < self.links.n_samples, np.maximum(k * self.dt_s - self.now_s, 0.0), np.inf)
+        return self._station_next_contact_s[self.step_index]
 
     def take_settled(self) -> np.ndarray:
         """int64[K]: the jobs settled since the last call, in settlement order, each once.
@@ -595,7 +602,9 @@ class Simulator:
             jobs.output_gb[job],
         )
         ready.flags.writeable = False  # shared with later callers, as _input_estimate shares it
+        valid.flags.writeable = False
         self._input_all, self._input_key = ready, (job, self.step_index, self._placements)
+        self._valid_all, self._valid_key = valid, self._input_key  # for the place() that follows
         return Decision(ready, start, finish, delivery, valid, hops)
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
@@ -605,6 +614,8 @@ class Simulator:
             ready_s: the job's input arrival times on every satellite, if already estimated.
         """
         if ready_s is None:
+            if self._valid_key == (job, self.step_index, self._placements):
+                return self._valid_all  # decision() has just computed it
             ready_s = self._input_estimate(job)
         return self._decision_state()["open"] & (ready_s < self.jobs.deadline_s[job])
 
