@@ -6,7 +6,7 @@ Usage::
 
 Wraps the env's and the simulator's methods with ``perf_counter`` timers, plays a random
 masked policy (the first 300 steps untimed, to load the compiled kernels) and prints the mean
-µs per step of each part. Parts nest (``features._decision`` contains ``sim.estimate``), so
+µs per step of each part. Parts nest (``features._decision`` contains ``sim.decision``), so
 they do not add up; the wrappers themselves cost ~0.3 µs per call.
 """
 
@@ -26,7 +26,7 @@ import orbit_env  # noqa: F401  (registers the ids)
 ENV_PARTS = ("_next_decision", "_info", "_reward_delta", "_settled")
 FEATURE_PARTS = ("_boundary", "_queue", "_decision")
 SIM_PARTS = (
-    "place", "defer", "reject", "advance", "estimate", "pending", "valid_targets", "entry_hops",
+    "place", "defer", "reject", "advance", "decision", "pending", "valid_targets",
     "committed_s", "_run_step", "_end_of_step", "_radio_share", "_book_delivery",
 )  # fmt: skip
 
