@@ -55,8 +55,10 @@ import hashlib
 import json
 import multiprocessing
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 import zipfile
@@ -988,6 +990,10 @@ def main(
     and ``eval/best_mean_reward`` (``sweep.py`` reports them to Ray Tune).
     """
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        # A run started in the background of a script (``nohup python train.py ... &``) inherits
+        # SIGINT ignored; restore it, so ``kill -INT`` stops the run and saves model.zip as Ctrl-C does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     th.set_num_threads(args.threads)
     say = print if args.no_progress else tqdm.write
     env_id, env_kwargs, overrides = check_arguments(args)

@@ -474,3 +474,36 @@ def test_native_vec_env_trains_the_same_model_as_dummy_vec_env(tmp_path: Path) -
     with pytest.raises(ValueError, match="shared streams"):
         train.main([*args, "--run-name", "shared", "--vec-env", "native", *FAST[:-1], "shared_stream=2"])
     assert not (tmp_path / "shared").exists()
+
+
+def test_sigint_stops_a_run_started_with_sigint_ignored_and_saves_the_model(tmp_path: Path) -> None:
+    """A run started in the background of a script inherits SIGINT ignored; train.py restores
+    it, so ``kill -INT`` stops the run and writes model.zip, as Ctrl-C does."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "train.py", "--env", TINY, "--timesteps", "1000000", "--n-envs", "1"]
+    args += ["--run-dir", str(tmp_path), "--run-name", "bg", "--eval-freq", "0", "--checkpoint-freq", "0"]
+    args += ["--threads", "1", *FAST]
+    proc = subprocess.Popen(
+        args,
+        cwd=Path(train.__file__).parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` in a script
+    )
+    progress = tmp_path / "bg" / "progress.csv"
+    deadline = time.monotonic() + 240
+    while (not progress.is_file() or progress.stat().st_size == 0) and time.monotonic() < deadline:
+        time.sleep(0.5)  # training has started once SB3 logs its first rollout
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=240)
+    finally:
+        proc.kill()  # no-op once it has exited; a run that ignored the signal must not outlive the test
+    assert proc.returncode == 0, out[-2000:]
+    assert "interrupted at step" in out
+    assert 0 < load_model(tmp_path / "bg" / "model.zip").num_timesteps < 1_000_000
