@@ -221,6 +221,11 @@ def _error_row(key: str, what: str, exc: BaseException, target: tuple[str, float
     return Row(key, what, float("nan"), "—", float("nan"), "—", target, text, error=_error_text(exc))
 
 
+def _rate_row(key: str, what: str, rate: float, ref: float, target: tuple[str, float] | None) -> Row:
+    """A row of a rate [steps/s] against a reference rate."""
+    return Row(key, what, rate, _fmt_rate(rate), ref, _fmt_rate(ref), target, _target_text(target))
+
+
 def _target_text(target: tuple[str, float] | None) -> str:
     if target is None:
         return "info"
@@ -293,18 +298,8 @@ def bench_steps(s: Settings, res: Results) -> None:
                 )
             )
             continue
-        res.rows.append(
-            Row(
-                f"step_rate/{name}",
-                f"{what}, {t['steps']:,} steps",
-                t["rate_per_s"],
-                _fmt_rate(t["rate_per_s"]),
-                ref,
-                _fmt_rate(ref),
-                target,
-                _target_text(target),
-            )
-        )
+        what = f"{what}, {t['steps']:,} steps"
+        res.rows.append(_rate_row(f"step_rate/{name}", what, t["rate_per_s"], ref, target))
     res.notes.append(
         f"env.step rates time `env.step` calls only (the policy's choice and resets are excluded); "
         f"CartPole-v1 is the median of {len(cartpole)} runs of {s.cartpole_steps:,} steps interleaved "
@@ -354,19 +349,11 @@ def bench_vector(s: Settings, res: Results) -> None:
     res.details["vector"] = {"cartpole_step_rates": cartpole, **{str(b): t for b, t in timings.items()}}
     for b, t in timings.items():
         target = (">=", VECTOR_TARGET) if b == 16 else None
-        res.rows.append(
-            Row(
-                f"vector/{b}",
-                f"native vector env (`gymnasium.make_vec`), WalkerLEO-v1, B = {b}, one core: aggregate "
-                f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)",
-                t["rate_per_s"],
-                _fmt_rate(t["rate_per_s"]),
-                ref,
-                _fmt_rate(ref),
-                target,
-                _target_text(target),
-            )
+        what = (
+            f"native vector env (`gymnasium.make_vec`), WalkerLEO-v1, B = {b}, one core: aggregate "
+            f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)"
         )
+        res.rows.append(_rate_row(f"vector/{b}", what, t["rate_per_s"], ref, target))
     res.notes.append(
         "the native vector env steps its B envs one after another (a Python loop over the single "
         "env's step, shared geometry); the B = 16 target needs the compiled multi-episode step."
