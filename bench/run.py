@@ -221,9 +221,12 @@ def _error_row(key: str, what: str, exc: BaseException, target: tuple[str, float
     return Row(key, what, float("nan"), "—", float("nan"), "—", target, text, error=_error_text(exc))
 
 
-def _rate_row(key: str, what: str, rate: float, ref: float, target: tuple[str, float] | None) -> Row:
-    """A row of a rate [steps/s] against a reference rate."""
-    return Row(key, what, rate, _fmt_rate(rate), ref, _fmt_rate(ref), target, _target_text(target))
+def _rate_row(
+    key: str, what: str, rate: float, ref: float, target: tuple[str, float] | None, unit: str = "steps/s"
+) -> Row:
+    """A row of a rate (``unit``) against a reference rate."""
+    texts = _fmt_rate(rate, unit), _fmt_rate(ref, unit)
+    return Row(key, what, rate, texts[0], ref, texts[1], target, _target_text(target))
 
 
 def _target_text(target: tuple[str, float] | None) -> str:
@@ -486,45 +489,17 @@ def bench_train(s: Settings, res: Results) -> None:
             "frozen_maskable_ppo": frozen,
             "native_maskable_ppo": native,
         }
-        res.rows.append(
-            Row(
-                f"{key}/frozen",
-                f"MaskablePPO fps, frozen env with WalkerLEO-v1's spaces (no simulation) ÷ PPO fps "
-                f"CartPole-v1, {label}: the ceiling of the row below",
-                frozen["fps"],
-                _fmt_rate(frozen["fps"], "fps"),
-                ref["fps"],
-                _fmt_rate(ref["fps"], "fps"),
-                None,
-                "info",
-            )
+        ceiling = (
+            f"MaskablePPO fps, frozen env with WalkerLEO-v1's spaces (no simulation) ÷ PPO fps "
+            f"CartPole-v1, {label}: the ceiling of the row below"
         )
-        res.rows.append(
-            Row(
-                key,
-                what,
-                got["fps"],
-                _fmt_rate(got["fps"], "fps"),
-                ref["fps"],
-                _fmt_rate(ref["fps"], "fps"),
-                target,
-                _target_text(target),
-            )
-        )
+        res.rows.append(_rate_row(f"{key}/frozen", ceiling, frozen["fps"], ref["fps"], None, "fps"))
+        res.rows.append(_rate_row(key, what, got["fps"], ref["fps"], target, "fps"))
         for name, fps, vec in (("dummy", got, "DummyVecEnv"), ("native", native, "agents.vec.OrbitVecEnv")):
             target = (">=", NATIVE_TRAIN_TARGET) if threads == 1 else None
-            res.rows.append(
-                Row(
-                    f"{key}/{name}_vs_frozen",
-                    f"MaskablePPO fps WalkerLEO-v1 ({vec}) ÷ the same on the frozen env, {label}",
-                    fps["fps"],
-                    _fmt_rate(fps["fps"], "fps"),
-                    frozen["fps"],
-                    _fmt_rate(frozen["fps"], "fps"),
-                    target,
-                    _target_text(target),
-                )
-            )
+            what = f"MaskablePPO fps WalkerLEO-v1 ({vec}) ÷ the same on the frozen env, {label}"
+            row = _rate_row(f"{key}/{name}_vs_frozen", what, fps["fps"], frozen["fps"], target, "fps")
+            res.rows.append(row)
     if len(s.train_threads) > 1:
         res.notes.append(
             "training fps is dominated by torch on CartPole-v1, so its ratio depends on torch's thread "
