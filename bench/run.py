@@ -68,6 +68,7 @@ COLD_EPOCH = "2026-06-21T00:00:00Z"  # another epoch for the cold reset
 SECTIONS = ("steps", "vector", "train", "geometry", "reset", "compile", "memory", "scaling")
 VECTOR_TARGET = 0.25  # issue 19: B = 16, aggregate env steps/s ÷ CartPole-v1's single-env rate
 NATIVE_TRAIN_TARGET = 0.8  # issue 19: MaskablePPO fps on WalkerLEO-v1 ÷ the same on the frozen env
+WALKER = "orbit_env/WalkerLEO-v1"
 MiB = 1024**2
 
 
@@ -395,12 +396,13 @@ class FrozenEnv(gym.Env):
 
 
 def training_fps(
-    algo: Any, env_id: str, s: Settings, frozen: bool = False, native: bool = False
+    algo: Any, env_id: str, s: Settings, frozen: bool = False, native: bool = False, policy: Any = "MlpPolicy"
 ) -> dict[str, float]:
     """fps = timesteps / wall time of ``.learn()`` on one env in a ``DummyVecEnv``.
 
     ``frozen``: train on :class:`FrozenEnv` of ``env_id`` instead (no simulation cost);
-    ``native``: on orbit_env's own VecEnv (``agents.vec.OrbitVecEnv``) instead of a DummyVecEnv.
+    ``native``: on orbit_env's own VecEnv (``agents.vec.OrbitVecEnv``) instead of a DummyVecEnv;
+    ``policy``: SB3's policy name or class (the project's ``agents.rl.SatScorerPolicy``).
     """
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -416,7 +418,7 @@ def training_fps(
         env.reset(seed=s.seed)  # warm: the VecEnv's first reset uses the same seed, hence the same epoch
         venv = DummyVecEnv([lambda: env])
     model = algo(
-        "MlpPolicy",
+        policy,
         venv,
         n_steps=s.train_n_steps,
         batch_size=s.train_batch_size,
@@ -500,6 +502,25 @@ def bench_train(s: Settings, res: Results) -> None:
             what = f"MaskablePPO fps WalkerLEO-v1 ({vec}) ÷ the same on the frozen env, {label}"
             row = _rate_row(f"{key}/{name}_vs_frozen", what, fps["fps"], frozen["fps"], target, "fps")
             res.rows.append(row)
+        if threads == 1:  # the project's own policy: a scorer per satellite, more torch per step
+            from agents.rl import SatScorerPolicy
+
+            sat_key = f"{key}/satscorer_native_vs_frozen"
+            with torch_threads(threads):
+                try:
+                    log("train: MaskablePPO with SatScorer, frozen env and OrbitVecEnv")
+                    sat = {
+                        "frozen": training_fps(MaskablePPO, WALKER, s, frozen=True, policy=SatScorerPolicy),
+                        "native": training_fps(MaskablePPO, WALKER, s, native=True, policy=SatScorerPolicy),
+                    }
+                except Exception as exc:  # reported in the table
+                    res.rows.append(_error_row(sat_key, "SatScorer", exc, None, "info"))
+                    continue
+            res.details["train"][key]["satscorer"] = sat
+            what = "MaskablePPO fps WalkerLEO-v1 with SatScorer (OrbitVecEnv) ÷ the same on the frozen env, "
+            what += label
+            fps = sat["native"]["fps"], sat["frozen"]["fps"]
+            res.rows.append(_rate_row(sat_key, what, *fps, None, "fps"))
     if len(s.train_threads) > 1:
         res.notes.append(
             "training fps is dominated by torch on CartPole-v1, so its ratio depends on torch's thread "

@@ -44,6 +44,7 @@ def expected_keys(settings: bench_run.Settings) -> list[str]:
         "train_fps/1_thread",
         "train_fps/1_thread/dummy_vs_frozen",
         "train_fps/1_thread/native_vs_frozen",
+        "train_fps/1_thread/satscorer_native_vs_frozen",
         "geometry",
         "reset_warm",
         "reset_disk",
