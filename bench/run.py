@@ -358,6 +358,30 @@ def bench_vector(s: Settings, res: Results) -> None:
             f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)"
         )
         res.rows.append(_rate_row(f"vector/{b}", what, t["rate_per_s"], ref, target))
+    b = max(s.vector_sizes)
+    try:
+        peaks = {}
+        for native in (True, False):
+            code = "from bench.run import _vector_memory_child as f; "
+            code += f"f({env_id!r}, {b}, {native})"
+            peaks[native] = _run_child(code, cold=False, timeout_s=s.memory_timeout_s)["held"]
+    except Exception as exc:  # reported in the table
+        res.rows.append(_error_row("vector/memory", "vector env memory", exc, None, "info"))
+    else:
+        res.details["vector"]["held_bytes"] = {"native": peaks[True], "separate": peaks[False]}
+        res.rows.append(
+            Row(
+                "vector/memory",
+                f"memory held by {b} WalkerLEO-v1 envs of one epoch after reset (RSS growth): the "
+                f"native vector env ÷ {b} `gymnasium.make` envs (each its own geometry)",
+                peaks[True],
+                f"{peaks[True] / MiB:,.0f} MiB",
+                peaks[False],
+                f"{peaks[False] / MiB:,.0f} MiB",
+                None,
+                "info",
+            )
+        )
     res.notes.append(
         "the native vector env steps its B envs one after another (a Python loop over the single "
         "env's step, shared geometry); the B = 16 target needs the compiled multi-episode step."
@@ -715,6 +739,27 @@ def _memory_child(env_id: str, steps: int, seed: int) -> None:
 def measure_memory(env_id: str, steps: int, seed: int, cold: bool, timeout_s: float) -> dict[str, Any]:
     """Peak RSS of a fresh Python process running ``_memory_child``."""
     code = f"from bench.run import _memory_child; _memory_child({env_id!r}, {int(steps)}, {int(seed)})"
+    return _run_child(code, cold, timeout_s)
+
+
+def _vector_memory_child(env_id: str, num_envs: int, native: bool) -> None:
+    """Run in a subprocess: B envs of one epoch, reset; print the memory they hold (the RSS
+    after their reset less the RSS before them) as JSON."""
+    import orbit_env  # noqa: F401  (registers the ids)
+
+    before = rss_bytes()
+    if native:
+        envs = [gym.make_vec(env_id, num_envs=num_envs, epoch=EPOCH)]
+    else:
+        envs = [make_env(env_id, epoch=EPOCH) for _ in range(num_envs)]
+    for i, env in enumerate(envs):
+        env.reset(seed=i)
+    print("BENCH_MEMORY " + json.dumps({"held": rss_bytes() - before}), flush=True)
+
+
+def _run_child(code: str, cold: bool, timeout_s: float) -> dict[str, Any]:
+    """Run ``code`` in a fresh Python process (an empty geometry cache if ``cold``) and return
+    the JSON it printed after ``BENCH_MEMORY``."""
     child_env = dict(os.environ)
     child_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), child_env.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="orbit_env_bench_") as tmp:
