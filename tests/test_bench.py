@@ -150,3 +150,14 @@ def test_the_fingerprint_is_the_same_for_the_same_episode_and_differs_for_anothe
     a = fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=3)
     assert a == fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=3) and 0 < a[2] <= 50  # ends early
     assert fingerprint.fingerprint("orbit_env/Tiny-v1", 50, seed=4)[0] != a[0]
+
+
+def test_the_cache_probe_times_the_step_with_each_filler_between_steps():
+    from bench import cache
+
+    result = cache.main(["--env", "orbit_env/Tiny-v1", "--steps", "30"])
+    assert {"nothing", "JSON round trip", "sum over 2 MB"} <= result.keys()
+    assert all(r["step_us"] > 0 for r in result.values())
+    assert result["nothing"]["between_us"] == 0 and result["sum over 2 MB"]["between_us"] > 0
+    with pytest.raises(SystemExit):
+        cache.main(["--steps", "0"])
