@@ -14,7 +14,6 @@ A step that slows down only when memory is touched between steps is paying for c
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import gymnasium
 import numpy as np
 
 import orbit_env  # noqa: F401  (registers the ids)
+from bench.common import parse_step_args, step_parser
 
 _DOC = {"a": [list(range(50)) for _ in range(20)], "b": {str(i): i for i in range(200)}}
 
@@ -80,13 +80,7 @@ def cache_effect(env_id: str, steps: int, seed: int = 0) -> dict[str, dict[str, 
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1", help="Gymnasium id")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be >= 1, got {args.steps}")
+    args = parse_step_args(step_parser(__doc__.splitlines()[0], steps=2000), argv)
     cache_effect(args.env, min(args.steps, 200), args.seed)  # warm: kernels loaded, geometry built
     result = cache_effect(args.env, args.steps, args.seed)
     base = result["nothing"]["step_us"]

@@ -13,7 +13,6 @@ arguments and estimates the step's dispatch cost from the counts.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import timeit
 from collections import Counter
@@ -26,6 +25,7 @@ import numpy as np
 from numba.core.registry import CPUDispatcher
 
 import orbit_env  # noqa: F401  (registers the ids)
+from bench.common import parse_step_args, step_parser
 from bench.parts import _random_action
 
 
@@ -102,14 +102,9 @@ def dispatch_us() -> dict[int, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = step_parser(__doc__.splitlines()[0], steps=3000)
     parser.add_argument("--top", type=int, default=25)
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
+    args = parse_step_args(parser, argv)
     calls, arrays = count_calls(args.env, args.steps, args.seed)
     n_calls = sum(calls.values()) / args.steps
     n_arrays = sum(arrays.values()) / args.steps

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import subprocess
@@ -201,3 +202,21 @@ def peak_rss_bytes() -> int:
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def step_parser(description: str, steps: int, seed: int = 0) -> argparse.ArgumentParser:
+    """The options every per-step probe in ``bench/`` takes: ``--env``, ``--steps``, ``--seed``
+    (add its own, then :func:`parse_step_args`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1", help="Gymnasium id")
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--seed", type=int, default=seed)
+    return parser
+
+
+def parse_step_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, with a clear error for ``--steps`` below 1."""
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error(f"--steps must be at least 1, got {args.steps}")
+    return args

@@ -12,13 +12,13 @@ observations and rewards to the last bit. For scenarios the pinned tests do not 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 
 import gymnasium
 import numpy as np
 
 import orbit_env  # noqa: F401  (registers the ids)
+from bench.common import parse_step_args, step_parser
 
 
 def fingerprint(env_id: str, steps: int, seed: int) -> tuple[str, float, int]:
@@ -42,13 +42,7 @@ def fingerprint(env_id: str, steps: int, seed: int) -> tuple[str, float, int]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=3)
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
+    args = parse_step_args(step_parser(__doc__.splitlines()[0], steps=2000, seed=3), argv)
     digest, total, played = fingerprint(args.env, args.steps, args.seed)
     print(f"{args.env} seed {args.seed}, {played} steps: sha256 {digest[:16]}, return {total!r}")
     return digest

@@ -12,7 +12,6 @@ they do not add up; the wrappers themselves cost ~0.3 µs per call.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -22,6 +21,7 @@ import gymnasium
 import numpy as np
 
 import orbit_env  # noqa: F401  (registers the ids)
+from bench.common import parse_step_args, step_parser
 
 ENV_PARTS = ("_next_decision", "_info", "_reward_delta", "_settled")
 FEATURE_PARTS = ("_boundary", "_queue", "_decision")
@@ -51,13 +51,7 @@ def _random_action(env: Any, rng: np.random.Generator) -> int:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1")
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.steps < 1:
-        parser.error(f"--steps must be at least 1, got {args.steps}")
+    args = parse_step_args(step_parser(__doc__.splitlines()[0], steps=4000), argv)
     env = gymnasium.make(args.env)
     raw = env.unwrapped
     rng = np.random.default_rng(args.seed)

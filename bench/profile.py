@@ -18,7 +18,6 @@ import sys
 if __package__ in (None, ""):  # ``python bench/profile.py``: don't let bench/ shadow stdlib ``profile``
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import argparse  # noqa: E402
 import ast  # noqa: E402
 import cProfile  # noqa: E402
 import io  # noqa: E402
@@ -28,7 +27,14 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from bench.common import machine_info, machine_line, masked_policy, timed_steps  # noqa: E402
+from bench.common import (  # noqa: E402
+    machine_info,
+    machine_line,
+    masked_policy,
+    parse_step_args,
+    step_parser,
+    timed_steps,
+)
 
 
 def _parse_kw(items: list[str]) -> dict[str, Any]:
@@ -106,16 +112,13 @@ def format_stats(stats: pstats.Stats, sort: str, top: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="cProfile env.step under a random masked policy.")
-    parser.add_argument("--env", default="orbit_env/WalkerLEO-v1", help="Gymnasium id")
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = step_parser("cProfile env.step under a random masked policy.", steps=3000)
     parser.add_argument("--top", type=int, default=25, help="entries per listing")
     parser.add_argument(
         "--kw", action="append", default=[], metavar="KEY=VALUE", help="gymnasium.make override (repeatable)"
     )
     parser.add_argument("--save", help="also dump the raw stats here (for snakeviz / pstats)")
-    args = parser.parse_args(argv)
+    args = parse_step_args(parser, argv)
     kwargs = _parse_kw(args.kw)
 
     print(machine_line(machine_info()))
