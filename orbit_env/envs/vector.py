@@ -25,7 +25,6 @@ from orbit_env.envs.placement import OrbitPlacementEnv, SimulatorPool
 
 #: info keys stacked into one array of shape [B, ...]; every other array is one object per env
 _STACKED = frozenset({"action_mask"})
-_MASK_KEYS: dict[str, str] = {}  # key -> "_key"
 
 
 class OrbitVectorEnv(VectorEnv):
@@ -199,9 +198,7 @@ class OrbitVectorEnv(VectorEnv):
                 if array is None:
                     array = infos[key] = self._new_column(key, value)
                 array[i] = value
-            mask_key = _MASK_KEYS.get(key)
-            if mask_key is None:
-                mask_key = _MASK_KEYS[key] = "_" + key
+            mask_key = f"_{key}"
             present = infos.get(mask_key)
             if present is None:
                 present = infos[mask_key] = np.zeros(self.num_envs, dtype=bool)
@@ -212,6 +209,6 @@ class OrbitVectorEnv(VectorEnv):
         n = self.num_envs
         if key in _STACKED:
             return np.zeros((n, *value.shape), dtype=value.dtype)
-        if isinstance(value, bool | int | float | np.number) and key != "final_obs":
+        if isinstance(value, bool | int | float | np.number):
             return np.zeros(n, dtype=type(value))
         return np.empty(n, dtype=object)
