@@ -108,12 +108,15 @@ def test_same_step_autoreset_returns_the_next_episode_with_the_final_observation
 
 def test_disabled_autoreset_asks_for_a_masked_reset():
     envs = OrbitVectorEnv(2, scenario="Tiny-v1", epoch=EPOCH, autoreset_mode=AutoresetMode.DISABLED)
-    _, infos = envs.reset(seed=3)
+    _, infos = envs.reset(seed=[4, 3])  # env 1's episode ends first (rejecting every job)
     terminated = np.zeros(2, dtype=bool)
     while not terminated.any():
         _, _, terminated, _, infos = envs.step(np.full(2, envs.n_sats + 1))  # reject: ends fast
+    decisions = [env.sim.counters.decisions for env in envs.envs]
     with pytest.raises(RuntimeError, match="reset_mask"):
         envs.step(np.full(2, envs.n_sats + 1))
+    assert terminated.tolist() == [False, True]
+    assert [env.sim.counters.decisions for env in envs.envs] == decisions  # refused before env 0 moved
     obs, infos = envs.reset(options={"reset_mask": terminated.copy()})
     assert infos["_action_mask"].tolist() == terminated.tolist()  # only the reset envs report
     envs.step(np.full(2, envs.n_sats + 1))

@@ -135,17 +135,19 @@ class OrbitVectorEnv(VectorEnv):
         acts = acts.reshape(self.num_envs)
         if acts.dtype.kind not in "iu":
             raise TypeError(f"actions must be integers in [0, {self.n_sats + 1}], got dtype {acts.dtype}")
+        mode = self.autoreset_mode
+        if mode is AutoresetMode.DISABLED and self._autoreset.any():  # before any env moves
+            ended = np.flatnonzero(self._autoreset).tolist()
+            raise RuntimeError(
+                f"the episodes of envs {ended} are over: reset them with "
+                "reset(options={'reset_mask': mask})"
+            )
         infos: dict[str, Any] = {}
         obs = self._obs_list
-        mode = self.autoreset_mode
         for i, env in enumerate(self.envs):
             if mode is AutoresetMode.NEXT_STEP and self._autoreset[i]:
                 obs[i], info = env.reset()
                 self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
-            elif mode is AutoresetMode.DISABLED and self._autoreset[i]:
-                raise RuntimeError(
-                    f"env {i}'s episode is over: reset it with reset(options={{'reset_mask': mask}})"
-                )
             else:
                 obs[i], r, term, trunc, info = env.step(int(acts[i]))
                 self._rewards[i], self._terminations[i], self._truncations[i] = r, term, trunc
