@@ -15,7 +15,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from orbit_env.envs.observation import HOUR_S, ObservationLayout
+from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout
 from orbit_env.sim.forecast import (
     AFTER_ECLIPSE,
     AFTER_QUEUE,
@@ -40,32 +40,49 @@ DECISION_COLUMNS = (
 )
 
 
+#: the job block's columns, in the order :func:`_decision_tier` writes them
+JOB_BLOCK = (
+    "present",
+    "inference",
+    "training",
+    "earth_observation",
+    "work",
+    "input_size",
+    "output_size",
+    "time_to_deadline",
+    "value",
+    "value_density",
+    "in_orbit_data",
+    "progress",
+    "origin_backlog",
+    "origin_time_to_contact",
+)
+assert JOB_BLOCK == tuple(c.name for c in JOB_COLUMNS), "the job block is written in JOB_COLUMNS order"
+
+
 @njit
-def _decision_columns(
-    sats,
-    cols,
-    valid,
-    fc_table,
-    fc_params,
-    committed_s,
-    work_s,
-    hops,
-    hops_scale,
-    start_s,
-    finish_s,
-    delivery_s,
-    deadline_s,
-    inv_window,
-    period_s,
-):
-    """Write the decision tier's columns (``cols``: their indices, in ``DECISION_COLUMNS``
-    order) of every satellite's row of ``sats`` (float32[N, F]), for a job of ``work_s``
-    seconds due at ``deadline_s`` that would start, finish and be delivered at ``start_s``,
-    ``finish_s``, ``delivery_s`` (float[N] each) [s]."""
-    for i in range(sats.shape[0]):
+def _decision_tier(
+    sats, cols, mask, block, job_scale, valid, fc_table, fc_params, committed_s, hops, start_s,
+    finish_s, delivery_s, period_s, job, now_s, log1p_value, backlog_s, station_contact,
+):  # fmt: skip
+    """Write the decision tier: its satellite columns (``cols``: their indices, in
+    ``DECISION_COLUMNS`` order) of every row of ``sats`` (float32[N, F]), the mask (bool[N + 2];
+    ``valid``: bool[N]) and the job block (float32[J], in ``JOB_BLOCK`` order; ``job_scale``:
+    float[J] each column's scale, ``hops`` scale last). The job would start, finish and be
+    delivered at ``start_s``, ``finish_s``, ``delivery_s`` (float[N] each) [s]; ``job``: (kind,
+    value, work [s], progress [s], input GB, output GB, deadline [s], input satellite, input
+    station); ``log1p_value``: log(1 + value) as numpy computes it; ``backlog_s``: float[G] each
+    station's antenna backlog [s]; ``station_contact``: float[G] its time to contact [periods]."""
+    kind, value, work_s, progress_s, input_gb, output_gb, deadline_s, input_sat, station = job
+    work_left = work_s - progress_s
+    inv_window = 1.0 / max(deadline_s - now_s, 1e-9)
+    hops_scale = job_scale[job_scale.shape[0] - 1]
+    n = sats.shape[0]
+    for i in range(n):
         start, finish, delivery = start_s[i], finish_s[i], delivery_s[i]
+        mask[i] = valid[i]
         sats[i, cols[0]] = valid[i]
-        margin = forecast_one(fc_table, fc_params, i, committed_s[i] + work_s, AFTER_ECLIPSE)
+        margin = forecast_one(fc_table, fc_params, i, committed_s[i] + work_left, AFTER_ECLIPSE)
         sats[i, cols[1]] = margin / fc_params[BATTERY_WH]
         sats[i, cols[2]] = hops[i] / hops_scale
         # (deadline - t) / (deadline - now); a never-reached time (inf) maps to -1
@@ -74,6 +91,23 @@ def _decision_columns(
         sats[i, cols[5]] = max((deadline_s - delivery) * inv_window, -1.0)
         wait = delivery - finish if np.isfinite(finish) else np.inf  # never started: no wait
         sats[i, cols[6]] = min(wait / period_s, 1.0)
+    mask[n] = True
+    mask[n + 1] = True
+    block[0] = 1.0
+    block[1] = kind == INFERENCE
+    block[2] = kind == TRAINING
+    block[3] = kind == EARTH_OBSERVATION
+    block[4] = work_left / job_scale[4]
+    block[5] = input_gb / job_scale[5]
+    block[6] = output_gb / job_scale[6]
+    block[7] = (deadline_s - now_s) / job_scale[7]
+    block[8] = log1p_value / job_scale[8]
+    block[9] = value / max(work_left / HOUR_S, 1e-6) / job_scale[9]
+    block[10] = input_sat >= 0
+    block[11] = progress_s / work_s if work_s > 0 else 0.0
+    on_ground = station >= 0
+    block[12] = backlog_s[station] / job_scale[12] if on_ground else 0.0
+    block[13] = station_contact[station] if on_ground else 0.0
 
 
 @njit
@@ -214,13 +248,14 @@ class FeatureBuilder:
         self._queue_cols = np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64)
         self._boundary_cols = np.array([self.c[name] for name in BOUNDARY_COLUMNS], dtype=np.int64)
         self._scratch = np.empty(n)
-        self.j = {c.name: i for i, c in enumerate(layout.job_columns)}
         self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
         # each column's scale, declared once in observation.py: entry = quantity / scale
         self.scale = {
             c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
         }
         self._all_sats = np.arange(n, dtype=np.int64)
+        #: each job column's scale, in JOB_BLOCK order, then the hops column's
+        self._job_scale = np.array([self.scale[name] for name in JOB_BLOCK] + [self.scale["hops"]])
         self._after = np.empty(n)  # per satellite: the queue tier's terms of its two means
         self._balance = np.empty(n)
         self.committed = np.empty(n)
@@ -338,8 +373,7 @@ class FeatureBuilder:
 
     # -- tier 3: the decision --------------------------------------------------------------------
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
-        j, sats, block = self.j, self.sats, self.job
-        n = self.layout.n_sats
+        sats, block = self.sats, self.job
         self.glob[self.g["pending"]] = pending / self.scale["pending"]
         if job is None:
             sats[:, self._decision_cols] = 0.0
@@ -347,48 +381,35 @@ class FeatureBuilder:
             self.mask[:] = False
             return
         jobs = sim.jobs
-        now = sim.now_s
         est = sim.decision(job)
-        valid = est.valid
-        self.mask[:n] = valid
-        self.mask[n:] = True
-        work_left = jobs.work_s[job] - sim.progress_s[job]
-        deadline = jobs.deadline_s[job]
-        _decision_columns(
+        _decision_tier(
             sats,
             self._decision_cols,
-            valid,
+            self.mask,
+            block,
+            self._job_scale,
+            est.valid,
             self.forecast.table,
             self.forecast.params,
             self.committed,
-            float(work_left),
             est.hops,
-            float(self.scale["hops"]),
             est.start_s,
             est.finish_s,
             est.delivery_s,
-            float(deadline),
-            1.0 / max(deadline - now, 1e-9),
             float(sim.period_s),
+            (
+                int(jobs.kind[job]),
+                float(jobs.value[job]),
+                float(jobs.work_s[job]),
+                float(sim.progress_s[job]),
+                float(jobs.input_gb[job]),
+                float(jobs.output_gb[job]),
+                float(jobs.deadline_s[job]),
+                int(sim.input_sat[job]),
+                int(sim.input_station[job]),
+            ),
+            float(sim.now_s),
+            float(np.log1p(jobs.value[job])),
+            self.backlog_s,
+            self.station_contact,
         )
-        # Python floats from here: the same IEEE arithmetic as numpy scalars, without their overhead
-        kind = int(jobs.kind[job])
-        value, work_left, deadline = float(jobs.value[job]), float(work_left), float(deadline)
-        work, progress = float(jobs.work_s[job]), float(sim.progress_s[job])
-        block[j["present"]] = 1.0
-        block[j["inference"]] = kind == INFERENCE
-        block[j["training"]] = kind == TRAINING
-        block[j["earth_observation"]] = kind == EARTH_OBSERVATION
-        scale = self.scale
-        block[j["work"]] = work_left / scale["work"]
-        block[j["input_size"]] = float(jobs.input_gb[job]) / scale["input_size"]
-        block[j["output_size"]] = float(jobs.output_gb[job]) / scale["output_size"]
-        block[j["time_to_deadline"]] = (deadline - now) / scale["time_to_deadline"]
-        block[j["value"]] = np.log1p(value) / scale["value"]
-        block[j["value_density"]] = value / max(work_left / HOUR_S, 1e-6) / scale["value_density"]
-        block[j["in_orbit_data"]] = sim.input_sat[job] >= 0
-        block[j["progress"]] = progress / work if work > 0 else 0.0
-        station = int(sim.input_station[job])
-        on_ground = station >= 0
-        block[j["origin_backlog"]] = self.backlog_s[station] / scale["origin_backlog"] if on_ground else 0.0
-        block[j["origin_time_to_contact"]] = self.station_contact[station] if on_ground else 0.0
