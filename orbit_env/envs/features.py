@@ -6,7 +6,7 @@ three tiers and cached: per step boundary (sunlight, charge, contacts), per queu
 job's eclipse margin, hops and time estimates). A decision that defers or rejects recomputes
 only the last tier. Each tier writes its satellite columns in one compiled loop over the
 satellites (numba; the same forecast rules the simulator uses), bit for bit what the numpy
-code before it wrote.
+code before it wrote; the decision tier's call also writes the mask and the job block.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from orbit_env.sim.kernels import njit, pairwise_sum
 from orbit_env.sim.simulator import Simulator
 from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
 
-#: the decision tier's satellite columns, in the order :func:`_decision_columns` writes them
+#: the decision tier's satellite columns, in the order :func:`_decision_tier` writes them
 DECISION_COLUMNS = (
     "valid_target",
     "eclipse_margin",
