@@ -50,15 +50,16 @@ def test_unknown_algorithm_and_missing_file_are_clear_errors(tmp_path: Path) -> 
         load_model(tmp_path / "nothing.zip")
 
 
-def test_the_committed_walkerleo_model_loads_and_places_jobs_on_valid_satellites() -> None:
+@pytest.mark.parametrize("scenario", ["WalkerLEO-v1", "SuncatcherEclipse-v1", "Suncatcher-v1"])
+def test_each_committed_model_loads_and_places_jobs_on_valid_satellites(scenario: str) -> None:
     import gymnasium
 
     import orbit_env  # noqa: F401  (registers the ids)
     from agents.registry import make_policy
 
     root = Path(__file__).resolve().parents[1]
-    env = gymnasium.make("orbit_env/WalkerLEO-v1", horizon_s=1800.0)  # the same spaces, a short day
-    policy = make_policy(str(root / "models/WalkerLEO-v1/maskable_ppo.zip"), env=env)
+    env = gymnasium.make(f"orbit_env/{scenario}", horizon_s=1800.0)  # the same spaces, a short day
+    policy = make_policy(str(root / f"models/{scenario}/maskable_ppo.zip"), env=env)
     obs, info = env.reset(seed=1000)
     placed = 0
     for _ in range(200):
