@@ -295,7 +295,7 @@ class FeatureBuilder:
             p, sim.energy_wh, now, sun.next_entry_s[k], sun.eclipse_left_s[k], sunlit, sim.safe
         )
         valid = sim.valid_now
-        self.live = valid if valid.any() else np.ones_like(valid)
+        self.live = valid if sim.any_valid_now else np.ones_like(valid)
         grid = (
             float(now),
             float(period),

@@ -326,7 +326,7 @@ class OrbitPlacementEnv(gym.Env):
         """Advance the clock until a job awaits a decision or the episode ends."""
         sim = self.sim
         while True:
-            if not sim.done and not sim.valid_now.any():
+            if not sim.done and not sim.any_valid_now:
                 sim.end_episode()  # no satellite left: whatever is unsettled expires now
             if sim.done:
                 self._job = None

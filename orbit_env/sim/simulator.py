@@ -195,6 +195,8 @@ class Simulator:
             first_k < self.links.n_samples, np.maximum(first_k * self.dt_s - sample_s, 0.0), np.inf
         )
         self._station_next_contact_s.flags.writeable = False
+        # per sample: some satellite propagates (Python bools: read once or twice per decision)
+        self._any_valid = geometry.valid.any(axis=1).tolist()
         self.jobs: Jobs | None = None
         self._listeners: list[Callable[[Simulator], None]] = []
 
@@ -421,6 +423,11 @@ class Simulator:
     def valid_now(self) -> np.ndarray:
         """bool[N] satellites propagating at the current boundary."""
         return self.geometry.valid[self.step_index]
+
+    @property
+    def any_valid_now(self) -> bool:
+        """Some satellite propagates at the current boundary (``valid_now.any()``)."""
+        return self._any_valid[self.step_index]
 
     def pending(self) -> np.ndarray:
         """Jobs awaiting a decision now, in presentation order (int[P])."""
@@ -676,7 +683,7 @@ class Simulator:
         self._run_step(k, t0, t1)
         self.step_index += 1
         self._end_of_step(k, t1)
-        if self.step_index >= self.max_steps or not self.valid_now.any():
+        if self.step_index >= self.max_steps or not self.any_valid_now:
             self.end_episode()
         self._project_free()
         for listener in self._listeners:
