@@ -8,7 +8,8 @@ Wraps every numba function of the orbit_env modules with a counter, plays a rand
 and prints, per ``env.step``: the compiled calls, the arrays passed to them (a tuple's arrays
 counted one by one), and per function its calls per step and arrays per call. Then it times
 numba's dispatch on empty functions (no work: the call alone, best of 5) with 0, 10 and 20 array
-arguments and estimates the step's dispatch cost from the counts.
+arguments, and with one ``jitclass`` holding 10 arrays (the one-struct state a one-call core
+would pass), and estimates the step's dispatch cost from the counts.
 """
 
 from __future__ import annotations
@@ -93,12 +94,31 @@ def dispatch_us() -> dict[int, float]:
     def twenty(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t):  # noqa: E741
         return 0
 
+    @numba.njit
+    def struct(state):
+        return 0
+
     arrs = [np.zeros(64) for _ in range(20)]
     out = {}
-    for n, fn, args in ((0, none, (1,)), (10, ten, arrs[:10]), (20, twenty, arrs)):
+    cases = ((0, none, (1,)), (10, ten, arrs[:10]), (20, twenty, arrs), (-10, struct, (_state10(),)))
+    for n, fn, args in cases:
         fn(*args)
         out[n] = min(timeit.repeat(lambda fn=fn, args=args: fn(*args), number=20000, repeat=5)) / 20000 * 1e6
     return out
+
+
+def _state10() -> Any:
+    """A ``jitclass`` instance with 10 float64[:] members (key -10 of :func:`dispatch_us`): its
+    dispatch unboxes one object, whatever the number of members."""
+    from numba.experimental import jitclass
+
+    @jitclass([(name, numba.float64[:]) for name in "abcdefghij"])
+    class State10:
+        def __init__(self, x):
+            self.a, self.b, self.c, self.d, self.e = x, x, x, x, x
+            self.f, self.g, self.h, self.i, self.j = x, x, x, x, x
+
+    return State10(np.zeros(64))
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -118,7 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(
         f"dispatch of an empty compiled function: {cost[0]:.2f} µs, {cost[10]:.2f} µs with 10 arrays, "
         f"{cost[20]:.2f} µs with 20: ~{per_call:.2f} µs per call + {per_array:.3f} µs per array, "
-        f"so ~{estimate:.1f} µs of each step is calling the kernels"
+        f"so ~{estimate:.1f} µs of each step is calling the kernels; one jitclass holding 10 arrays: "
+        f"{cost[-10]:.2f} µs a call"
     )
     return {"calls": n_calls, "arrays": n_arrays, "dispatch_us": estimate}
 
