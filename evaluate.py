@@ -113,6 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
         "cluster this node belongs to, or give the head's address (needs the [ray] extra)",
     )
     parser.add_argument(
+        "--stochastic",
+        action="store_true",
+        help="models sample their actions instead of taking the most likely one (torch seeded with "
+        "each episode's seed; heuristics are unaffected)",
+    )
+    parser.add_argument(
         "--trace-episode", type=int, default=0, help="episode whose battery and queue traces are plotted (0)"
     )
     return parser
@@ -175,6 +181,7 @@ def evaluate(
     ceiling_time_limit_s: float = 60.0,
     workers: int = 1,
     ray_address: str | None = None,
+    deterministic: bool = True,
 ) -> dict[str, Any]:
     """Run every policy on episodes with seeds ``seed, seed + 1, ...``; the results dict.
 
@@ -197,6 +204,9 @@ def evaluate(
             state from one episode to the next, and a ceiling LP that hits its time limit and
             falls back to a coarser bound, or skips its on-time-value LP.)
         ray_address: ``"local"``, ``"auto"`` or a Ray cluster address; ``None`` for no Ray.
+        deterministic: ``False``: models sample their actions (SB3's ``deterministic=False``),
+            torch seeded with each episode's seed, so the samples too do not depend on the
+            worker; heuristics are unaffected.
 
     Returns:
         ``{"env", "episodes", "seed", "seeds", "split", "env_kwargs", "policies": {name: {metric:
@@ -235,6 +245,7 @@ def evaluate(
         workers,
         ray_address,
         make_args,
+        deterministic,
     )
     elapsed_s = time.perf_counter() - start
     env.close()
@@ -255,6 +266,7 @@ def evaluate(
         "elapsed_s": elapsed_s,
         "workers": workers,
         "ray": ray_address,
+        "deterministic": deterministic,
     }
 
 
@@ -327,6 +339,7 @@ def _play(
     workers: int = 1,
     ray_address: str | None = None,
     make_args: tuple = (),
+    deterministic: bool = True,
 ) -> tuple[dict[str, list[dict[str, float]]], list[str] | None, dict[str, dict], dict[str, float]]:
     """Every policy (and the ceiling) on every seed: per-episode rows, ceiling statuses, traces, wall time.
 
@@ -337,7 +350,9 @@ def _play(
     """
     names = ([CEILING] if ceiling_fn is not None else []) + list(specs)
     tasks = [
-        episodes.EpisodeTask(name, i, s, trace=name != CEILING and i == trace_episode)
+        episodes.EpisodeTask(
+            name, i, s, trace=name != CEILING and i == trace_episode, deterministic=deterministic
+        )
         for i, s in enumerate(seeds)
         for name in names
     ]
@@ -518,6 +533,8 @@ def markdown_table(results: dict[str, Any]) -> str:
         + (f", env kwargs {results['env_kwargs']}" if results["env_kwargs"] else "")
         + f". Means with 95 % bootstrap intervals ({N_BOOTSTRAP} resamples).",
     ]
+    if not results.get("deterministic", True):
+        notes.append("Models sample their actions (`--stochastic`; torch seeded with each episode's seed).")
     if scores:
         notes.append(
             f"Normalised score = (R − R_random) / (R_best − R_random), best heuristic **{best}** "
@@ -661,6 +678,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ceiling_time_limit_s=args.ceiling_time_limit,
             workers=args.workers if args.workers is not None else (0 if args.ray else 1),
             ray_address=args.ray,
+            deterministic=not args.stochastic,
         )
     except (SetupError, FileNotFoundError, PermissionError) as err:
         message = " ".join(str(err).split())

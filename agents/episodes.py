@@ -3,8 +3,9 @@
 A worker (``agents.parallel``) builds an :class:`EvalWorker` once, holding the env and the
 loaded models, and plays :class:`EpisodeTask` items on it. The result of a task does not depend
 on the process that plays it or on which tasks it played before: a heuristic is made afresh per
-episode (its randomness follows the episode's seed), models predict deterministically, and the
-env rebuilds its simulator from the seed.
+episode (its randomness follows the episode's seed), models predict deterministically (or, for
+a task with ``deterministic=False``, sample with torch seeded by the episode's seed), and the env
+rebuilds its simulator from the seed.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ CEILING = "ceiling"
 
 @dataclass(frozen=True)
 class EpisodeTask:
-    """Play ``name`` (a policy row or ``"ceiling"``) on episode ``episode`` with seed ``seed``."""
+    """Play ``name`` (a policy row or ``"ceiling"``) on episode ``episode`` with seed ``seed``;
+    ``deterministic=False``: models sample their actions (torch seeded with ``seed`` first)."""
 
     name: str
     episode: int
     seed: int
     trace: bool = False
+    deterministic: bool = True
 
 
 @dataclass
@@ -85,7 +88,13 @@ def play(worker: EvalWorker, task: EpisodeTask) -> dict[str, Any]:
             if task.name not in worker.loaded:
                 worker.loaded[task.name] = make_policy(spec, env=worker.env, seed=task.seed)
             policy = worker.loaded[task.name]
-        ret, metrics, trace = rollout.run_episode(worker.env, policy, task.seed, trace=task.trace)
+        if kind == "model" and not task.deterministic:
+            import torch
+
+            torch.manual_seed(task.seed)  # the samples follow the episode, not the process
+        ret, metrics, trace = rollout.run_episode(
+            worker.env, policy, task.seed, trace=task.trace, deterministic=task.deterministic
+        )
         row = {"return": ret, **metrics}
     return {"row": row, "status": status, "trace": trace, "wall_s": time.perf_counter() - start}
 

@@ -34,7 +34,7 @@ def resolve_env_id(env_id: str) -> str:
 
 
 def run_episode(
-    env: Any, policy: Policy, seed: int, trace: bool = False
+    env: Any, policy: Policy, seed: int, trace: bool = False, deterministic: bool = True
 ) -> tuple[float, dict[str, float], dict[str, list[float]] | None]:
     """Play one episode; return, final ``episode_metrics`` and (if asked) per-simulator-step traces.
 
@@ -43,6 +43,7 @@ def run_episode(
         policy: anything with SB3's ``predict``.
         seed: ``env.reset(seed=seed)``.
         trace: record one sample per simulator step (see below).
+        deterministic: passed to ``policy.predict`` (``False``: a model samples its actions).
 
     Traces hold one sample per simulator step: ``t_s`` [s from the episode start], ``soc_mean``
     and ``soc_min`` (battery charge / capacity over all satellites) and ``jobs`` (queued plus
@@ -61,7 +62,7 @@ def run_episode(
     state, start, total, done = None, np.ones(1, dtype=bool), 0.0, False
     try:
         while not done:
-            action, state = policy.predict(obs, state=state, episode_start=start, deterministic=True)
+            action, state = policy.predict(obs, state=state, episode_start=start, deterministic=deterministic)
             obs, reward, terminated, truncated, info = env.step(action)
             total += float(reward)
             done = terminated or truncated

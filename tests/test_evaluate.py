@@ -210,3 +210,23 @@ def test_paired_script_compares_every_policy_seed_by_seed(tmp_path):
     assert "| model | 21 | +1 [" in text and "| +3.3 | 2/3 |" in text and "ceiling" not in text
     with pytest.raises(SystemExit, match="no policy 'nope'"):
         paired.main([str(tmp_path), "--against", "nope"])
+
+
+def test_stochastic_models_sample_reproducibly_and_heuristics_do_not_change(maskable_model):
+    def run(deterministic: bool, workers: int = 1) -> dict:
+        return ev.evaluate(
+            TINY, [str(maskable_model), "random"], 2, 0, "test", {}, ceiling=False, progress=False,
+            workers=workers, deterministic=deterministic,
+        )  # fmt: skip
+
+    def values(results: dict, name: str) -> list[float]:
+        return results["policies"][name]["return"]["values"]
+
+    argmax, sampled, again = run(True), run(False), run(False, workers=2)
+    model = str(maskable_model)
+    assert values(sampled, model) == values(again, model)  # seeded per episode, whatever the process
+    assert values(sampled, model) != values(argmax, model)  # an untrained policy: sampling differs
+    assert values(sampled, "random") == values(argmax, "random")
+    assert sampled["deterministic"] is False and argmax["deterministic"] is True
+    assert "Models sample their actions" in ev.markdown_table(sampled)
+    assert "Models sample" not in ev.markdown_table(argmax)
