@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium
 import numpy as np
 
 import orbit_env  # noqa: F401  (registers the ids)
-from bench.common import parse_step_args, step_parser
+from bench.common import masked_policy, parse_step_args, step_parser, timed_steps
 
 _DOC = {"a": [list(range(50)) for _ in range(20)], "b": {str(i): i for i in range(200)}}
 
@@ -56,25 +57,24 @@ def _fillers(obs_size: int) -> dict[str, Callable[[], object] | None]:
 
 
 def cache_effect(env_id: str, steps: int, seed: int = 0) -> dict[str, dict[str, float]]:
-    """µs per ``env.step`` and per filler call, for each filler between steps."""
+    """µs per ``env.step`` and per filler call, for each filler between steps (the filler runs
+    in the policy's turn, which :func:`bench.common.timed_steps` leaves out of the step's time)."""
     env = gymnasium.make(env_id)
     out: dict[str, dict[str, float]] = {}
     for name, filler in _fillers(int(np.prod(env.observation_space.shape))).items():
-        rng = np.random.default_rng(seed)
-        _, info = env.reset(seed=seed)
-        step_s = fill_s = 0.0
-        for _ in range(steps):
+        choose = masked_policy(np.random.default_rng(seed))
+        fill_s = [0.0]
+
+        def policy(env: Any, info: dict, filler=filler, choose=choose, fill_s=fill_s) -> Any:
             if filler is not None:
                 t0 = time.perf_counter()
                 filler()
-                fill_s += time.perf_counter() - t0
-            action = rng.choice(np.flatnonzero(info["action_mask"]))
-            t0 = time.perf_counter()
-            _, _, terminated, truncated, info = env.step(action)
-            step_s += time.perf_counter() - t0
-            if terminated or truncated:
-                _, info = env.reset()
-        out[name] = {"step_us": step_s / steps * 1e6, "between_us": fill_s / steps * 1e6}
+                fill_s[0] += time.perf_counter() - t0
+            return choose(env, info)
+
+        _, info = env.reset(seed=seed)
+        timing = timed_steps(env, info, steps, policy)
+        out[name] = {"step_us": timing.per_step_s * 1e6, "between_us": fill_s[0] / steps * 1e6}
     env.close()
     return out
 
