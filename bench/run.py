@@ -336,7 +336,7 @@ def vector_step_timing(env_id: str, num_envs: int, env_steps: int, seed: int) ->
 
 
 def bench_vector(s: Settings, res: Results) -> None:
-    env_id = "orbit_env/WalkerLEO-v1"
+    env_id = WALKER
     cartpole = [cartpole_rate(s.cartpole_steps, s.seed + 100)]
     timings: dict[int, dict[str, Any]] = {}
     for b in s.vector_sizes:
@@ -500,11 +500,11 @@ def bench_train(s: Settings, res: Results) -> None:
                 log(f"train: PPO on CartPole-v1 ({hp}, {label})")
                 ref = training_fps(PPO, "CartPole-v1", s)
                 log(f"train: MaskablePPO on WalkerLEO-v1 (CartPole-v1 {ref['fps']:.0f} fps)")
-                got = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s)
+                got = training_fps(MaskablePPO, WALKER, s)
                 log("train: MaskablePPO on a frozen env with WalkerLEO-v1's spaces (no simulation)")
-                frozen = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s, frozen=True)
+                frozen = training_fps(MaskablePPO, WALKER, s, frozen=True)
                 log("train: MaskablePPO on WalkerLEO-v1 through agents.vec.OrbitVecEnv")
-                native = training_fps(MaskablePPO, "orbit_env/WalkerLEO-v1", s, native=True)
+                native = training_fps(MaskablePPO, WALKER, s, native=True)
             except Exception as exc:  # reported in the table
                 res.rows.append(_error_row(key, what, exc, target, _target_text(target)))
                 continue
@@ -595,7 +595,7 @@ def _timed_reset(env: Any, seed: int) -> float:
 
 
 def bench_reset(s: Settings, res: Results) -> None:
-    env_id = "orbit_env/WalkerLEO-v1"
+    env_id = WALKER
     budget = RESET_BUDGET_S
     target = ("<=", 1.0)
     what = f"reset() WalkerLEO-v1, warm cache, same epoch, median of {s.resets} seeds ÷ 50 ms budget"
