@@ -896,6 +896,16 @@ def make_callbacks(
     return callbacks
 
 
+def is_interrupt(err: BaseException) -> bool:
+    """Ctrl-C: a ``KeyboardInterrupt``, or the ``SystemError`` CPython raises when one lands
+    while compiled (numba) code is boxing its result (the interrupt is its cause)."""
+    while err is not None:
+        if isinstance(err, KeyboardInterrupt):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def learn(model: BaseAlgorithm, run: Run, callbacks: list[BaseCallback]) -> tuple[float, bool]:
     """``model.learn`` for ``run.timesteps``; Ctrl-C stops the bar and the validation worker.
 
@@ -911,7 +921,9 @@ def learn(model: BaseAlgorithm, run: Run, callbacks: list[BaseCallback]) -> tupl
             reset_num_timesteps=not run.resuming,
             progress_bar=False,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as err:
+        if not is_interrupt(err):
+            raise
         interrupted = True
         for cb in callbacks:
             if isinstance(cb, ProgressBarCallback) and cb.bar is not None:

@@ -125,7 +125,7 @@ def test_the_parts_timer_times_every_part_of_a_step():
     from bench import parts
 
     per_step = parts.main(["--env", "orbit_env/Tiny-v1", "--steps", "60"])
-    for label in ("env._next_decision", "features._decision", "sim.decision", "sim.advance"):
+    for label in ("env._next_decision", "features._decision", "sim.decision", "sim.next_decision"):
         assert per_step[label] > 0, label
     # the decision tier contains the estimate it calls
     assert per_step["features._decision"] >= per_step["sim.decision"]

@@ -507,3 +507,17 @@ def test_sigint_stops_a_run_started_with_sigint_ignored_and_saves_the_model(tmp_
     assert proc.returncode == 0, out[-2000:]
     assert "interrupted at step" in out
     assert 0 < load_model(tmp_path / "bg" / "model.zip").num_timesteps < 1_000_000
+
+
+def test_an_interrupt_inside_compiled_code_counts_as_ctrl_c() -> None:
+    """CPython reports a Ctrl-C that lands while numba boxes a result as a SystemError caused by
+    the KeyboardInterrupt; train.py saves the model for it as for a plain Ctrl-C."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as cause:
+            raise SystemError("<function _numba_unpickle> returned a result with an exception set") from cause
+    except SystemError as err:
+        assert train.is_interrupt(err)
+    assert train.is_interrupt(KeyboardInterrupt())
+    assert not train.is_interrupt(SystemError("a real error"))

@@ -324,20 +324,7 @@ class OrbitPlacementEnv(gym.Env):
 
     def _next_decision(self) -> None:
         """Advance the clock until a job awaits a decision or the episode ends."""
-        sim = self.sim
-        while True:
-            if not sim.done and not sim.any_valid_now:
-                sim.end_episode()  # no satellite left: whatever is unsettled expires now
-            if sim.done:
-                self._job = None
-                self._pending = 0
-                return
-            pending = sim.pending()
-            if pending.size:
-                self._job = int(pending[0])
-                self._pending = int(pending.size)
-                return
-            sim.advance()
+        self._job, self._pending = self.sim.next_decision()
 
     def _reward_totals(self) -> dict[str, float]:
         c, r = self.sim.counters, self.config.reward

@@ -6,9 +6,10 @@ ones whose time has come) wait for a decision: :meth:`Simulator.place`, :meth:`d
 :meth:`reject`. :meth:`advance` then integrates the next step exactly: within it every
 satellite's power is piecewise constant between events (terminator crossing, a job starting
 or finishing, the battery filling, emptying, or crossing the reserve or recovery charge), so
-a brownout happens at its exact time. The per-decision work (the event loop, the estimates,
-the bookings, the queue projections) runs in the compiled kernels of :mod:`kernels` and
-:mod:`orbit_env.sim.links`, called from here.
+a brownout happens at its exact time. The episode's state lives in arrays shared with a
+compiled struct (:mod:`orbit_env.sim.clock`): :meth:`Simulator.next_decision` advances the
+clock to the next decision in one compiled call; the estimates, bookings and queue projections
+run in the compiled kernels of :mod:`kernels` and :mod:`orbit_env.sim.links`.
 
 Job lifecycle: future -> pending (awaiting a decision) -> queued on a satellite (input in
 transfer, then waiting for a slot) -> running -> downlink -> on time / late; or expired (the
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
 from typing import NamedTuple
@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from orbit_env.config import ScenarioConfig
-from orbit_env.sim import kernels
+from orbit_env.sim import clock, kernels
 from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
 from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
@@ -93,28 +93,67 @@ class Decision(NamedTuple):
     hops: np.ndarray  # int16[N]: :meth:`Simulator.entry_hops`
 
 
-@dataclass
 class Counters:
-    """Cumulative episode counters (the env turns their changes into rewards)."""
+    """Cumulative episode counters (the env turns their changes into rewards).
 
-    arrived: int = 0
-    on_time: int = 0
-    late: int = 0
-    expired: int = 0
-    rejected: int = 0
-    value_arrived: float = 0.0
-    value_on_time: float = 0.0
-    value_late: float = 0.0
-    value_expired: float = 0.0
-    value_rejected: float = 0.0
-    brownouts: int = 0
-    settled_at_end: int = 0
-    job_failures: int = 0
-    seu_events: int = 0
-    decisions: int = 0
-    busy_slot_s: float = 0.0
-    latency_s: list[float] = field(default_factory=list)
-    brownout_times_s: list[float] = field(default_factory=list)
+    A view of the compiled clock's scalars (``clock.INT_COUNTERS``, ``clock.FLOAT_COUNTERS``):
+    reading a counter gives a Python int or float, and assigning one writes it there.
+    ``latency_s`` (each delivered job's arrival-to-delivery time [s]) and ``brownout_times_s``
+    (each brownout's time [s]) are lists, in event order.
+    """
+
+    __slots__ = ("_ints", "_floats", "_sim")
+
+    def __init__(self, ints: np.ndarray, floats: np.ndarray, sim: Simulator) -> None:
+        self._ints, self._floats, self._sim = ints, floats, sim
+
+    @property
+    def latency_s(self) -> list[float]:
+        return self._sim._latency_s[: self._ints[clock.N_LATENCY]].tolist()
+
+    @property
+    def brownout_times_s(self) -> list[float]:
+        return self._sim._brownout_t[: self._ints[clock.N_BROWNOUT_T]].tolist()
+
+    def __repr__(self) -> str:
+        names = (*clock.INT_COUNTERS, *clock.FLOAT_COUNTERS)
+        return "Counters(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in names) + ")"
+
+
+def _int_counter(i: int) -> property:
+    def get(self: Counters) -> int:
+        return int(self._ints[i])
+
+    def set_(self: Counters, value: int) -> None:
+        self._ints[i] = value
+
+    return property(get, set_)
+
+
+def _float_counter(i: int) -> property:
+    def get(self: Counters) -> float:
+        return float(self._floats[i])
+
+    def set_(self: Counters, value: float) -> None:
+        self._floats[i] = value
+
+    return property(get, set_)
+
+
+for _name, _i in clock.INT_COUNTERS.items():
+    setattr(Counters, _name, _int_counter(_i))
+for _name, _i in clock.FLOAT_COUNTERS.items():
+    setattr(Counters, _name, _float_counter(_i))
+
+
+def _int_scalar(i: int, doc: str) -> property:
+    def get(self: Simulator) -> int:
+        return int(self._ints[i])
+
+    def set_(self: Simulator, value: int) -> None:
+        self._ints[i] = value
+
+    return property(get, set_, doc=doc)
 
 
 class Simulator:
@@ -196,8 +235,41 @@ class Simulator:
         )
         self._station_next_contact_s.flags.writeable = False
         # per sample: some satellite propagates (Python bools: read once or twice per decision)
-        self._any_valid = geometry.valid.any(axis=1).tolist()
+        any_valid = geometry.valid.any(axis=1)
+        self._any_valid = any_valid.tolist()
+        p = self.power
+        # what the compiled clock reads besides the episode (clock.FIELDS): shared by forks
+        self._clock_tables = {
+            "valid": geometry.valid,
+            "sunlit": geometry.sunlit,
+            "sunlit_fraction": geometry.sunlit_fraction,
+            "any_valid": any_valid,
+            "power": np.array(
+                [
+                    float(p.solar_array_w),
+                    float(p.bus_w),
+                    float(p.accelerator_w),
+                    float(p.accelerator_idle_w),
+                    int(p.accelerators),
+                    float(p.battery_wh),
+                    float(p.charge_efficiency),
+                    float(p.discharge_efficiency),
+                    p.reserve_soc * p.battery_wh,
+                    p.recover_soc * p.battery_wh,
+                    p.radio_w,
+                ]
+            ),  # fmt: skip
+            "reach_end": self.links.reach_end,
+            "next_reach": self.links.next_reach,
+            "t_s": self.links.t_s,
+            "down_end": self.links.down_end,
+            "next_down": self.links.next_down,
+            "hops": self.links.hops,
+            "rates": self.links.rates,
+        }
+        self._seu = self.power.seu_rate_per_hour > 0
         self.jobs: Jobs | None = None
+        self._st = None  # the episode's clock.EpisodeState (reset)
         self._listeners: list[Callable[[Simulator], None]] = []
 
     @classmethod
@@ -233,6 +305,7 @@ class Simulator:
         new = copy.copy(self)
         new.links = self.links.fork()
         new.jobs = None
+        new._st = None
         new._listeners = []
         return new
 
@@ -279,12 +352,6 @@ class Simulator:
         self.slot_job = np.full((n, a), -1, dtype=np.int64)
         self.slot_remaining_s = np.zeros((n, a))
         self.queue = np.full((n, q), -1, dtype=np.int64)
-        # booked transmissions (satellite, not drawn before [s], end [s]): the radio draws while
-        # they run
-        self._radio_sat = np.empty(64, dtype=np.int64)
-        self._radio_start = np.empty(64)
-        self._radio_end = np.empty(64)
-        self._radio_count = 0  # in use: the first _radio_count entries
         self.ledger = pw.EnergyLedger.zeros(n)
         self.links.reset()
         self.rng = rng
@@ -304,21 +371,61 @@ class Simulator:
         self.input_sat = jobs.origin_sat.astype(np.int64).copy()
         #: int[J, 2] (station, satellite) where the input was when the job was last placed
         self.placed_from = np.full((j, 2), -1, dtype=np.int64)
-        self.counters = Counters()
-        self._settled: list[np.ndarray] = []  # ids settled since the last take_settled()
-        # (brownouts that stopped no job, jobs stopped, each one's share of its brownout) since
-        # the last take_brownouts()
-        self._brownouts: list[tuple[int, np.ndarray, np.ndarray]] = []
-        self.step_index = 0
-        self._next_arrival = 0  # jobs from here on have not arrived (FUTURE)
-        self._unsettled_from = 0  # jobs before this one are settled (kept by pending(), read by scans)
-        self._over = False
+        #: float[N, A] projected free time of every slot [s]: running work, then each slot's
+        #: reserved jobs (the clock refreshes it at every boundary)
+        self.proj_free_s = np.empty(self.slot_job.shape)
+        # the clock's scalars (clock.STEP ...) and counters, and the logs it appends to
+        self._ints = np.zeros(clock.N_INTS, dtype=np.int64)
+        self._floats = np.zeros(clock.N_FLOATS)
+        self._ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON]] = (
+            self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu,
+        )  # fmt: skip
+        self._floats[clock.DT_S], self._floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
+        self.counters = Counters(self._ints, self._floats, self)
+        self._settled_log = np.empty(max(j, 1), dtype=np.int64)  # each job settles once
+        self._latency_s = np.empty(max(j, 1))
+        self._upsets = np.zeros(n, dtype=np.int64)  # radiation upsets of the next step, drawn here
+        lg = self.ledger
+        self._st = clock.make_state(
+            **self._clock_tables,
+            arrival_s=jobs.arrival_s, deadline_s=jobs.deadline_s, work_s=jobs.work_s,
+            checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value,
+            energy_wh=self.energy_wh, safe=self.safe, slot_job=self.slot_job,
+            slot_remaining_s=self.slot_remaining_s, queue=self.queue, proj_free_s=self.proj_free_s,
+            state=self.state, present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
+            finish_s=self.finish_s, delivery_s=self.delivery_s, target=self.target, slot_of=self.slot_of,
+            input_station=self.input_station, input_sat=self.input_sat, placed_from=self.placed_from,
+            generated=lg.generated, used=lg.used, charged=lg.charged, discharged=lg.discharged,
+            curtailed=lg.curtailed, ant_lo=self.links.antennas.lo, ant_hi=self.links.antennas.hi,
+            ant_count=self.links.antennas.count,
+            # booked transmissions (satellite, not drawn before [s], end [s]): radios draw while they run
+            radio_sat=np.empty(64, dtype=np.int64), radio_start=np.empty(64), radio_end=np.empty(64),
+            settled=self._settled_log, failed_job=np.empty(16, dtype=np.int64), failed_share=np.empty(16),
+            latency_s=self._latency_s, brownout_t=np.empty(16), upsets=self._upsets,
+            ints=self._ints, floats=self._floats,
+        )  # fmt: skip
+        self._generation = -1
+        self._refresh()
         self._placements = 0
         self._placement_sats: list[int] = []  # the satellite of each placement, in order
         self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
         self._valid_key: tuple[int, int, int] | None = None
         self._project_free()
+
+    step_index = _int_scalar(clock.STEP, "The current step boundary (``now_s / dt_s``).")
+    _next_arrival = _int_scalar(clock.NEXT_ARRIVAL, "Jobs from here on have not arrived (FUTURE).")
+    _unsettled_from = _int_scalar(clock.UNSETTLED_FROM, "Jobs before this one are settled.")
+
+    def _refresh(self) -> None:
+        """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
+        if self._ints[clock.GENERATION] == self._generation:
+            return
+        grown = dict(zip(clock.GROWN, clock.grown_arrays(self._st), strict=True))
+        self.links.antennas.lo, self.links.antennas.hi = grown["ant_lo"], grown["ant_hi"]
+        self._failed_job, self._failed_share = grown["failed_job"], grown["failed_share"]
+        self._brownout_t = grown["brownout_t"]
+        self._generation = int(self._ints[clock.GENERATION])
 
     # -- public read API (the env, the agents and the scripts read the state through these) --
     @property
@@ -352,11 +459,9 @@ class Simulator:
 
         ``state`` says how each settled (``ON_TIME``, ``LATE``, ``EXPIRED`` or ``REJECTED``).
         """
-        if not self._settled:
-            return np.zeros(0, dtype=np.int64)
-        ids = self._settled[0] if len(self._settled) == 1 else np.concatenate(self._settled)
-        self._settled = []
-        return ids
+        n = self._ints[clock.N_SETTLED]
+        self._ints[clock.N_SETTLED] = 0
+        return self._settled_log[:n].copy()
 
     def take_brownouts(self) -> tuple[int, np.ndarray, np.ndarray]:
         """The brownouts since the last call: ``(idle, jobs, share)``.
@@ -365,13 +470,10 @@ class Simulator:
         float64[M] each one's part of its brownout (1 / the jobs that brownout stopped), and
         ``idle`` how many brownouts stopped no job.
         """
-        if not self._brownouts:
-            return 0, np.zeros(0, dtype=np.int64), np.zeros(0)
-        idle = sum(n for n, _, _ in self._brownouts)
-        jobs = np.concatenate([j for _, j, _ in self._brownouts])
-        share = np.concatenate([s for _, _, s in self._brownouts])
-        self._brownouts = []
-        return idle, jobs, share
+        ints = self._ints
+        idle, m = int(ints[clock.BROWN_IDLE]), ints[clock.N_FAILED]
+        ints[clock.BROWN_IDLE] = ints[clock.N_FAILED] = 0
+        return idle, self._failed_job[:m].copy(), self._failed_share[:m].copy()
 
     def add_listener(self, listener: Callable[[Simulator], None]) -> Callable[[], None]:
         """Call ``listener(sim)`` after every :meth:`advance` (e.g. to record traces).
@@ -407,7 +509,7 @@ class Simulator:
     def done(self) -> bool:
         """True once the horizon is passed and every arrived job is settled (on time, late,
         expired or rejected); at the latest at ``max_steps``, or when no satellite is left."""
-        if self._over:
+        if self._ints[clock.OVER]:
             return True
         return self.step_index >= self.n_steps and not self.unsettled().size
 
@@ -464,15 +566,18 @@ class Simulator:
             raise ValueError(f"sat must be in [0, {self.n_sats}), got {sat}")
         if not self.valid_targets(job)[sat]:
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
-        jobs, now = self.jobs, self.now_s
+        jobs, now, st = self.jobs, self.now_s, self._st
         if self.input_station[job] >= 0:
-            uplink = self.links.book_uplink(int(self.input_station[job]), sat, now, jobs.input_gb[job])
-            ready = uplink.arrival_s
-            self._radio_window(sat, uplink.start_s, uplink.occupy_s)
+            ready, start, occupy = clock.book_transfer(
+                st, False, int(self.input_station[job]), sat, now, float(jobs.input_gb[job])
+            )
+            clock.radio_window(st, sat, start, occupy)
         else:  # over ISLs from the satellite holding the data, starting now
             ready = float(self._input_estimate(job, np.array([sat]))[0])
             if self.input_sat[job] != sat:
-                self._radio_window(sat, now, jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
+                occupy = float(jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
+                clock.radio_window(st, sat, now, occupy)
+        self._refresh()
         # queued; the input now travels to / lives on sat, where it was stays on record (in case
         # sat is lost first), and the slot of sat that frees first is reserved for it
         kernels.queue_job(
@@ -497,7 +602,9 @@ class Simulator:
         self.counters.rejected += 1
         self.counters.value_rejected += float(self.jobs.value[job])
         self.counters.decisions += 1
-        self._settled.append(np.array([job], dtype=np.int64))
+        n = self._ints[clock.N_SETTLED]
+        self._settled_log[n] = job
+        self._ints[clock.N_SETTLED] = n + 1
 
     # -- predictions -------------------------------------------------------------------------
     def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
@@ -652,8 +759,8 @@ class Simulator:
         return np.asarray(self._placement_sats[placements:], dtype=np.int64)
 
     def _project_free(self) -> None:
-        """Projected free time of every slot [s]: running work, then each slot's reserved jobs."""
-        self.proj_free_s = np.empty(self.slot_job.shape)
+        """Projected free time of every slot [s] (``proj_free_s``, in place): running work, then
+        each slot's reserved jobs."""
         kernels.project_free(
             self.now_s,
             self.slot_job,
@@ -668,7 +775,12 @@ class Simulator:
 
     # -- the clock ---------------------------------------------------------------------------
     def advance(self) -> None:
-        """Integrate one step [t, t + dt) and move to the next boundary.
+        """Integrate one step [t, t + dt) and move to the next boundary (:func:`clock.advance`).
+
+        Within the step every satellite's power is piecewise constant between events, so each
+        brownout happens at its exact time; the jobs that finish book their downlinks; then
+        satellites lost, radiation upsets, settlement (deliveries landed, deadlines passed) and
+        the arrivals of the step, presented at the new boundary.
 
         Raises:
             RuntimeError: the episode is over (``done``).
@@ -677,190 +789,46 @@ class Simulator:
             raise RuntimeError("call reset() before advance()")
         if self.done:
             raise RuntimeError("the episode is over: call reset()")
-        k, t0 = self.step_index, self.now_s
-        t1 = t0 + self.dt_s
-        self.links.antennas.release(t0)
-        self._run_step(k, t0, t1)
-        self.step_index += 1
-        self._end_of_step(k, t1)
-        if self.step_index >= self.max_steps or not self.any_valid_now:
-            self.end_episode()
-        self._project_free()
+        self._draw_upsets()
+        self._check(clock.advance(self._st))
         for listener in self._listeners:
             listener(self)
 
-    def _radio_window(self, sat: int, start_s: float, occupy_s: float) -> None:
-        """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]."""
-        if occupy_s > 0 and np.isfinite(start_s):
-            i = self._radio_count
-            if i == self._radio_sat.shape[0]:  # full: double the capacity
-                self._radio_sat = np.concatenate([self._radio_sat, np.empty(i, dtype=np.int64)])
-                self._radio_start = np.concatenate([self._radio_start, np.empty(i)])
-                self._radio_end = np.concatenate([self._radio_end, np.empty(i)])
-            self._radio_sat[i], self._radio_start[i], self._radio_end[i] = sat, start_s, start_s + occupy_s
-            self._radio_count = i + 1
+    def next_decision(self) -> tuple[int | None, int]:
+        """Advance the clock until a job awaits a decision or the episode ends (ending it when
+        no satellite is left), in one compiled call (:func:`clock.next_decision`) unless
+        listeners or radiation upsets need Python between steps.
 
-    def _radio_share(self, t0: float, t1: float) -> np.ndarray:
-        """float[N] share of the step [t0, t1) each satellite's radio transmits (one radio: at most 1).
-
-        A transmission draws in the steps it overlaps; one booked during a step (a job finishing
-        mid-step) draws its part before ``t0`` in the next step. Transmissions done by ``t1`` are
-        forgotten.
+        Returns:
+            (the first pending job in presentation order, or ``None`` when the episode is over;
+            how many jobs are pending).
         """
-        share = np.zeros(self.n_sats)
-        if not self._radio_count:
-            return share
-        n = self._radio_count
-        self._radio_count = kernels.radio_share(
-            self._radio_sat[:n], self._radio_start[:n], self._radio_end[:n], t0, t1, share
-        )
-        return share
+        if self.jobs is None:
+            raise RuntimeError("call reset() before next_decision()")
+        steps = 0 if self._listeners or self._seu else self.max_steps + 1
+        while True:
+            job, count, status = clock.next_decision(self._st, steps)
+            if status != clock.ADVANCE:
+                self._check(status)
+                return (int(job) if job >= 0 else None), int(count)
+            self.advance()
 
-    def _run_step(self, k: int, t0: float, t1: float) -> None:
-        """Integrate step k, [t0, t1), exactly (the compiled :func:`kernels.run_step`), then book
-        the downlinks of the jobs that finished in it and count its brownouts."""
-        p, jobs, lg, c = self.power, self.jobs, self.ledger, self.counters
-        geo = self.geometry
-        alive = geo.valid[k] & geo.valid[k + 1]
-        radio_w = p.radio_w * self._radio_share(t0, t1)
-        out = kernels.run_step(
-            t0, t1, self.dt_s, alive, geo.sunlit[k], geo.sunlit_fraction[k], radio_w,
-            float(p.solar_array_w), float(p.bus_w), float(p.accelerator_w), float(p.accelerator_idle_w),
-            int(p.accelerators), float(p.battery_wh), float(p.charge_efficiency),
-            float(p.discharge_efficiency), p.reserve_soc * p.battery_wh, p.recover_soc * p.battery_wh,
-            self.energy_wh, self.safe, self.slot_job, self.slot_remaining_s, self.queue,
-            self.ready_s, self.slot_of, jobs.deadline_s, jobs.work_s, self.progress_s, jobs.checkpoint_s,
-            self.state, self.present_s, self.input_station, self.input_sat, self.target, self.finish_s,
-            lg.generated, lg.used, lg.charged, lg.discharged, lg.curtailed,
-            (self.step_index + 1) * self.dt_s, float(c.busy_slot_s), _MAX_EVENTS_PER_STEP,
-        )  # fmt: skip
-        status, c.busy_slot_s, fin_job, fin_sat, fin_t, brown_sat, brown_t, fail_job, fail_of, failures = out
-        for job, sat, t_s in zip(fin_job.tolist(), fin_sat.tolist(), fin_t.tolist(), strict=True):
-            self._book_delivery(job, sat, t_s)
-        c.job_failures += int(failures)
-        if brown_sat.size:
-            c.brownouts += int(brown_sat.size)
-            c.brownout_times_s.extend(brown_t.tolist())
-            stopped = np.bincount(fail_of, minlength=brown_sat.size)
-            share = 1.0 / stopped[fail_of]
-            self._brownouts.append((int((stopped == 0).sum()), fail_job, share))
-        if status != kernels.DONE:
+    def _draw_upsets(self) -> None:
+        """Draw the next step's radiation upsets per satellite (Poisson), as the clock reads them."""
+        if self._seu:
+            self._upsets[:] = self.rng.poisson(self.power.seu_rate_per_hour * self.dt_s / 3600.0, self.n_sats)
+
+    def _check(self, status: int) -> None:
+        """After a clock call: fetch grown arrays; raise if a step had too many power events."""
+        self._refresh()
+        if status == clock.TOO_MANY_EVENTS:
             # Only a battery too small for the load gets here: it browns out and recovers in a loop.
+            p, k = self.power, int(self._ints[clock.ERROR_STEP])
             raise ValueError(
-                f"more than {_MAX_EVENTS_PER_STEP} power events in step {k} (t = {t0:.0f} s): the battery "
-                f"cycles between brownout and recovery; battery_wh={p.battery_wh:g} with recover_soc="
+                f"more than {_MAX_EVENTS_PER_STEP} power events in step {k} (t = {k * self.dt_s:.0f} s): the "
+                f"battery cycles between brownout and recovery; battery_wh={p.battery_wh:g} with recover_soc="
                 f"{p.recover_soc:g} is too small for this load, raise battery_wh"
             )
-
-    def _book_delivery(self, job: int, sat: int, t_s: float) -> None:
-        """Book the downlink of ``job``, finished on ``sat`` at ``t_s`` [s] (the kernel ended it)."""
-        downlink = self.links.book_downlink(sat, t_s, float(self.jobs.output_gb[job]))
-        self._radio_window(sat, downlink.start_s, downlink.occupy_s)
-        self.delivery_s[job] = downlink.arrival_s
-
-    def _checkpointed(self, jobs: np.ndarray, done_s: np.ndarray) -> np.ndarray:
-        """Work kept at the last checkpoint [s] after ``done_s`` of work (0 without checkpoints);
-        the rule the compiled step applies (:func:`kernels.checkpointed`)."""
-        return kernels.checkpointed(
-            np.ascontiguousarray(jobs, dtype=np.int64),
-            np.ascontiguousarray(done_s, dtype=float),
-            self.jobs.checkpoint_s,
-            self.jobs.work_s,
-        )
-
-    def _fail_running(self, sats: np.ndarray, present_s: float) -> None:
-        """Send the running jobs of ``sats`` back to pending at their last checkpoint, to be
-        presented again at ``present_s`` [s] (a step boundary); their data stays on ``sats``."""
-        slots = self.slot_job[sats]
-        mask = slots >= 0
-        jobs = slots[mask]
-        if jobs.size:
-            done = self.jobs.work_s[jobs] - self.slot_remaining_s[sats][mask]
-            self.progress_s[jobs] = self._checkpointed(jobs, done)
-            self.state[jobs] = PENDING
-            self.present_s[jobs] = present_s
-            self.input_station[jobs] = -1
-            self.input_sat[jobs] = np.repeat(sats, mask.sum(axis=1))
-            self.target[jobs] = -1
-            self.counters.job_failures += int(jobs.size)
-        self.slot_job[sats] = -1
-        self.slot_remaining_s[sats] = 0.0
-
-    def _end_of_step(self, k: int, t1: float) -> None:
-        jobs, c = self.jobs, self.counters
-        # satellites that stopped propagating lose their running and queued work
-        died = self.geometry.valid[k] & ~self.geometry.valid[k + 1]
-        if died.any():
-            sats = np.flatnonzero(died)
-            self._fail_running(sats, t1)  # presented at the boundary that ends the step of the loss
-            queued = self.queue[sats]
-            lost = queued[queued >= 0]
-            self.state[lost] = PENDING
-            self.present_s[lost] = t1
-            # an input that had arrived is lost with the satellite; one still in transfer is
-            # where it was when the job was placed (its origin station, or another satellite)
-            arrived = self.ready_s[lost] <= t1
-            self.input_station[lost] = np.where(arrived, -1, self.placed_from[lost, 0])
-            self.input_sat[lost] = np.where(arrived, self.target[lost], self.placed_from[lost, 1])
-            self.target[lost] = -1
-            self.queue[sats] = -1
-            c.job_failures += int(lost.size)
-        # radiation upsets: running jobs restart from their last checkpoint, in place
-        if self.power.seu_rate_per_hour > 0:
-            upsets = self.rng.poisson(self.power.seu_rate_per_hour * self.dt_s / 3600.0, self.n_sats)
-            hit = (upsets > 0) & (self.slot_job >= 0).any(axis=1)
-            c.seu_events += int(upsets.sum())
-            if hit.any():
-                ids = self.slot_job[hit]
-                mask = ids >= 0
-                j = ids[mask]
-                done = jobs.work_s[j] - self.slot_remaining_s[hit][mask]
-                rem = self.slot_remaining_s[hit]
-                rem[mask] = jobs.work_s[j] - self._checkpointed(j, done)
-                self.slot_remaining_s[hit] = rem
-        # deliveries that landed during the step, outputs landing after a deadline that has come,
-        # and work whose deadline has come (one pass; settling one kind does not change the others)
-        arrived_out, landing_late, expired = kernels.settlement_scan(
-            self.state, self.delivery_s, jobs.deadline_s, t1, self._unsettled_from, self._next_arrival
-        )
-        if arrived_out.size:
-            on_time = self.delivery_s[arrived_out] <= jobs.deadline_s[arrived_out]
-            self.state[arrived_out] = np.where(on_time, ON_TIME, LATE)
-            c.on_time += int(on_time.sum())
-            c.late += int((~on_time).sum())
-            c.value_on_time += float(jobs.value[arrived_out][on_time].sum())
-            c.value_late += float(jobs.value[arrived_out][~on_time].sum())
-            self._settled.append(arrived_out)
-            c.latency_s.extend((self.delivery_s[arrived_out] - jobs.arrival_s[arrived_out]).tolist())
-        # settlement at the deadline: a job not delivered by its deadline can no longer be on time,
-        # so it is settled then (−miss_penalty × value either way): an output booked to land late
-        # counts as late; a pending, queued or running job as expired, and a running one stops,
-        # freeing its slot (work past its deadline earns nothing)
-        if landing_late.size:
-            self.state[landing_late] = LATE
-            c.late += int(landing_late.size)
-            c.value_late += float(jobs.value[landing_late].sum())
-            self._settled.append(landing_late)
-            landed = np.isfinite(self.delivery_s[landing_late])
-            c.latency_s.extend(
-                (self.delivery_s[landing_late] - jobs.arrival_s[landing_late])[landed].tolist()
-            )
-        if expired.size:
-            queued = expired[self.state[expired] == QUEUED]
-            if queued.size:
-                kernels.drop_queued(self.queue, self.target, queued)
-            self._free_slots_of(expired[self.state[expired] == RUNNING])
-            self._expire(expired)
-        # arrivals during the step are presented at this boundary (none at or after the horizon)
-        first = self._next_arrival
-        last = int(np.searchsorted(jobs.arrival_s, min(t1, self.horizon_s), side="left"))
-        if last > first:
-            new = np.arange(first, last)
-            self.state[new] = PENDING
-            self.present_s[new] = t1
-            c.arrived += last - first
-            c.value_arrived += float(jobs.value[first:last].sum())
-            self._next_arrival = last
 
     def end_episode(self) -> None:
         """End the episode now: every arrived job still unsettled is counted as expired.
@@ -868,25 +836,7 @@ class Simulator:
         Called when the drain window ends (``max_steps``; never reached by a generated job
         stream, whose deadlines all fall inside it) or when no satellite is left to run work.
         """
-        left = self.unsettled()
-        if left.size:
-            self._free_slots_of(left[self.state[left] == RUNNING])
-            self._expire(left)
-            self.counters.settled_at_end += int(left.size)
-        self.queue[:] = -1
-        self._over = True
-
-    def _expire(self, ids: np.ndarray) -> None:
-        """Settle jobs ``ids`` as expired (their deadline passed before delivery)."""
-        self.state[ids] = EXPIRED
-        self.counters.expired += int(ids.size)
-        self.counters.value_expired += float(self.jobs.value[ids].sum())
-        self._settled.append(np.asarray(ids, dtype=np.int64))
-
-    def _free_slots_of(self, running: np.ndarray) -> None:
-        """Stop the running jobs ``running`` and free their slots."""
-        if running.size:
-            kernels.free_slots(self.slot_job, self.slot_remaining_s, running)
+        clock.end_episode(self._st)
 
     # -- bookkeeping -------------------------------------------------------------------------
     def job_counts(self) -> dict[str, int]:
@@ -934,7 +884,8 @@ class Simulator:
         """Episode metrics so far (the keys of ``info["episode_metrics"]``)."""
         c, counts = self.counters, self.job_counts()
         elapsed = max(self.now_s, self.dt_s)
-        lat = np.asarray(c.latency_s) if c.latency_s else np.zeros(1)
+        n_lat = self._ints[clock.N_LATENCY]
+        lat = self._latency_s[:n_lat] if n_lat else np.zeros(1)
         out = {
             "jobs_arrived": counts["arrived"],
             "jobs_on_time": counts["on_time"],

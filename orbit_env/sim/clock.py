@@ -1,0 +1,528 @@
+"""The compiled clock (issue 19): one episode's state in one struct, and the calls that move it.
+
+:class:`Simulator <orbit_env.sim.simulator.Simulator>` keeps its episode in an
+:class:`EpisodeState`, a numba ``structref`` holding the same arrays the simulator exposes (shared
+memory, not copies), the precomputed tables the clock reads, and its scalars in two small arrays
+(``ints``, ``floats``; the index constants below). Passing it to a compiled function costs one
+argument (~0.6 µs) instead of dozens, so the work between two decisions is one call:
+:func:`next_decision` advances the clock step by step (:func:`advance`: the exact power
+integration of :func:`kernels.run_step`, the downlink bookings of the jobs that finished, the
+brownouts' bookkeeping, satellites lost, radiation upsets, settlement at delivery or deadline, the
+arrivals) until a job awaits a decision or the episode ends. It is ``Simulator``'s numpy code
+before it, operation for operation: the results are bit-identical (``tests/test_pinned.py``).
+
+Arrays that grow (the antenna schedule, the radio windows, the brownouts' logs) are replaced
+inside the struct; each replacement bumps ``ints[GENERATION]``, which tells the simulator to
+fetch the new ones (:func:`grown_arrays`).
+
+With ``NUMBA_DISABLE_JIT=1`` the struct is a plain Python object with the same attributes and
+these functions run as Python.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba.core import types
+from numba.experimental import structref
+
+from orbit_env.sim import kernels
+from orbit_env.sim.kernels import _checkpointed, njit, pairwise_sum
+from orbit_env.sim.links import _book_transfer, _insert, _release
+
+# job states (orbit_env.sim.simulator.JobState)
+PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED = 1, 2, 3, 4, 5, 6, 7
+
+# -- ints: the clock's integer scalars, then the episode's integer counters ------------------------
+(
+    STEP, NEXT_ARRIVAL, UNSETTLED_FROM, OVER, RADIO_COUNT, GENERATION, N_SETTLED, N_FAILED,
+    BROWN_IDLE, N_LATENCY, N_BROWNOUT_T, ERROR_STEP, N_STEPS, MAX_STEPS, MAX_EVENTS, SEU_ON,
+    ARRIVED, ON_TIME_C, LATE_C, EXPIRED_C, REJECTED_C, BROWNOUTS, SETTLED_AT_END, JOB_FAILURES,
+    SEU_EVENTS, DECISIONS,
+) = range(26)  # fmt: skip
+N_INTS = 26
+#: the integer counters (``Counters`` fields) by name
+INT_COUNTERS = {
+    "arrived": ARRIVED, "on_time": ON_TIME_C, "late": LATE_C, "expired": EXPIRED_C,
+    "rejected": REJECTED_C, "brownouts": BROWNOUTS, "settled_at_end": SETTLED_AT_END,
+    "job_failures": JOB_FAILURES, "seu_events": SEU_EVENTS, "decisions": DECISIONS,
+}  # fmt: skip
+# -- floats: the grid, then the episode's float counters -------------------------------------------
+DT_S, HORIZON_S, BUSY_SLOT_S = 0, 1, 2
+VALUE_ARRIVED, VALUE_ON_TIME, VALUE_LATE, VALUE_EXPIRED, VALUE_REJECTED = 3, 4, 5, 6, 7
+N_FLOATS = 8
+FLOAT_COUNTERS = {
+    "busy_slot_s": BUSY_SLOT_S, "value_arrived": VALUE_ARRIVED, "value_on_time": VALUE_ON_TIME,
+    "value_late": VALUE_LATE, "value_expired": VALUE_EXPIRED, "value_rejected": VALUE_REJECTED,
+}  # fmt: skip
+# -- power: the power model's terms as run_step takes them ------------------------------------------
+(
+    SOLAR_W, BUS_W, ACC_W, IDLE_W, N_ACC, CAP_WH, CHARGE_EFF, DISCHARGE_EFF, RESERVE_WH, RECOVER_WH,
+    RADIO_W,
+) = range(11)  # fmt: skip
+N_POWER = 11
+
+# next_decision's status
+FOUND = 0  # a job awaits a decision, or the episode is over (job -1)
+TOO_MANY_EVENTS = kernels.TOO_MANY_EVENTS  # a step had more power events than MAX_EVENTS
+ADVANCE = 2  # nothing pending and max_advances spent: the caller advances (listeners, upsets)
+
+#: the struct's fields, in make_state's order: tables shared by an epoch's simulators, the
+#: episode's jobs, its state, the logs and the scalars
+FIELDS = (
+    "valid", "sunlit", "sunlit_fraction", "any_valid", "power",
+    "reach_end", "next_reach", "t_s", "down_end", "next_down", "hops", "rates",
+    "arrival_s", "deadline_s", "work_s", "checkpoint_s", "output_gb", "value",
+    "energy_wh", "safe", "slot_job", "slot_remaining_s", "queue", "proj_free_s",
+    "state", "present_s", "ready_s", "progress_s", "finish_s", "delivery_s", "target", "slot_of",
+    "input_station", "input_sat", "placed_from",
+    "generated", "used", "charged", "discharged", "curtailed",
+    "ant_lo", "ant_hi", "ant_count", "radio_sat", "radio_start", "radio_end",
+    "settled", "failed_job", "failed_share", "latency_s", "brownout_t", "upsets",
+    "ints", "floats",
+)  # fmt: skip
+#: the fields :func:`advance` may replace by bigger arrays (:func:`grown_arrays` returns them)
+GROWN = (
+    "ant_lo", "ant_hi", "radio_sat", "radio_start", "radio_end", "failed_job", "failed_share", "brownout_t",
+)  # fmt: skip
+
+
+@structref.register
+class EpisodeStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class EpisodeState(structref.StructRefProxy):
+    """One episode's arrays and scalars for the compiled clock (fields: :data:`FIELDS`).
+
+    Python reads the arrays through the simulator's own references to them, never through
+    this proxy's attributes (each would compile a getter)."""
+
+
+structref.define_proxy(EpisodeState, EpisodeStateType, list(FIELDS))
+
+
+class PlainState:
+    """:class:`EpisodeState` as a plain Python object (``NUMBA_DISABLE_JIT=1``)."""
+
+    def __init__(self, **fields: np.ndarray) -> None:
+        self.__dict__.update(fields)
+
+
+@njit
+def _make(
+    valid, sunlit, sunlit_fraction, any_valid, power,
+    reach_end, next_reach, t_s, down_end, next_down, hops, rates,
+    arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value,
+    energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
+    state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
+    input_station, input_sat, placed_from,
+    generated, used, charged, discharged, curtailed,
+    ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
+    settled, failed_job, failed_share, latency_s, brownout_t, upsets,
+    ints, floats,
+):  # fmt: skip
+    return EpisodeState(
+        valid, sunlit, sunlit_fraction, any_valid, power,
+        reach_end, next_reach, t_s, down_end, next_down, hops, rates,
+        arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value,
+        energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
+        state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
+        input_station, input_sat, placed_from,
+        generated, used, charged, discharged, curtailed,
+        ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
+        settled, failed_job, failed_share, latency_s, brownout_t, upsets,
+        ints, floats,
+    )  # fmt: skip
+
+
+def make_state(**fields: np.ndarray):
+    """An :class:`EpisodeState` of ``fields`` (every name of :data:`FIELDS`, by keyword)."""
+    missing = set(FIELDS) - set(fields)
+    if missing or len(fields) != len(FIELDS):
+        raise TypeError(f"make_state needs exactly the fields {FIELDS}; missing {sorted(missing)}")
+    if numba.config.DISABLE_JIT:
+        return PlainState(**fields)
+    return _make(*(fields[name] for name in FIELDS))
+
+
+@njit
+def grown_arrays(st):
+    """The arrays :func:`advance` may have replaced, in :data:`GROWN` order."""
+    return (
+        st.ant_lo, st.ant_hi, st.radio_sat, st.radio_start, st.radio_end, st.failed_job,
+        st.failed_share, st.brownout_t,
+    )  # fmt: skip
+
+
+# -- logs that grow --------------------------------------------------------------------------------
+@njit
+def _grow_int(a: np.ndarray) -> np.ndarray:
+    return np.concatenate((a, np.empty(max(a.shape[0], 1), dtype=a.dtype)))
+
+
+@njit
+def _grow_float(a: np.ndarray) -> np.ndarray:
+    return np.concatenate((a, np.empty(max(a.shape[0], 1))))
+
+
+@njit
+def radio_window(st, sat: int, start_s: float, occupy_s: float) -> None:
+    """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]
+    (``Simulator._radio_window``)."""
+    if occupy_s > 0 and np.isfinite(start_s):
+        i = st.ints[RADIO_COUNT]
+        if i == st.radio_sat.shape[0]:  # full: double the capacity
+            st.radio_sat = _grow_int(st.radio_sat)
+            st.radio_start = _grow_float(st.radio_start)
+            st.radio_end = _grow_float(st.radio_end)
+            st.ints[GENERATION] += 1
+        st.radio_sat[i], st.radio_start[i], st.radio_end[i] = sat, start_s, start_s + occupy_s
+        st.ints[RADIO_COUNT] = i + 1
+
+
+@njit
+def book_transfer(st, down: bool, station: int, sat: int, ready_s: float, size_gb: float):
+    """Book one ground transfer (``LinkModel.book_uplink`` / ``book_downlink`` on the struct's
+    antenna schedule, grown when full): (arrival [s], start [s], occupancy [s]), ``(inf, inf,
+    0)`` if it never happens."""
+    tables = (
+        st.ant_lo, st.ant_hi, st.ant_count, st.reach_end, st.next_reach, st.t_s, st.floats[DT_S],
+        st.down_end, st.next_down, st.hops, st.rates,
+    )  # fmt: skip
+    found = _book_transfer(tables, down, station, sat, ready_s, size_gb)
+    arrival, start, occupy, station, antenna, booked = found
+    if not np.isfinite(start):
+        return np.inf, np.inf, 0.0
+    if not booked:  # that antenna's schedule is full: double the capacity and book
+        lo, hi = st.ant_lo, st.ant_hi
+        st.ant_lo = np.concatenate((lo, np.zeros_like(lo)), axis=2)
+        st.ant_hi = np.concatenate((hi, np.zeros_like(hi)), axis=2)
+        st.ints[GENERATION] += 1
+        _insert(st.ant_lo, st.ant_hi, st.ant_count, station, antenna, start, start + occupy)
+    return arrival, start, occupy
+
+
+@njit
+def _log_settled(st, jobs: np.ndarray, n: int) -> None:
+    """Append the first ``n`` of ``jobs`` to the settled log (``Simulator.take_settled``)."""
+    m = st.ints[N_SETTLED]
+    for i in range(n):
+        st.settled[m + i] = jobs[i]
+    st.ints[N_SETTLED] = m + n
+
+
+@njit
+def _log_latency(st, job: int) -> None:
+    m = st.ints[N_LATENCY]
+    st.latency_s[m] = st.delivery_s[job] - st.arrival_s[job]
+    st.ints[N_LATENCY] = m + 1
+
+
+@njit
+def _value_sum(st, jobs: np.ndarray, n: int, scratch: np.ndarray) -> float:
+    """``value[jobs[:n]].sum()`` in numpy's order."""
+    for i in range(n):
+        scratch[i] = st.value[jobs[i]]
+    return pairwise_sum(scratch, 0, n)
+
+
+# -- queries ---------------------------------------------------------------------------------------
+@njit
+def unsettled_count(st) -> int:
+    """Arrived jobs not settled yet (``Simulator.unsettled().size``)."""
+    count = 0
+    for j in range(st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL]):
+        s = st.state[j]
+        if s >= PENDING and s < ON_TIME:
+            count += 1
+    return count
+
+
+@njit
+def is_done(st) -> bool:
+    """``Simulator.done``."""
+    if st.ints[OVER]:
+        return True
+    return st.ints[STEP] >= st.ints[N_STEPS] and unsettled_count(st) == 0
+
+
+# -- the episode's end -----------------------------------------------------------------------------
+@njit
+def _expire(st, ids: np.ndarray, n: int, scratch: np.ndarray) -> None:
+    """Settle jobs ``ids[:n]`` as expired (``Simulator._expire``)."""
+    for i in range(n):
+        st.state[ids[i]] = EXPIRED
+    st.ints[EXPIRED_C] += n
+    st.floats[VALUE_EXPIRED] += _value_sum(st, ids, n, scratch)
+    _log_settled(st, ids, n)
+
+
+@njit
+def end_episode(st) -> None:
+    """``Simulator.end_episode``: every arrived job still unsettled expires; the queues empty."""
+    lo, hi = st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL]
+    left = np.empty(max(hi - lo, 0), dtype=np.int64)
+    n = 0
+    for j in range(lo, hi):
+        s = st.state[j]
+        if s >= PENDING and s < ON_TIME:
+            left[n] = j
+            n += 1
+    if n:
+        running = np.empty(n, dtype=np.int64)
+        r = 0
+        for i in range(n):
+            if st.state[left[i]] == RUNNING:
+                running[r] = left[i]
+                r += 1
+        if r:
+            kernels.free_slots(st.slot_job, st.slot_remaining_s, running[:r])
+        _expire(st, left, n, np.empty(n))
+        st.ints[SETTLED_AT_END] += n
+    st.queue[:] = -1
+    st.ints[OVER] = 1
+
+
+# -- one step --------------------------------------------------------------------------------------
+@njit
+def advance(st) -> int:
+    """Integrate the step [t, t + dt) and move to the next boundary (``Simulator.advance``).
+
+    Returns:
+        ``kernels.DONE``, or ``TOO_MANY_EVENTS`` (``ints[ERROR_STEP]`` says which step; the
+        state is then not meaningful).
+    """
+    k = st.ints[STEP]
+    dt = st.floats[DT_S]
+    t0 = k * dt
+    t1 = t0 + dt
+    n_sats = st.energy_wh.shape[0]
+    _release(st.ant_lo, st.ant_hi, st.ant_count, t0)
+    # the radios' share of the step (Simulator._radio_share)
+    share = np.zeros(n_sats)
+    n_radio = st.ints[RADIO_COUNT]
+    if n_radio:
+        st.ints[RADIO_COUNT] = kernels.radio_share(
+            st.radio_sat[:n_radio], st.radio_start[:n_radio], st.radio_end[:n_radio], t0, t1, share
+        )
+    p = st.power
+    radio_w = p[RADIO_W] * share
+    alive = np.empty(n_sats, dtype=np.bool_)
+    for n in range(n_sats):
+        alive[n] = st.valid[k, n] and st.valid[k + 1, n]
+    status, busy, fin_job, fin_sat, fin_t, brown_sat, brown_t, fail_job, fail_of, failures = kernels.run_step(
+        t0, t1, dt, alive, st.sunlit[k], st.sunlit_fraction[k], radio_w,
+        p[SOLAR_W], p[BUS_W], p[ACC_W], p[IDLE_W], int(p[N_ACC]), p[CAP_WH], p[CHARGE_EFF],
+        p[DISCHARGE_EFF], p[RESERVE_WH], p[RECOVER_WH],
+        st.energy_wh, st.safe, st.slot_job, st.slot_remaining_s, st.queue,
+        st.ready_s, st.slot_of, st.deadline_s, st.work_s, st.progress_s, st.checkpoint_s,
+        st.state, st.present_s, st.input_station, st.input_sat, st.target, st.finish_s,
+        st.generated, st.used, st.charged, st.discharged, st.curtailed,
+        (k + 1) * dt, st.floats[BUSY_SLOT_S], st.ints[MAX_EVENTS],
+    )  # fmt: skip
+    st.floats[BUSY_SLOT_S] = busy
+    for i in range(fin_job.shape[0]):  # the downlinks of the jobs that finished (_book_delivery)
+        job = fin_job[i]
+        arrival, start, occupy = book_transfer(st, True, 0, fin_sat[i], fin_t[i], st.output_gb[job])
+        radio_window(st, fin_sat[i], start, occupy)
+        st.delivery_s[job] = arrival
+    st.ints[JOB_FAILURES] += failures
+    n_brown = brown_sat.shape[0]
+    if n_brown:
+        st.ints[BROWNOUTS] += n_brown
+        m = st.ints[N_BROWNOUT_T]
+        while m + n_brown > st.brownout_t.shape[0]:
+            st.brownout_t = _grow_float(st.brownout_t)
+            st.ints[GENERATION] += 1
+        for i in range(n_brown):
+            st.brownout_t[m + i] = brown_t[i]
+        st.ints[N_BROWNOUT_T] = m + n_brown
+        stopped = np.zeros(n_brown, dtype=np.int64)
+        for i in range(fail_of.shape[0]):
+            stopped[fail_of[i]] += 1
+        for i in range(n_brown):
+            if stopped[i] == 0:
+                st.ints[BROWN_IDLE] += 1
+        m = st.ints[N_FAILED]
+        while m + fail_job.shape[0] > st.failed_job.shape[0]:
+            st.failed_job = _grow_int(st.failed_job)
+            st.failed_share = _grow_float(st.failed_share)
+            st.ints[GENERATION] += 1
+        for i in range(fail_job.shape[0]):
+            st.failed_job[m + i] = fail_job[i]
+            st.failed_share[m + i] = 1.0 / stopped[fail_of[i]]
+        st.ints[N_FAILED] = m + fail_job.shape[0]
+    if status != kernels.DONE:
+        st.ints[ERROR_STEP] = k
+        return status
+    st.ints[STEP] = k + 1
+    _end_of_step(st, k, t1)
+    if st.ints[STEP] >= st.ints[MAX_STEPS] or not st.any_valid[st.ints[STEP]]:
+        end_episode(st)
+    kernels.project_free(
+        st.ints[STEP] * dt, st.slot_job, st.slot_remaining_s, st.queue, st.slot_of, st.ready_s,
+        st.work_s, st.progress_s, st.proj_free_s,
+    )  # fmt: skip
+    return kernels.DONE
+
+
+@njit
+def _end_of_step(st, k: int, t1: float) -> None:
+    """``Simulator._end_of_step``: satellites lost, radiation upsets, settlement, arrivals."""
+    n_sats, n_slots = st.slot_job.shape
+    n_queue = st.queue.shape[1]
+    # satellites that stopped propagating lose their running and queued work
+    for n in range(n_sats):
+        if not (st.valid[k, n] and not st.valid[k + 1, n]):
+            continue
+        for a in range(n_slots):  # running: back to pending at the last checkpoint, data here
+            job = st.slot_job[n, a]
+            if job >= 0:
+                done = st.work_s[job] - st.slot_remaining_s[n, a]
+                st.progress_s[job] = _checkpointed(done, st.checkpoint_s[job], st.work_s[job])
+                st.state[job] = PENDING
+                st.present_s[job] = t1
+                st.input_station[job] = -1
+                st.input_sat[job] = n
+                st.target[job] = -1
+                st.ints[JOB_FAILURES] += 1
+            st.slot_job[n, a] = -1
+            st.slot_remaining_s[n, a] = 0.0
+    for n in range(n_sats):  # queued: an input that had arrived is lost with the satellite
+        if not (st.valid[k, n] and not st.valid[k + 1, n]):
+            continue
+        for q in range(n_queue):
+            job = st.queue[n, q]
+            if job < 0:
+                continue
+            st.state[job] = PENDING
+            st.present_s[job] = t1
+            if st.ready_s[job] <= t1:
+                st.input_station[job] = -1
+                st.input_sat[job] = st.target[job]
+            else:
+                st.input_station[job] = st.placed_from[job, 0]
+                st.input_sat[job] = st.placed_from[job, 1]
+            st.target[job] = -1
+            st.queue[n, q] = -1
+            st.ints[JOB_FAILURES] += 1
+    # radiation upsets (drawn by the caller into st.upsets): running jobs restart from their
+    # last checkpoint, in place
+    if st.ints[SEU_ON]:
+        for n in range(n_sats):
+            st.ints[SEU_EVENTS] += st.upsets[n]
+            if st.upsets[n] <= 0:
+                continue
+            for a in range(n_slots):
+                job = st.slot_job[n, a]
+                if job >= 0:
+                    done = st.work_s[job] - st.slot_remaining_s[n, a]
+                    st.slot_remaining_s[n, a] = st.work_s[job] - _checkpointed(
+                        done, st.checkpoint_s[job], st.work_s[job]
+                    )
+    # deliveries that landed, outputs landing after a deadline that has come, work whose
+    # deadline has come
+    landed, landing_late, expired = kernels.settlement_scan(
+        st.state, st.delivery_s, st.deadline_s, t1, st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL]
+    )
+    n_landed, n_late, n_expired = landed.shape[0], landing_late.shape[0], expired.shape[0]
+    scratch = np.empty(max(n_landed, n_late, n_expired))
+    if n_landed:
+        on_time = np.empty(n_landed, dtype=np.int64)
+        late = np.empty(n_landed, dtype=np.int64)
+        n_on = n_off = 0
+        for i in range(n_landed):
+            job = landed[i]
+            if st.delivery_s[job] <= st.deadline_s[job]:
+                st.state[job] = ON_TIME
+                on_time[n_on] = job
+                n_on += 1
+            else:
+                st.state[job] = LATE
+                late[n_off] = job
+                n_off += 1
+        st.ints[ON_TIME_C] += n_on
+        st.ints[LATE_C] += n_off
+        st.floats[VALUE_ON_TIME] += _value_sum(st, on_time, n_on, scratch)
+        st.floats[VALUE_LATE] += _value_sum(st, late, n_off, scratch)
+        _log_settled(st, landed, n_landed)
+        for i in range(n_landed):
+            _log_latency(st, landed[i])
+    if n_late:
+        for i in range(n_late):
+            st.state[landing_late[i]] = LATE
+        st.ints[LATE_C] += n_late
+        st.floats[VALUE_LATE] += _value_sum(st, landing_late, n_late, scratch)
+        _log_settled(st, landing_late, n_late)
+        for i in range(n_late):
+            if np.isfinite(st.delivery_s[landing_late[i]]):
+                _log_latency(st, landing_late[i])
+    if n_expired:
+        queued = np.empty(n_expired, dtype=np.int64)
+        running = np.empty(n_expired, dtype=np.int64)
+        n_q = n_r = 0
+        for i in range(n_expired):
+            s = st.state[expired[i]]
+            if s == QUEUED:
+                queued[n_q] = expired[i]
+                n_q += 1
+            elif s == RUNNING:
+                running[n_r] = expired[i]
+                n_r += 1
+        if n_q:
+            kernels.drop_queued(st.queue, st.target, queued[:n_q])
+        if n_r:
+            kernels.free_slots(st.slot_job, st.slot_remaining_s, running[:n_r])
+        _expire(st, expired, n_expired, scratch)
+    # arrivals during the step are presented at this boundary (none at or after the horizon)
+    first = st.ints[NEXT_ARRIVAL]
+    limit = min(t1, st.floats[HORIZON_S])
+    lo, hi = 0, st.arrival_s.shape[0]  # np.searchsorted(arrival_s, limit, side="left")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if st.arrival_s[mid] < limit:
+            lo = mid + 1
+        else:
+            hi = mid
+    last = lo
+    if last > first:
+        for j in range(first, last):
+            st.state[j] = PENDING
+            st.present_s[j] = t1
+        st.ints[ARRIVED] += last - first
+        st.floats[VALUE_ARRIVED] += pairwise_sum(st.value, first, last - first)
+        st.ints[NEXT_ARRIVAL] = last
+
+
+# -- to the next decision --------------------------------------------------------------------------
+@njit
+def next_decision(st, max_advances: int):
+    """Advance until a job awaits a decision or the episode ends (the env's ``_next_decision``):
+    ends the episode when no satellite is left; at most ``max_advances`` steps.
+
+    Returns:
+        (job, pending jobs, status): the first pending job in presentation order (−1 when the
+        episode is over) and how many are pending; status ``FOUND``, ``ADVANCE`` (nothing pending
+        after ``max_advances`` steps) or ``TOO_MANY_EVENTS``.
+    """
+    advances = 0
+    while True:
+        if not is_done(st) and not st.any_valid[st.ints[STEP]]:
+            end_episode(st)  # no satellite left: whatever is unsettled expires now
+        if is_done(st):
+            return -1, 0, FOUND
+        ids, lo = kernels.pending_jobs(
+            st.state, st.present_s, st.arrival_s, st.ints[STEP] * st.floats[DT_S] + kernels.EPS_S,
+            st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL],
+        )  # fmt: skip
+        st.ints[UNSETTLED_FROM] = lo
+        if ids.shape[0]:
+            return ids[0], ids.shape[0], FOUND
+        if advances >= max_advances:
+            return -1, 0, ADVANCE
+        status = advance(st)
+        if status != kernels.DONE:
+            return -1, 0, status
+        advances += 1
