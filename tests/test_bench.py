@@ -125,20 +125,20 @@ def test_the_parts_timer_times_every_part_of_a_step():
     from bench import parts
 
     per_step = parts.main(["--env", "orbit_env/Tiny-v1", "--steps", "60"])
-    for label in ("env._next_decision", "features._decision", "sim.decision", "sim.next_decision"):
+    for label in ("env._next_decision", "features._decision", "sim.next_decision", "sim.place"):
         assert per_step[label] > 0, label
-    # the decision tier contains the estimate it calls
-    assert per_step["features._decision"] >= per_step["sim.decision"]
+    # the env's search for the next decision contains the simulator's
+    assert per_step["env._next_decision"] >= per_step["sim.next_decision"]
 
 
 def test_the_call_counter_counts_the_kernels_of_a_step_and_puts_them_back():
     from bench import calls
-    from orbit_env.sim import links
+    from orbit_env.envs import features
 
-    before = links._decision_estimate
+    before = features._decide
     counted, arrays = calls.count_calls("orbit_env/Tiny-v1", 40, seed=0)
-    assert links._decision_estimate is before  # the compiled functions are restored
-    assert counted["links._decision_estimate"] >= 1 and counted["observation._encode"] == 40  # one per step
+    assert features._decide is before  # the compiled functions are restored
+    assert counted["features._decide"] >= 1 and counted["observation._encode"] == 40  # one per step
     assert arrays["observation._encode"] == 4 * 40  # sats, job, globals, out
     out = calls.main(["--env", "orbit_env/Tiny-v1", "--steps", "20", "--top", "3"])
     assert out["calls"] > 1 and out["arrays"] > out["calls"] and out["dispatch_us"] > 0

@@ -16,6 +16,7 @@ from datetime import timedelta
 import numpy as np
 
 from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout
+from orbit_env.sim import clock
 from orbit_env.sim.forecast import (
     AFTER_ECLIPSE,
     AFTER_QUEUE,
@@ -108,6 +109,26 @@ def _decision_tier(
     on_ground = station >= 0
     block[12] = backlog_s[station] / job_scale[12] if on_ground else 0.0
     block[13] = station_contact[station] if on_ground else 0.0
+
+
+@njit
+def _decide(
+    st, job, hops, sats, cols, mask, block, job_scale, fc_table, fc_params, committed, period_s,
+    backlog_s, station_contact,
+):  # fmt: skip
+    """``job``'s decision on the simulator's clock state ``st`` (:func:`clock.decision`: its
+    estimates into ``st``'s decision buffers) and the decision tier it feeds
+    (:func:`_decision_tier`), in one call; ``hops``: int16[N] its entry hops."""
+    clock.decision(st, job, hops)
+    fields = (
+        int(st.kind[job]), st.value[job], st.work_s[job], st.progress_s[job], st.input_gb[job],
+        st.output_gb[job], st.deadline_s[job], st.input_sat[job], st.input_station[job],
+    )  # fmt: skip
+    _decision_tier(
+        sats, cols, mask, block, job_scale, st.dec_valid, fc_table, fc_params, committed, hops,
+        st.dec_start, st.dec_finish, st.dec_delivery, period_s, fields,
+        st.ints[clock.STEP] * st.floats[clock.DT_S], st.log1p_value[job], backlog_s, station_contact,
+    )  # fmt: skip
 
 
 @njit
@@ -380,36 +401,20 @@ class FeatureBuilder:
             block[:] = 0.0
             self.mask[:] = False
             return
-        jobs = sim.jobs
-        est = sim.decision(job)
-        _decision_tier(
+        _decide(
+            sim._st,
+            job,
+            sim.entry_hops(job),
             sats,
             self._decision_cols,
             self.mask,
             block,
             self._job_scale,
-            est.valid,
             self.forecast.table,
             self.forecast.params,
             self.committed,
-            est.hops,
-            est.start_s,
-            est.finish_s,
-            est.delivery_s,
             float(sim.period_s),
-            (
-                int(jobs.kind[job]),
-                float(jobs.value[job]),
-                float(jobs.work_s[job]),
-                float(sim.progress_s[job]),
-                float(jobs.input_gb[job]),
-                float(jobs.output_gb[job]),
-                float(jobs.deadline_s[job]),
-                int(sim.input_sat[job]),
-                int(sim.input_station[job]),
-            ),
-            float(sim.now_s),
-            float(np.log1p(jobs.value[job])),
             self.backlog_s,
             self.station_contact,
         )
+        sim._keep_decision(job)  # for the place() that may follow

@@ -28,7 +28,7 @@ from numba.experimental import structref
 
 from orbit_env.sim import kernels
 from orbit_env.sim.kernels import _checkpointed, njit, pairwise_sum
-from orbit_env.sim.links import _book_transfer, _insert, _release
+from orbit_env.sim.links import GBIT_PER_GB, _book_transfer, _decision_estimate, _insert, _release
 
 # job states (orbit_env.sim.simulator.JobState)
 PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED = 1, 2, 3, 4, 5, 6, 7
@@ -38,9 +38,9 @@ PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED = 1, 2, 3, 4, 5, 6, 7
     STEP, NEXT_ARRIVAL, UNSETTLED_FROM, OVER, RADIO_COUNT, GENERATION, N_SETTLED, N_FAILED,
     BROWN_IDLE, N_LATENCY, N_BROWNOUT_T, ERROR_STEP, N_STEPS, MAX_STEPS, MAX_EVENTS, SEU_ON,
     ARRIVED, ON_TIME_C, LATE_C, EXPIRED_C, REJECTED_C, BROWNOUTS, SETTLED_AT_END, JOB_FAILURES,
-    SEU_EVENTS, DECISIONS,
-) = range(26)  # fmt: skip
-N_INTS = 26
+    SEU_EVENTS, DECISIONS, PLACEMENTS, TERMS_STEP, TERMS_PLACEMENTS, MAX_QUEUE,
+) = range(30)  # fmt: skip
+N_INTS = 30
 #: the integer counters (``Counters`` fields) by name
 INT_COUNTERS = {
     "arrived": ARRIVED, "on_time": ON_TIME_C, "late": LATE_C, "expired": EXPIRED_C,
@@ -50,7 +50,8 @@ INT_COUNTERS = {
 # -- floats: the grid, then the episode's float counters -------------------------------------------
 DT_S, HORIZON_S, BUSY_SLOT_S = 0, 1, 2
 VALUE_ARRIVED, VALUE_ON_TIME, VALUE_LATE, VALUE_EXPIRED, VALUE_REJECTED = 3, 4, 5, 6, 7
-N_FLOATS = 8
+CHARGE_EFF_F = 8  # the charge efficiency, as decision_terms takes it
+N_FLOATS = 9
 FLOAT_COUNTERS = {
     "busy_slot_s": BUSY_SLOT_S, "value_arrived": VALUE_ARRIVED, "value_on_time": VALUE_ON_TIME,
     "value_late": VALUE_LATE, "value_expired": VALUE_EXPIRED, "value_rejected": VALUE_REJECTED,
@@ -72,13 +73,16 @@ ADVANCE = 2  # nothing pending and max_advances spent: the caller advances (list
 FIELDS = (
     "valid", "sunlit", "sunlit_fraction", "any_valid", "power",
     "reach_end", "next_reach", "t_s", "down_end", "next_down", "hops", "rates",
-    "arrival_s", "deadline_s", "work_s", "checkpoint_s", "output_gb", "value",
+    "surplus_w", "target_wh", "all_sats",
+    "arrival_s", "deadline_s", "work_s", "checkpoint_s", "output_gb", "value", "kind", "input_gb",
+    "log1p_value",
     "energy_wh", "safe", "slot_job", "slot_remaining_s", "queue", "proj_free_s",
     "state", "present_s", "ready_s", "progress_s", "finish_s", "delivery_s", "target", "slot_of",
     "input_station", "input_sat", "placed_from",
     "generated", "used", "charged", "discharged", "curtailed",
     "ant_lo", "ant_hi", "ant_count", "radio_sat", "radio_start", "radio_end",
     "settled", "failed_job", "failed_share", "latency_s", "brownout_t", "upsets",
+    "earliest_s", "open_", "dec_ready", "dec_start", "dec_finish", "dec_delivery", "dec_valid",
     "ints", "floats",
 )  # fmt: skip
 #: the fields :func:`advance` may replace by bigger arrays (:func:`grown_arrays` returns them)
@@ -114,25 +118,29 @@ class PlainState:
 def _make(
     valid, sunlit, sunlit_fraction, any_valid, power,
     reach_end, next_reach, t_s, down_end, next_down, hops, rates,
-    arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value,
+    surplus_w, target_wh, all_sats,
+    arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value, kind, input_gb, log1p_value,
     energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
     state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
     input_station, input_sat, placed_from,
     generated, used, charged, discharged, curtailed,
     ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
     settled, failed_job, failed_share, latency_s, brownout_t, upsets,
+    earliest_s, open_, dec_ready, dec_start, dec_finish, dec_delivery, dec_valid,
     ints, floats,
 ):  # fmt: skip
     return EpisodeState(
         valid, sunlit, sunlit_fraction, any_valid, power,
         reach_end, next_reach, t_s, down_end, next_down, hops, rates,
-        arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value,
+        surplus_w, target_wh, all_sats,
+        arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value, kind, input_gb, log1p_value,
         energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
         state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
         input_station, input_sat, placed_from,
         generated, used, charged, discharged, curtailed,
         ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
         settled, failed_job, failed_share, latency_s, brownout_t, upsets,
+        earliest_s, open_, dec_ready, dec_start, dec_finish, dec_delivery, dec_valid,
         ints, floats,
     )  # fmt: skip
 
@@ -153,6 +161,15 @@ def grown_arrays(st):
     return (
         st.ant_lo, st.ant_hi, st.radio_sat, st.radio_start, st.radio_end, st.failed_job,
         st.failed_share, st.brownout_t,
+    )  # fmt: skip
+
+
+@njit
+def _tables(st):
+    """The antenna schedule and contact tables as the compiled link searches take them."""
+    return (
+        st.ant_lo, st.ant_hi, st.ant_count, st.reach_end, st.next_reach, st.t_s, st.floats[DT_S],
+        st.down_end, st.next_down, st.hops, st.rates,
     )  # fmt: skip
 
 
@@ -187,11 +204,7 @@ def book_transfer(st, down: bool, station: int, sat: int, ready_s: float, size_g
     """Book one ground transfer (``LinkModel.book_uplink`` / ``book_downlink`` on the struct's
     antenna schedule, grown when full): (arrival [s], start [s], occupancy [s]), ``(inf, inf,
     0)`` if it never happens."""
-    tables = (
-        st.ant_lo, st.ant_hi, st.ant_count, st.reach_end, st.next_reach, st.t_s, st.floats[DT_S],
-        st.down_end, st.next_down, st.hops, st.rates,
-    )  # fmt: skip
-    found = _book_transfer(tables, down, station, sat, ready_s, size_gb)
+    found = _book_transfer(_tables(st), down, station, sat, ready_s, size_gb)
     arrival, start, occupy, station, antenna, booked = found
     if not np.isfinite(start):
         return np.inf, np.inf, 0.0
@@ -526,3 +539,60 @@ def next_decision(st, max_advances: int):
         if status != kernels.DONE:
             return -1, 0, status
         advances += 1
+
+
+# -- the decision ----------------------------------------------------------------------------------
+@njit
+def decision_terms(st) -> None:
+    """Refresh ``earliest_s`` and ``open_`` (:func:`kernels.decision_terms`) if the clock moved or
+    a job was placed since they were computed (``Simulator._decision_state``)."""
+    k, placed = st.ints[STEP], st.ints[PLACEMENTS]
+    if st.ints[TERMS_STEP] == k and st.ints[TERMS_PLACEMENTS] == placed:
+        return
+    kernels.decision_terms(
+        st.energy_wh, st.safe, st.proj_free_s, st.queue, st.valid[k], k * st.floats[DT_S],
+        st.ints[MAX_QUEUE], st.surplus_w, st.floats[CHARGE_EFF_F], st.target_wh, st.earliest_s, st.open_,
+    )  # fmt: skip
+    st.ints[TERMS_STEP], st.ints[TERMS_PLACEMENTS] = k, placed
+
+
+@njit
+def decision(st, job: int, hops: np.ndarray) -> None:
+    """``Simulator.decision`` of ``job`` into ``dec_ready``, ``dec_start``, ``dec_finish``,
+    ``dec_delivery`` (float[N], [s]) and ``dec_valid`` (bool[N]); ``hops``: int16[N] its entry
+    hops (``Simulator.entry_hops``)."""
+    decision_terms(st)
+    k = st.ints[STEP]
+    input_gb = st.input_gb[job]
+    _decision_estimate(
+        _tables(st), st.input_station[job], hops, k * st.floats[DT_S], input_gb,
+        input_gb * GBIT_PER_GB / st.rates[1], st.earliest_s, st.open_, st.valid[k], st.deadline_s[job],
+        st.work_s[job] - st.progress_s[job], st.output_gb[job], st.all_sats,
+        st.dec_ready, st.dec_start, st.dec_finish, st.dec_delivery, st.dec_valid,
+    )  # fmt: skip
+
+
+@njit
+def place(st, job: int, sat: int, inorbit_ready_s: float) -> float:
+    """Place ``job`` on ``sat`` (``Simulator.place``, its checks done): book the input's uplink
+    (ground data) or the ISL transfer's radio time (data on another satellite, arriving at
+    ``inorbit_ready_s`` [s]), then queue it (:func:`kernels.queue_job`). Returns the input's
+    arrival at ``sat`` [s]."""
+    now = st.ints[STEP] * st.floats[DT_S]
+    input_gb = st.input_gb[job]
+    if st.input_station[job] >= 0:
+        ready, start, occupy = book_transfer(st, False, st.input_station[job], sat, now, input_gb)
+        radio_window(st, sat, start, occupy)
+    else:
+        ready = inorbit_ready_s
+        if st.input_sat[job] != sat:
+            radio_window(st, sat, now, input_gb * GBIT_PER_GB / st.rates[1])
+    # queued; the input now travels to / lives on sat, where it was stays on record (in case
+    # sat is lost first), and the slot of sat that frees first is reserved for it
+    kernels.queue_job(
+        job, sat, ready, st.queue, st.state, st.target, st.ready_s, st.placed_from, st.input_station,
+        st.input_sat, st.proj_free_s, st.slot_of, st.work_s, st.progress_s,
+    )  # fmt: skip
+    st.ints[PLACEMENTS] += 1
+    st.ints[DECISIONS] += 1
+    return ready

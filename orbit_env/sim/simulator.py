@@ -33,7 +33,7 @@ from orbit_env.config import ScenarioConfig
 from orbit_env.sim import clock, kernels
 from orbit_env.sim import power as pw
 from orbit_env.sim.forecast import SunSchedule, orbit_period_s
-from orbit_env.sim.links import GBIT_PER_GB, LinkModel, next_index
+from orbit_env.sim.links import LinkModel, next_index
 from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.workload import (
     Jobs,
@@ -377,19 +377,28 @@ class Simulator:
         # the clock's scalars (clock.STEP ...) and counters, and the logs it appends to
         self._ints = np.zeros(clock.N_INTS, dtype=np.int64)
         self._floats = np.zeros(clock.N_FLOATS)
-        self._ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON]] = (
-            self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu,
+        ints, floats = self._ints, self._floats
+        ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON, clock.MAX_QUEUE]] = (
+            self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu, self.config.max_queue,
         )  # fmt: skip
-        self._floats[clock.DT_S], self._floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
+        ints[clock.TERMS_STEP] = -1  # no decision terms yet
+        floats[clock.DT_S], floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
+        floats[clock.CHARGE_EFF_F] = self.power.charge_efficiency
         self.counters = Counters(self._ints, self._floats, self)
         self._settled_log = np.empty(max(j, 1), dtype=np.int64)  # each job settles once
         self._latency_s = np.empty(max(j, 1))
         self._upsets = np.zeros(n, dtype=np.int64)  # radiation upsets of the next step, drawn here
+        # the decision terms (clock.decision_terms) and the last decision's (clock.decision)
+        self._earliest_s, self._open = np.empty(n), np.zeros(n, dtype=bool)
+        self._dec, self._dec_valid = np.empty((4, n)), np.zeros(n, dtype=bool)
         lg = self.ledger
         self._st = clock.make_state(
             **self._clock_tables,
+            surplus_w=self._surplus_w, target_wh=self._target_wh, all_sats=self._all_sats,
             arrival_s=jobs.arrival_s, deadline_s=jobs.deadline_s, work_s=jobs.work_s,
-            checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value,
+            checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value, kind=jobs.kind,
+            input_gb=jobs.input_gb,
+            log1p_value=np.log1p(jobs.value),  # numpy's log1p (numba's differs in the last bit)
             energy_wh=self.energy_wh, safe=self.safe, slot_job=self.slot_job,
             slot_remaining_s=self.slot_remaining_s, queue=self.queue, proj_free_s=self.proj_free_s,
             state=self.state, present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
@@ -402,13 +411,13 @@ class Simulator:
             radio_sat=np.empty(64, dtype=np.int64), radio_start=np.empty(64), radio_end=np.empty(64),
             settled=self._settled_log, failed_job=np.empty(16, dtype=np.int64), failed_share=np.empty(16),
             latency_s=self._latency_s, brownout_t=np.empty(16), upsets=self._upsets,
+            earliest_s=self._earliest_s, open_=self._open, dec_ready=self._dec[0], dec_start=self._dec[1],
+            dec_finish=self._dec[2], dec_delivery=self._dec[3], dec_valid=self._dec_valid,
             ints=self._ints, floats=self._floats,
         )  # fmt: skip
         self._generation = -1
         self._refresh()
-        self._placements = 0
         self._placement_sats: list[int] = []  # the satellite of each placement, in order
-        self._decision_key: tuple[int, int] | None = None
         self._input_key: tuple[int, int, int] | None = None
         self._valid_key: tuple[int, int, int] | None = None
         self._project_free()
@@ -416,6 +425,7 @@ class Simulator:
     step_index = _int_scalar(clock.STEP, "The current step boundary (``now_s / dt_s``).")
     _next_arrival = _int_scalar(clock.NEXT_ARRIVAL, "Jobs from here on have not arrived (FUTURE).")
     _unsettled_from = _int_scalar(clock.UNSETTLED_FROM, "Jobs before this one are settled.")
+    _placements = _int_scalar(clock.PLACEMENTS, "Jobs placed so far this episode.")
 
     def _refresh(self) -> None:
         """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
@@ -566,27 +576,11 @@ class Simulator:
             raise ValueError(f"sat must be in [0, {self.n_sats}), got {sat}")
         if not self.valid_targets(job)[sat]:
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
-        jobs, now, st = self.jobs, self.now_s, self._st
-        if self.input_station[job] >= 0:
-            ready, start, occupy = clock.book_transfer(
-                st, False, int(self.input_station[job]), sat, now, float(jobs.input_gb[job])
-            )
-            clock.radio_window(st, sat, start, occupy)
-        else:  # over ISLs from the satellite holding the data, starting now
-            ready = float(self._input_estimate(job, np.array([sat]))[0])
-            if self.input_sat[job] != sat:
-                occupy = float(jobs.input_gb[job] * GBIT_PER_GB / self.config.links.isl_gbps)
-                clock.radio_window(st, sat, now, occupy)
+        # over ISLs from the satellite holding the data: the arrival the decision estimated
+        ready = float(self._input_estimate(job)[sat]) if self.input_station[job] < 0 else 0.0
+        ready = clock.place(self._st, job, sat, ready)
         self._refresh()
-        # queued; the input now travels to / lives on sat, where it was stays on record (in case
-        # sat is lost first), and the slot of sat that frees first is reserved for it
-        kernels.queue_job(
-            job, sat, ready, self.queue, self.state, self.target, self.ready_s, self.placed_from,
-            self.input_station, self.input_sat, self.proj_free_s, self.slot_of, jobs.work_s, self.progress_s,
-        )  # fmt: skip
-        self._placements += 1
         self._placement_sats.append(int(sat))
-        self.counters.decisions += 1
         return ready
 
     def defer(self, job: int) -> None:
@@ -647,30 +641,10 @@ class Simulator:
 
     def _decision_state(self) -> dict[str, np.ndarray]:
         """Per-satellite terms shared by every decision until the state changes (cached):
-        ``earliest_start_s`` float[N] and ``open`` bool[N] (:func:`kernels.decision_terms`)."""
-        key = (self.step_index, self._placements)
-        if self._decision_key != key:
-            p = self.power
-            self._decision = {
-                "earliest_start_s": np.empty(self.n_sats),
-                "open": np.empty(self.n_sats, dtype=bool),
-            }
-            kernels.decision_terms(
-                self.energy_wh,
-                self.safe,
-                self.proj_free_s,
-                self.queue,
-                self.valid_now,
-                self.now_s,
-                self.config.max_queue,
-                self._surplus_w,
-                p.charge_efficiency,
-                self._target_wh,
-                self._decision["earliest_start_s"],
-                self._decision["open"],
-            )
-            self._decision_key = key
-        return self._decision
+        ``earliest_start_s`` float[N] and ``open`` bool[N] (:func:`kernels.decision_terms`).
+        Read them at once: the next change rewrites them in place."""
+        clock.decision_terms(self._st)
+        return {"earliest_start_s": self._earliest_s, "open": self._open}
 
     def estimate(self, job: int, targets: np.ndarray | None = None) -> Estimate:
         """Predicted input arrival, start, finish and delivery of ``job`` on each target.
@@ -698,28 +672,23 @@ class Simulator:
 
     def decision(self, job: int) -> Decision:
         """:meth:`estimate`, :meth:`valid_targets` and :meth:`entry_hops` of ``job`` on every
-        satellite, in one compiled call (the env's decision tier); the input arrival is kept for
+        satellite, in one compiled call (:func:`clock.decision`); the input arrival is kept for
         the :meth:`place` that may follow, as :meth:`estimate` keeps it."""
-        jobs = self.jobs
         hops = self.entry_hops(job)
-        terms = self._decision_state()
-        ready, start, finish, delivery, valid = self.links.decision_estimate(
-            int(self.input_station[job]),
-            hops,
-            self.now_s,
-            jobs.input_gb[job],
-            terms["earliest_start_s"],
-            terms["open"],
-            self.valid_now,
-            jobs.deadline_s[job],
-            jobs.work_s[job] - self.progress_s[job],
-            jobs.output_gb[job],
-        )
+        clock.decision(self._st, job, hops)
+        ready, valid = self._keep_decision(job)
+        start, finish, delivery = self._dec[1:].copy()
+        return Decision(ready, start, finish, delivery, valid, hops)
+
+    def _keep_decision(self, job: int) -> tuple[np.ndarray, np.ndarray]:
+        """After :func:`clock.decision` of ``job``: its input arrivals and valid targets (copies,
+        read-only), kept for the :meth:`place` or :meth:`valid_targets` that may follow."""
+        ready, valid = self._dec[0].copy(), self._dec_valid.copy()
         ready.flags.writeable = False  # shared with later callers, as _input_estimate shares it
         valid.flags.writeable = False
         self._input_all, self._input_key = ready, (job, self.step_index, self._placements)
-        self._valid_all, self._valid_key = valid, self._input_key  # for the place() that follows
-        return Decision(ready, start, finish, delivery, valid, hops)
+        self._valid_all, self._valid_key = valid, self._input_key
+        return ready, valid
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
         """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
