@@ -425,7 +425,7 @@ def test_decision_in_one_call_equals_estimate_valid_targets_and_entry_hops():
         job = info["job"]
         if job >= 0:
             got = sim.decision(job)
-            sim._input_key = None  # the separate methods compute it again
+            sim._input_key = sim._dec_key = None  # the separate methods compute it again
             est = sim.estimate(job)
             for name in ("input_ready_s", "start_s", "finish_s", "delivery_s"):
                 np.testing.assert_array_equal(getattr(got, name), getattr(est, name))

@@ -16,7 +16,7 @@ from datetime import timedelta
 import numpy as np
 
 from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout
-from orbit_env.sim import clock
+from orbit_env.sim import clock, kernels
 from orbit_env.sim.forecast import (
     AFTER_ECLIPSE,
     AFTER_QUEUE,
@@ -26,6 +26,7 @@ from orbit_env.sim.forecast import (
     forecast_one,
 )
 from orbit_env.sim.kernels import njit, pairwise_sum
+from orbit_env.sim.links import _backlog
 from orbit_env.sim.simulator import Simulator
 from orbit_env.sim.workload import EARTH_OBSERVATION, INFERENCE, TRAINING
 
@@ -249,6 +250,27 @@ def _queue_columns(
     return _live_mean(after, live, scratch), _live_mean(balance, live, scratch)
 
 
+@njit
+def _queue_tier(
+    st, sats, cols, committed, fc_table, fc_params, live, gen_w, terms, scratch, rows, after, balance,
+    backlog_s,
+):  # fmt: skip
+    """The queue tier on the simulator's clock state ``st`` in one call: the committed work of
+    ``rows`` (``Simulator.committed_s`` into ``committed``), :func:`_queue_columns`, and each
+    station's antenna backlog [s] into ``backlog_s`` (float[G]). Returns the two globals of
+    :func:`_queue_columns` and the mean backlog [s] (numpy's mean)."""
+    kernels.committed_work(
+        st.slot_remaining_s, st.queue, st.work_s, st.progress_s, committed, np.empty(st.queue.shape[1]), rows
+    )
+    after_mean, balance_mean = _queue_columns(
+        sats, cols, committed, st.queue, st.ints[clock.MAX_QUEUE], fc_table, fc_params, live, gen_w,
+        terms, scratch, rows, after, balance,
+    )  # fmt: skip
+    _backlog(st.ant_lo, st.ant_hi, st.ant_count, st.ints[clock.STEP] * st.floats[clock.DT_S], backlog_s)
+    n = backlog_s.shape[0]
+    return after_mean, balance_mean, pairwise_sum(backlog_s, 0, n) / n
+
+
 def _unique(sats: np.ndarray) -> np.ndarray:
     """``np.unique(sats)``; a single satellite (one placement, the usual case) as it is."""
     return sats if sats.shape[0] == 1 else np.unique(sats)
@@ -354,7 +376,6 @@ class FeatureBuilder:
         """The queue tier of the satellites ``rows`` (all when ``None``) and its globals."""
         g, sats, glob = self.g, self.sats, self.glob
         rows = self._all_sats if rows is None else rows
-        sim.committed_s(rows, out=self.committed)
         if self._queue_terms_of is not sim:  # constants of the simulator, made once for it
             p = sim.power
             base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
@@ -371,26 +392,25 @@ class FeatureBuilder:
                 )
             )
             self._queue_terms_of = sim
-        terms = self._queue_terms
-        glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = _queue_columns(
+            self.backlog_s = np.empty(len(sim.config.ground.stations))
+        after, balance, backlog = _queue_tier(
+            sim._st,
             sats,
             self._queue_cols,
             self.committed,
-            sim.queue,
-            sim.config.max_queue,
             self.forecast.table,
             self.forecast.params,
             self.live,
             self._gen_next_orbit_w,
-            terms,
+            self._queue_terms,
             self._scratch,
             rows,
             self._after,
             self._balance,
+            self.backlog_s,
         )
-        self.backlog_s = sim.station_backlog_s()
-        n = self.backlog_s.shape[0]  # the mean as numpy takes it: its pairwise sum over n
-        glob[g["station_backlog"]] = pairwise_sum(self.backlog_s, 0, n) / n / self.scale["station_backlog"]
+        glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = after, balance
+        glob[g["station_backlog"]] = backlog / self.scale["station_backlog"]
 
     # -- tier 3: the decision --------------------------------------------------------------------
     def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:

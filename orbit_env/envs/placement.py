@@ -19,6 +19,7 @@ from orbit_env.config import ScenarioConfig
 from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
+from orbit_env.sim import clock
 from orbit_env.sim.orbits import Constellation
 from orbit_env.sim.simulator import ON_TIME, REJECTED, Simulator
 
@@ -327,17 +328,18 @@ class OrbitPlacementEnv(gym.Env):
         self._job, self._pending = self.sim.next_decision()
 
     def _reward_totals(self) -> dict[str, float]:
-        c, r = self.sim.counters, self.config.reward
+        """The episode's reward so far by component (from the simulator's counters)."""
+        values, r = self.sim._floats.tolist(), self.config.reward  # the counters, read at once
         return {
-            "on_time": c.value_on_time,
-            "miss": -r.miss_penalty * (c.value_late + c.value_expired),
-            "reject": -r.reject_penalty * c.value_rejected,
-            "brownout": -r.brownout_penalty * c.brownouts,
+            "on_time": values[clock.VALUE_ON_TIME],
+            "miss": -r.miss_penalty * (values[clock.VALUE_LATE] + values[clock.VALUE_EXPIRED]),
+            "reject": -r.reject_penalty * values[clock.VALUE_REJECTED],
+            "brownout": -r.brownout_penalty * int(self.sim._ints[clock.BROWNOUTS]),
         }
 
     def _reward_delta(self) -> dict[str, float]:
-        now = self._reward_totals()
-        delta = {k: now[k] - self._last[k] for k in REWARD_KEYS}
+        now, last = self._reward_totals(), self._last
+        delta = {k: now[k] - last[k] for k in REWARD_KEYS}
         self._last = now
         return delta
 

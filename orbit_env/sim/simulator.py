@@ -417,15 +417,17 @@ class Simulator:
         )  # fmt: skip
         self._generation = -1
         self._refresh()
+        #: the current step boundary (``now_s / dt_s``): the clock's, mirrored after each clock call
+        self.step_index = 0
+        self._placements = 0  # jobs placed so far (the clock's PLACEMENTS, mirrored by place())
         self._placement_sats: list[int] = []  # the satellite of each placement, in order
         self._input_key: tuple[int, int, int] | None = None
-        self._valid_key: tuple[int, int, int] | None = None
+        # (job, step, placements) whose decision the clock's decision buffers hold
+        self._dec_key: tuple[int, int, int] | None = None
         self._project_free()
 
-    step_index = _int_scalar(clock.STEP, "The current step boundary (``now_s / dt_s``).")
     _next_arrival = _int_scalar(clock.NEXT_ARRIVAL, "Jobs from here on have not arrived (FUTURE).")
     _unsettled_from = _int_scalar(clock.UNSETTLED_FROM, "Jobs before this one are settled.")
-    _placements = _int_scalar(clock.PLACEMENTS, "Jobs placed so far this episode.")
 
     def _refresh(self) -> None:
         """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
@@ -574,11 +576,14 @@ class Simulator:
         self._check_decidable(job)
         if not 0 <= sat < self.n_sats:
             raise ValueError(f"sat must be in [0, {self.n_sats}), got {sat}")
-        if not self.valid_targets(job)[sat]:
+        decided = self._dec_key == (job, self.step_index, self._placements)
+        if not (self._dec_valid[sat] if decided else self.valid_targets(job)[sat]):
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
-        # over ISLs from the satellite holding the data: the arrival the decision estimated
-        ready = float(self._input_estimate(job)[sat]) if self.input_station[job] < 0 else 0.0
+        ready = 0.0  # over ISLs from the satellite holding the data: the arrival estimated now
+        if self.input_station[job] < 0:
+            ready = float(self._dec[0, sat] if decided else self._input_estimate(job)[sat])
         ready = clock.place(self._st, job, sat, ready)
+        self._placements += 1
         self._refresh()
         self._placement_sats.append(int(sat))
         return ready
@@ -606,7 +611,10 @@ class Simulator:
         if targets is None:  # observation then place() ask for the same job: computed once
             key = (job, self.step_index, self._placements)
             if self._input_key != key:
-                self._input_all = self._input_estimate_uncached(job, None)
+                if self._dec_key == key:  # the decision has just estimated it
+                    self._input_all = self._dec[0].copy()
+                else:
+                    self._input_all = self._input_estimate_uncached(job, None)
                 self._input_all.flags.writeable = False  # shared by every caller until the key changes
                 self._input_key = key
             return self._input_all
@@ -672,23 +680,19 @@ class Simulator:
 
     def decision(self, job: int) -> Decision:
         """:meth:`estimate`, :meth:`valid_targets` and :meth:`entry_hops` of ``job`` on every
-        satellite, in one compiled call (:func:`clock.decision`); the input arrival is kept for
-        the :meth:`place` that may follow, as :meth:`estimate` keeps it."""
+        satellite, in one compiled call (:func:`clock.decision`); kept for the :meth:`place`
+        that may follow, as :meth:`estimate` keeps the input arrivals."""
         hops = self.entry_hops(job)
         clock.decision(self._st, job, hops)
-        ready, valid = self._keep_decision(job)
-        start, finish, delivery = self._dec[1:].copy()
-        return Decision(ready, start, finish, delivery, valid, hops)
+        self._keep_decision(job)
+        ready, start, finish, delivery = self._dec.copy()
+        return Decision(ready, start, finish, delivery, self._dec_valid.copy(), hops)
 
-    def _keep_decision(self, job: int) -> tuple[np.ndarray, np.ndarray]:
-        """After :func:`clock.decision` of ``job``: its input arrivals and valid targets (copies,
-        read-only), kept for the :meth:`place` or :meth:`valid_targets` that may follow."""
-        ready, valid = self._dec[0].copy(), self._dec_valid.copy()
-        ready.flags.writeable = False  # shared with later callers, as _input_estimate shares it
-        valid.flags.writeable = False
-        self._input_all, self._input_key = ready, (job, self.step_index, self._placements)
-        self._valid_all, self._valid_key = valid, self._input_key
-        return ready, valid
+    def _keep_decision(self, job: int) -> None:
+        """Note that the clock's decision buffers now hold ``job``'s decision (:func:`clock.decision`
+        has just filled them), for the :meth:`place`, :meth:`valid_targets` or input estimate
+        that may follow in the same state."""
+        self._dec_key = (job, self.step_index, self._placements)
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
         """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
@@ -697,8 +701,8 @@ class Simulator:
             ready_s: the job's input arrival times on every satellite, if already estimated.
         """
         if ready_s is None:
-            if self._valid_key == (job, self.step_index, self._placements):
-                return self._valid_all  # decision() has just computed it
+            if self._dec_key == (job, self.step_index, self._placements):
+                return self._dec_valid.copy()  # the decision has just computed it
             ready_s = self._input_estimate(job)
         return self._decision_state()["open"] & (ready_s < self.jobs.deadline_s[job])
 
@@ -788,7 +792,9 @@ class Simulator:
             self._upsets[:] = self.rng.poisson(self.power.seu_rate_per_hour * self.dt_s / 3600.0, self.n_sats)
 
     def _check(self, status: int) -> None:
-        """After a clock call: fetch grown arrays; raise if a step had too many power events."""
+        """After a clock call: mirror the step, fetch grown arrays; raise if a step had too many
+        power events."""
+        self.step_index = int(self._ints[clock.STEP])
         self._refresh()
         if status == clock.TOO_MANY_EVENTS:
             # Only a battery too small for the load gets here: it browns out and recovers in a loop.
