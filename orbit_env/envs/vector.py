@@ -25,6 +25,7 @@ from orbit_env.envs.placement import OrbitPlacementEnv, SimulatorPool
 
 #: info keys stacked into one array of shape [B, ...]; every other array is one object per env
 _STACKED = frozenset({"action_mask"})
+_ABSENT = object()  # an env's info without a key
 
 
 class OrbitVectorEnv(VectorEnv):
@@ -114,17 +115,16 @@ class OrbitVectorEnv(VectorEnv):
                 )
             if not self._started and not which.all():
                 raise ValueError("the first reset must reset every env (no reset_mask, or all True)")
-        infos: dict[str, Any] = {}
+        per_env: list[dict[str, Any] | None] = [None] * self.num_envs
         obs = [None] * self.num_envs if not self._started else list(self._obs_list)
         for i in np.flatnonzero(which):
-            obs[i], info = self.envs[i].reset(seed=seeds[i], options=options or None)
-            self._merge(infos, info, i)
+            obs[i], per_env[i] = self.envs[i].reset(seed=seeds[i], options=options or None)
         self._terminations[which] = False
         self._truncations[which] = False
         self._autoreset[which] = False
         self._obs_list = obs
         self._started = True
-        return self._batch(obs), infos
+        return self._batch(obs), self._batch_infos(per_env)
 
     def step(self, actions: Any):
         if not self._started:
@@ -142,7 +142,7 @@ class OrbitVectorEnv(VectorEnv):
                 f"the episodes of envs {ended} are over: reset them with "
                 "reset(options={'reset_mask': mask})"
             )
-        infos: dict[str, Any] = {}
+        per_env: list[dict[str, Any] | None] = [None] * self.num_envs
         obs = self._obs_list
         for i, env in enumerate(self.envs):
             if mode is AutoresetMode.NEXT_STEP and self._autoreset[i]:
@@ -152,9 +152,10 @@ class OrbitVectorEnv(VectorEnv):
                 obs[i], r, term, trunc, info = env.step(int(acts[i]))
                 self._rewards[i], self._terminations[i], self._truncations[i] = r, term, trunc
                 if mode is AutoresetMode.SAME_STEP and (term or trunc):
-                    self._merge(infos, {"final_obs": obs[i], "final_info": info}, i)
+                    final = {"final_obs": obs[i], "final_info": info}
                     obs[i], info = env.reset()
-            self._merge(infos, info, i)
+                    info = {**final, **info}
+            per_env[i] = info
         ended = self._terminations | self._truncations
         self._autoreset = ended if mode is not AutoresetMode.SAME_STEP else np.zeros_like(ended)
         return (
@@ -162,7 +163,7 @@ class OrbitVectorEnv(VectorEnv):
             self._rewards.copy(),
             self._terminations.copy(),
             self._truncations.copy(),
-            infos,
+            self._batch_infos(per_env),
         )
 
     def action_masks(self) -> np.ndarray:
@@ -189,28 +190,42 @@ class OrbitVectorEnv(VectorEnv):
             return np.stack(obs)
         return {name: np.stack([o[name] for o in obs]) for name in self.single_observation_space.spaces}
 
-    def _merge(self, infos: dict[str, Any], info: dict[str, Any], i: int) -> None:
-        """Add env ``i``'s ``info`` to ``infos`` (Gymnasium's layout: ``key`` and ``_key``)."""
-        for key, value in info.items():
-            kind = type(value)
-            if kind is dict:
-                self._merge(infos.setdefault(key, {}), value, i)
-            else:
-                array = infos.get(key)
-                if array is None:
-                    array = infos[key] = self._new_column(key, value)
-                array[i] = value
-            mask_key = f"_{key}"
-            present = infos.get(mask_key)
-            if present is None:
-                present = infos[mask_key] = np.zeros(self.num_envs, dtype=bool)
-            present[i] = True
-
-    def _new_column(self, key: str, value: Any) -> np.ndarray:
-        """An empty [B] (or [B, ...] for the stacked keys) column for ``value``'s kind."""
+    def _batch_infos(self, per_env: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """The envs' infos (``None``: the env did not report) in Gymnasium's layout: each key's
+        values as one array over the envs, and ``_key``, where each env reported it; nested
+        dicts batched the same way inside."""
         n = self.num_envs
+        keys: dict[str, None] = {}
+        for info in per_env:
+            if info is not None:
+                keys.update(dict.fromkeys(info))
+        out: dict[str, Any] = {}
+        for key in keys:
+            values = [_ABSENT if info is None else info.get(key, _ABSENT) for info in per_env]
+            present = [v is not _ABSENT for v in values]
+            first = values[present.index(True)]
+            if type(first) is dict:
+                out[key] = self._batch_infos([v if p else None for v, p in zip(values, present, strict=True)])
+            else:
+                out[key] = self._column(key, first, values, present)
+            out["_" + key] = np.array(present, dtype=bool)
+        return out
+
+    def _column(self, key: str, first: Any, values: list[Any], present: list[bool]) -> np.ndarray:
+        """One key's values as a [B] (or [B, ...] for the stacked keys) array; envs without the key
+        get zeros (None in object columns)."""
+        n, every = self.num_envs, all(present)
         if key in _STACKED:
-            return np.zeros((n, *value.shape), dtype=value.dtype)
-        if isinstance(value, bool | int | float | np.number):
-            return np.zeros(n, dtype=type(value))
-        return np.empty(n, dtype=object)
+            if every:
+                return np.stack(values)
+            column = np.zeros((n, *first.shape), dtype=first.dtype)
+        elif isinstance(first, bool | int | float | np.number):
+            if every:
+                return np.array(values, dtype=type(first))
+            column = np.zeros(n, dtype=type(first))
+        else:
+            column = np.empty(n, dtype=object)
+        for i, (value, here) in enumerate(zip(values, present, strict=True)):
+            if here:
+                column[i] = value
+        return column
