@@ -194,7 +194,6 @@ class OrbitVectorEnv(VectorEnv):
         """The envs' infos (``None``: the env did not report) in Gymnasium's layout: each key's
         values as one array over the envs, and ``_key``, where each env reported it; nested
         dicts batched the same way inside."""
-        n = self.num_envs
         keys: dict[str, None] = {}
         for info in per_env:
             if info is not None:

@@ -266,8 +266,28 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     occupy = size_gb * GBIT_PER_GB / rates[0]
     n = reach_end.shape[0]
+    # The common case, its terms taken once for every satellite (the same operations as the
+    # general case below, so the same results): the station's contact is open now and holds
+    # the transfer (next_hold's first round), the earliest antenna gap from now (the same for
+    # every such satellite) lies within the contact, and the data lands by the hops then.
+    k_now = _sample(now_s, dt_s, n)
+    q_now = (now_s + occupy) / dt_s
+    holds_now = q_now < n
+    last_now = math.floor(q_now) if holds_now else 0
+    gap = earliest_gap(lo, hi, count, station, now_s, occupy)[0]
+    k_gap = _sample(gap, dt_s, n)
+    q_gap = (gap + occupy) / dt_s
+    fits_gap = q_gap < n
+    last_gap = math.floor(q_gap) if fits_gap else 0
+    direct = gap + size_gb * (GBIT_PER_GB / rates[0])  # transfer_time_s with no hop
+    per_gb_isl = GBIT_PER_GB / min(rates[0], rates[1])
     for i in range(targets.shape[0]):
         sat = targets[i]
+        if holds_now and last_now < reach_end[k_now, station, sat]:
+            if fits_gap and last_gap < reach_end[k_gap, station, sat]:
+                h = hops[k_gap, station, sat]
+                out[i] = direct if h <= 0 else gap + (size_gb * per_gb_isl + h * rates[2])
+                continue
         # book_start's first round written out here (a call per satellite costs more than its
         # work); book_start goes on from its start only if the contact closed meanwhile
         start = next_hold(now_s, occupy, station, sat, reach_end, next_reach, times, dt_s)
