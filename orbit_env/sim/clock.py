@@ -115,34 +115,8 @@ class PlainState:
 
 
 @njit
-def _make(
-    valid, sunlit, sunlit_fraction, any_valid, power,
-    reach_end, next_reach, t_s, down_end, next_down, hops, rates,
-    surplus_w, target_wh, all_sats,
-    arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value, kind, input_gb, log1p_value,
-    energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
-    state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
-    input_station, input_sat, placed_from,
-    generated, used, charged, discharged, curtailed,
-    ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
-    settled, failed_job, failed_share, latency_s, brownout_t, upsets,
-    earliest_s, open_, dec_ready, dec_start, dec_finish, dec_delivery, dec_valid,
-    ints, floats,
-):  # fmt: skip
-    return EpisodeState(
-        valid, sunlit, sunlit_fraction, any_valid, power,
-        reach_end, next_reach, t_s, down_end, next_down, hops, rates,
-        surplus_w, target_wh, all_sats,
-        arrival_s, deadline_s, work_s, checkpoint_s, output_gb, value, kind, input_gb, log1p_value,
-        energy_wh, safe, slot_job, slot_remaining_s, queue, proj_free_s,
-        state, present_s, ready_s, progress_s, finish_s, delivery_s, target, slot_of,
-        input_station, input_sat, placed_from,
-        generated, used, charged, discharged, curtailed,
-        ant_lo, ant_hi, ant_count, radio_sat, radio_start, radio_end,
-        settled, failed_job, failed_share, latency_s, brownout_t, upsets,
-        earliest_s, open_, dec_ready, dec_start, dec_finish, dec_delivery, dec_valid,
-        ints, floats,
-    )  # fmt: skip
+def _make(*fields):
+    return EpisodeState(*fields)
 
 
 def make_state(**fields: np.ndarray):

@@ -120,40 +120,22 @@ class Counters:
         return "Counters(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in names) + ")"
 
 
-def _int_counter(i: int) -> property:
-    def get(self: Counters) -> int:
-        return int(self._ints[i])
+def _scalar(array: str, i: int, cast: type) -> property:
+    """A property reading and writing entry ``i`` of the object's ``array`` attribute as ``cast``."""
 
-    def set_(self: Counters, value: int) -> None:
-        self._ints[i] = value
+    def get(self: object) -> int | float:
+        return cast(getattr(self, array)[i])
 
-    return property(get, set_)
-
-
-def _float_counter(i: int) -> property:
-    def get(self: Counters) -> float:
-        return float(self._floats[i])
-
-    def set_(self: Counters, value: float) -> None:
-        self._floats[i] = value
+    def set_(self: object, value: int | float) -> None:
+        getattr(self, array)[i] = value
 
     return property(get, set_)
 
 
 for _name, _i in clock.INT_COUNTERS.items():
-    setattr(Counters, _name, _int_counter(_i))
+    setattr(Counters, _name, _scalar("_ints", _i, int))
 for _name, _i in clock.FLOAT_COUNTERS.items():
-    setattr(Counters, _name, _float_counter(_i))
-
-
-def _int_scalar(i: int, doc: str) -> property:
-    def get(self: Simulator) -> int:
-        return int(self._ints[i])
-
-    def set_(self: Simulator, value: int) -> None:
-        self._ints[i] = value
-
-    return property(get, set_, doc=doc)
+    setattr(Counters, _name, _scalar("_floats", _i, float))
 
 
 class Simulator:
@@ -426,8 +408,9 @@ class Simulator:
         self._dec_key: tuple[int, int, int] | None = None
         self._project_free()
 
-    _next_arrival = _int_scalar(clock.NEXT_ARRIVAL, "Jobs from here on have not arrived (FUTURE).")
-    _unsettled_from = _int_scalar(clock.UNSETTLED_FROM, "Jobs before this one are settled.")
+    # jobs from _next_arrival on have not arrived (FUTURE); jobs before _unsettled_from are settled
+    _next_arrival = _scalar("_ints", clock.NEXT_ARRIVAL, int)
+    _unsettled_from = _scalar("_ints", clock.UNSETTLED_FROM, int)
 
     def _refresh(self) -> None:
         """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
