@@ -24,7 +24,7 @@ import orbit_env  # noqa: F401  (registers the ids)
 from bench.common import parse_step_args, step_parser
 
 ENV_PARTS = ("_next_decision", "_info", "_reward_delta", "_settled")
-FEATURE_PARTS = ("_boundary", "_queue", "_decision")
+FEATURE_PARTS = ("observe",)
 SIM_PARTS = (
     "place", "defer", "reject", "next_decision", "advance", "decision", "pending", "valid_targets",
     "committed_s",

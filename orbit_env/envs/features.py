@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import numba
 import numpy as np
+from numba.core import types
+from numba.experimental import structref
 
-from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout
+from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout, _encode
 from orbit_env.sim import clock, kernels
 from orbit_env.sim.forecast import (
     AFTER_ECLIPSE,
     AFTER_QUEUE,
     AT_ENTRY,
     BATTERY_WH,
-    ChargeForecast,
+    _fill_table,
     forecast_one,
 )
 from orbit_env.sim.kernels import njit, pairwise_sum
@@ -271,13 +274,137 @@ def _queue_tier(
     return after_mean, balance_mean, pairwise_sum(backlog_s, 0, n) / n
 
 
-def _unique(sats: np.ndarray) -> np.ndarray:
-    """``np.unique(sats)``; a single satellite (one placement, the usual case) as it is."""
-    return sats if sats.shape[0] == 1 else np.unique(sats)
+#: the globals the tiers write, in the order of FeatureState.glob_idx
+_GLOBALS = (
+    "mean_soc", "sunlit_share", "time_of_day_sin", "time_of_day_cos", "horizon_left",
+    "mean_soc_after_eclipse", "energy_balance", "station_backlog", "pending",
+)  # fmt: skip
+G_MEAN_SOC, G_SUNLIT, G_TOD_SIN, G_TOD_COS, G_HORIZON, G_SOC_AFTER, G_BALANCE, G_BACKLOG, G_PENDING = range(9)
+# FeatureState.consts
+(
+    C_PERIOD_S,
+    C_HORIZON_S,
+    C_BATTERY_WH,
+    C_SLOTS,
+    C_BUS_W,
+    C_BASE_W,
+    C_SOLAR_W,
+    C_BACKLOG_SCALE,
+    C_PENDING_SCALE,
+) = range(9)
+# FeatureState.keys: the step of the boundary tier, the step and placements of the queue tier (−1: none)
+K_BOUNDARY, K_QUEUE_STEP, K_QUEUE_PLACED = range(3)
+
+#: the feature builder's struct: its blocks and their column indices, the tiers' terms, and the
+#: simulator's per-sample tables the boundary tier reads
+FEATURE_FIELDS = (
+    "sats", "job", "glob", "mask", "dec_cols", "queue_cols", "boundary_cols", "job_scale",
+    "fc_table", "fc_params", "committed", "after", "balance", "scratch", "live", "gen_w",
+    "station_contact", "backlog_s", "queue_terms", "glob_idx", "consts", "keys",
+    "sunlit_next_orbit", "next_crossing_s", "eclipse_left_s", "next_entry_s", "in_contact",
+    "next_contact_k", "contact_share", "tod_sin", "tod_cos",
+)  # fmt: skip
+
+
+@structref.register
+class FeatureStateType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+
+
+class FeatureState(structref.StructRefProxy):
+    """A :class:`FeatureBuilder`'s arrays for the compiled observation (fields:
+    :data:`FEATURE_FIELDS`); Python keeps its own references to them."""
+
+
+structref.define_proxy(FeatureState, FeatureStateType, list(FEATURE_FIELDS))
+
+
+@njit
+def _make_features(*fields):
+    return FeatureState(*fields)
+
+
+@njit
+def _boundary_tier(st, fs, k: int) -> None:
+    """The boundary tier at sample ``k``: the charge forecast's table (``ChargeForecast``), the
+    satellites that count in the means, the boundary columns and the globals of the moment."""
+    c, glob, gi = fs.consts, fs.glob, fs.glob_idx
+    now = k * st.floats[clock.DT_S]
+    slots = int(c[C_SLOTS])
+    _fill_table(
+        fs.fc_table, st.energy_wh, st.safe, st.sunlit[k], fs.next_entry_s[k], fs.eclipse_left_s[k], now,
+        slots, (c[C_BUS_W], c[C_BASE_W], c[C_SOLAR_W]),
+    )  # fmt: skip
+    every = st.any_valid[k]
+    for i in range(fs.live.shape[0]):
+        fs.live[i] = st.valid[k, i] if every else True
+    grid = (now, c[C_PERIOD_S], st.floats[clock.DT_S], st.t_s.shape[0], c[C_BATTERY_WH], float(slots))
+    glob[gi[G_MEAN_SOC]], glob[gi[G_SUNLIT]] = _boundary_columns(
+        fs.sats, fs.boundary_cols, fs.sunlit_next_orbit[k], fs.next_crossing_s[k], fs.eclipse_left_s[k],
+        st.sunlit[k], st.energy_wh, st.slot_job, st.safe, fs.in_contact[k], fs.next_contact_k[k], grid,
+        fs.live, fs.scratch,
+    )  # fmt: skip
+    glob[gi[G_TOD_SIN]] = fs.tod_sin[k]
+    glob[gi[G_TOD_COS]] = fs.tod_cos[k]
+    glob[gi[G_HORIZON]] = 1.0 - now / c[C_HORIZON_S]
+    fs.station_contact[:] = fs.contact_share[k]
+    for i in range(fs.gen_w.shape[0]):
+        fs.gen_w[i] = c[C_SOLAR_W] * fs.sunlit_next_orbit[k, i]
+
+
+@njit
+def _queue_rows(st, fs, k: int) -> np.ndarray:
+    """The satellites whose queue rows are stale: every one after a new boundary, else the ones
+    placed on since the queue tier ran (in order, each once)."""
+    if fs.keys[K_QUEUE_STEP] != k:
+        return st.all_sats
+    placed = st.placement_sats[fs.keys[K_QUEUE_PLACED] : st.ints[clock.PLACEMENTS]]
+    return placed if placed.shape[0] == 1 else np.unique(placed)
+
+
+@njit
+def _observe(st, fs, job: int, pending: int, hops: np.ndarray, out: np.ndarray) -> None:
+    """The observation of ``job`` (−1: none pending) with ``pending`` jobs waiting, into ``out``
+    (float32[D]), in one call: the boundary tier when the clock moved, the queue tier when a
+    queue changed, the decision tier (``hops``: int16[N] the job's entry hops) and the encoding;
+    also the mask (``fs.mask``)."""
+    k, placed = st.ints[clock.STEP], st.ints[clock.PLACEMENTS]
+    c, glob, gi = fs.consts, fs.glob, fs.glob_idx
+    if fs.keys[K_BOUNDARY] != k:
+        _boundary_tier(st, fs, k)
+        fs.keys[K_BOUNDARY] = k
+        fs.keys[K_QUEUE_STEP] = -1
+    if fs.keys[K_QUEUE_STEP] != k or fs.keys[K_QUEUE_PLACED] != placed:
+        rows = _queue_rows(st, fs, k)
+        after, balance, backlog = _queue_tier(
+            st, fs.sats, fs.queue_cols, fs.committed, fs.fc_table, fs.fc_params, fs.live, fs.gen_w,
+            fs.queue_terms, fs.scratch, rows, fs.after, fs.balance, fs.backlog_s,
+        )  # fmt: skip
+        glob[gi[G_SOC_AFTER]], glob[gi[G_BALANCE]] = after, balance
+        glob[gi[G_BACKLOG]] = backlog / c[C_BACKLOG_SCALE]
+        fs.keys[K_QUEUE_STEP], fs.keys[K_QUEUE_PLACED] = k, placed
+    glob[gi[G_PENDING]] = pending / c[C_PENDING_SCALE]
+    if job < 0:
+        for i in range(fs.sats.shape[0]):
+            for col in fs.dec_cols:
+                fs.sats[i, col] = 0.0
+        fs.job[:] = 0.0
+        fs.mask[:] = False
+    else:
+        _decide(
+            st, job, hops, fs.sats, fs.dec_cols, fs.mask, fs.job, fs.job_scale, fs.fc_table,
+            fs.fc_params, fs.committed, c[C_PERIOD_S], fs.backlog_s, fs.station_contact,
+        )  # fmt: skip
+    _encode(fs.sats.reshape(-1), fs.job, glob, out)
 
 
 class FeatureBuilder:
-    """Builds flat observations for one env; call :meth:`observe` after every change."""
+    """Builds flat observations for one env; call :meth:`observe` after every change.
+
+    The columns are computed in the compiled :func:`_observe`, over a :class:`FeatureState`
+    holding this builder's arrays and the simulator's tables (made once per simulator).
+    """
 
     def __init__(self, layout: ObservationLayout) -> None:
         self.layout = layout
@@ -287,154 +414,113 @@ class FeatureBuilder:
         self.glob = np.zeros(len(layout.global_columns), dtype=np.float32)
         self.mask = np.zeros(n + 2, dtype=bool)
         self.c = {c.name: i for i, c in enumerate(layout.sat_columns)}
-        self._decision_cols = np.array([self.c[name] for name in DECISION_COLUMNS], dtype=np.int64)
-        self._queue_cols = np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64)
-        self._boundary_cols = np.array([self.c[name] for name in BOUNDARY_COLUMNS], dtype=np.int64)
-        self._scratch = np.empty(n)
         self.g = {c.name: i for i, c in enumerate(layout.global_columns)}
         # each column's scale, declared once in observation.py: entry = quantity / scale
         self.scale = {
             c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
         }
-        self._all_sats = np.arange(n, dtype=np.int64)
-        #: each job column's scale, in JOB_BLOCK order, then the hops column's
-        self._job_scale = np.array([self.scale[name] for name in JOB_BLOCK] + [self.scale["hops"]])
-        self._after = np.empty(n)  # per satellite: the queue tier's terms of its two means
-        self._balance = np.empty(n)
-        self.committed = np.empty(n)
-        self._boundary_key: tuple[int, int] | None = None
-        self._queue_key: tuple[int, int, int] | None = None
-        self._queue_terms_of: Simulator | None = None  # the simulator _queue_terms were made for
-        self._queue_terms: tuple[float, ...] = ()
+        self._keys = np.full(3, -1, dtype=np.int64)  # the tiers' keys (K_BOUNDARY ...), shared
+        self._no_hops = np.zeros(n, dtype=np.int16)  # the hops argument when no job is pending
+        self._state = None  # the FeatureState, for the simulator _state_of
+        self._state_of: Simulator | None = None
 
     def reset(self) -> None:
         """Forget cached tiers (a new episode or simulator)."""
-        self._boundary_key = None
-        self._queue_key = None
+        self._keys[:] = -1
 
     def observe(self, sim: Simulator, job: int | None, pending: int) -> np.ndarray:
         """Flat float32 observation for ``job`` (``None``: no decision pending)."""
-        boundary = (id(sim), sim.step_index)
-        if boundary != self._boundary_key:
-            self._boundary(sim)
-            self._boundary_key = boundary
-            self._queue_key = None
-        queue = boundary + (sim.placements,)
-        if queue != self._queue_key:
-            # within a step only placements change queues: then only their satellites' rows
-            rows = None if self._queue_key is None else _unique(sim.placed_since(self._queue_key[2]))
-            self._queue(sim, rows)
-            self._queue_key = queue
-        self._decision(sim, job, pending)
-        return self.layout.encode(self.sats, self.job, self.glob)
-
-    # -- tier 1: the step boundary -------------------------------------------------------------
-    def _boundary(self, sim: Simulator) -> None:
-        g, glob = self.g, self.glob
-        k, now, p = sim.step_index, sim.now_s, sim.power
-        period, sun = sim.period_s, sim.sun
-        sunlit = sim.geometry.sunlit[k]
-        self.forecast = ChargeForecast(
-            p, sim.energy_wh, now, sun.next_entry_s[k], sun.eclipse_left_s[k], sunlit, sim.safe
-        )
-        valid = sim.valid_now
-        self.live = valid if sim.any_valid_now else np.ones_like(valid)
-        grid = (
-            float(now),
-            float(period),
-            float(sim.dt_s),
-            sim.geometry.t_s.shape[0],
-            float(p.battery_wh),
-            float(p.accelerators),
-        )
-        glob[g["mean_soc"]], glob[g["sunlit_share"]] = _boundary_columns(
-            self.sats,
-            self._boundary_cols,
-            sun.sunlit_next_orbit[k],
-            sun.next_crossing_s[k],
-            sun.eclipse_left_s[k],
-            sunlit,
-            sim.energy_wh,
-            sim.slot_job,
-            sim.safe,
-            sim.in_contact[k],
-            sim.next_contact_k[k],
-            grid,
-            self.live,
-            self._scratch,
-        )
-        clock = sim.geometry.start + timedelta(seconds=now)
-        hour = clock.hour + clock.minute / 60.0 + clock.second / 3600.0
-        glob[g["time_of_day_sin"]] = np.sin(2 * np.pi * hour / 24.0)
-        glob[g["time_of_day_cos"]] = np.cos(2 * np.pi * hour / 24.0)
-        glob[g["horizon_left"]] = 1.0 - now / sim.config.horizon_s
-        self.station_contact = np.minimum(sim.station_next_contact_s() / period, 1.0)
-        self._gen_next_orbit_w = p.solar_array_w * sun.sunlit_next_orbit[k]
-
-    # -- tier 2: queues --------------------------------------------------------------------------
-    def _queue(self, sim: Simulator, rows: np.ndarray | None) -> None:
-        """The queue tier of the satellites ``rows`` (all when ``None``) and its globals."""
-        g, sats, glob = self.g, self.sats, self.glob
-        rows = self._all_sats if rows is None else rows
-        if self._queue_terms_of is not sim:  # constants of the simulator, made once for it
-            p = sim.power
-            base_w = p.bus_w + p.accelerators * p.accelerator_idle_w
-            span_w = p.accelerator_w - p.accelerator_idle_w
-            self._queue_terms = tuple(
-                float(x)
-                for x in (
-                    p.accelerators,
-                    self.scale["queued_work"],
-                    sim.period_s,
-                    base_w,
-                    span_w,
-                    p.solar_array_w,
-                )
-            )
-            self._queue_terms_of = sim
-            self.backlog_s = np.empty(len(sim.config.ground.stations))
-        after, balance, backlog = _queue_tier(
-            sim._st,
-            sats,
-            self._queue_cols,
-            self.committed,
-            self.forecast.table,
-            self.forecast.params,
-            self.live,
-            self._gen_next_orbit_w,
-            self._queue_terms,
-            self._scratch,
-            rows,
-            self._after,
-            self._balance,
-            self.backlog_s,
-        )
-        glob[g["mean_soc_after_eclipse"]], glob[g["energy_balance"]] = after, balance
-        glob[g["station_backlog"]] = backlog / self.scale["station_backlog"]
-
-    # -- tier 3: the decision --------------------------------------------------------------------
-    def _decision(self, sim: Simulator, job: int | None, pending: int) -> None:
-        sats, block = self.sats, self.job
-        self.glob[self.g["pending"]] = pending / self.scale["pending"]
+        if self._state_of is not sim:
+            self._state = self._make_state(sim)
+            self._state_of = sim
+            self._keys[:] = -1
+        out = np.empty(self.layout.size, dtype=np.float32)
         if job is None:
-            sats[:, self._decision_cols] = 0.0
-            block[:] = 0.0
-            self.mask[:] = False
-            return
-        _decide(
-            sim._st,
-            job,
-            sim.entry_hops(job),
-            sats,
-            self._decision_cols,
-            self.mask,
-            block,
-            self._job_scale,
-            self.forecast.table,
-            self.forecast.params,
-            self.committed,
-            float(sim.period_s),
-            self.backlog_s,
-            self.station_contact,
-        )
-        sim._keep_decision(job)  # for the place() that may follow
+            _observe(sim._st, self._state, -1, pending, self._no_hops, out)
+        else:
+            _observe(sim._st, self._state, job, pending, sim.entry_hops(job), out)
+            sim._keep_decision(job)  # for the place() that may follow
+        return out
+
+    def _make_state(self, sim: Simulator):
+        """The :class:`FeatureState` of this builder over ``sim``'s tables."""
+        n, p, sun = self.layout.n_sats, sim.power, sim.sun
+        a = p.accelerators
+        base_w = p.bus_w + a * p.accelerator_idle_w
+        period = float(sim.period_s)
+        start = sim.geometry.start
+        hours = []  # the hour of day at each sample, as datetime gives it
+        for t in sim.geometry.t_s.tolist():
+            clock_t = start + timedelta(seconds=t)
+            hours.append(clock_t.hour + clock_t.minute / 60.0 + clock_t.second / 3600.0)
+        angle = 2 * np.pi * np.array(hours) / 24.0
+        fields = {
+            "sats": self.sats,
+            "job": self.job,
+            "glob": self.glob,
+            "mask": self.mask,
+            "dec_cols": np.array([self.c[name] for name in DECISION_COLUMNS], dtype=np.int64),
+            "queue_cols": np.array([self.c[name] for name in QUEUE_COLUMNS], dtype=np.int64),
+            "boundary_cols": np.array([self.c[name] for name in BOUNDARY_COLUMNS], dtype=np.int64),
+            # each job column's scale, in JOB_BLOCK order, then the hops column's
+            "job_scale": np.array([self.scale[name] for name in JOB_BLOCK] + [self.scale["hops"]]),
+            "fc_table": np.empty((7, n)),  # the charge forecast's terms (ChargeForecast.table)
+            "fc_params": np.array(
+                [
+                    (p.accelerator_w - p.accelerator_idle_w) / 3600.0,
+                    p.charge_efficiency,
+                    p.discharge_efficiency,
+                    p.battery_wh,
+                    a,
+                ],
+                dtype=float,
+            ),
+            "committed": np.empty(n),
+            "after": np.empty(n),  # per satellite: the queue tier's terms of its two means
+            "balance": np.empty(n),
+            "scratch": np.empty(n),
+            "live": np.ones(n, dtype=bool),
+            "gen_w": np.empty(n),  # next orbit's mean generation [W]
+            "station_contact": np.empty(len(sim.config.ground.stations)),
+            "backlog_s": np.empty(len(sim.config.ground.stations)),
+            "queue_terms": np.array(
+                [
+                    a,
+                    self.scale["queued_work"],
+                    period,
+                    base_w,
+                    p.accelerator_w - p.accelerator_idle_w,
+                    p.solar_array_w,
+                ],
+                dtype=float,
+            ),  # fmt: skip
+            "glob_idx": np.array([self.g[name] for name in _GLOBALS], dtype=np.int64),
+            "consts": np.array(
+                [
+                    period,
+                    sim.config.horizon_s,
+                    p.battery_wh,
+                    a,
+                    p.bus_w,
+                    base_w,
+                    p.solar_array_w,
+                    self.scale["station_backlog"],
+                    self.scale["pending"],
+                ],
+                dtype=float,
+            ),  # fmt: skip
+            "keys": self._keys,
+            "sunlit_next_orbit": sun.sunlit_next_orbit,
+            "next_crossing_s": sun.next_crossing_s,
+            "eclipse_left_s": sun.eclipse_left_s,
+            "next_entry_s": sun.next_entry_s,
+            "in_contact": sim.in_contact,
+            "next_contact_k": sim.next_contact_k,
+            # each station's time to contact in periods, capped at 1, at every sample
+            "contact_share": np.minimum(sim._station_next_contact_s / period, 1.0),
+            "tod_sin": np.sin(angle),
+            "tod_cos": np.cos(angle),
+        }
+        if numba.config.DISABLE_JIT:
+            return clock.PlainState(**fields)
+        return _make_features(*(fields[name] for name in FEATURE_FIELDS))

@@ -83,11 +83,12 @@ FIELDS = (
     "ant_lo", "ant_hi", "ant_count", "radio_sat", "radio_start", "radio_end",
     "settled", "failed_job", "failed_share", "latency_s", "brownout_t", "upsets",
     "earliest_s", "open_", "dec_ready", "dec_start", "dec_finish", "dec_delivery", "dec_valid",
-    "ints", "floats",
+    "placement_sats", "ints", "floats",
 )  # fmt: skip
 #: the fields :func:`advance` may replace by bigger arrays (:func:`grown_arrays` returns them)
 GROWN = (
     "ant_lo", "ant_hi", "radio_sat", "radio_start", "radio_end", "failed_job", "failed_share", "brownout_t",
+    "placement_sats",
 )  # fmt: skip
 
 
@@ -134,7 +135,7 @@ def grown_arrays(st):
     """The arrays :func:`advance` may have replaced, in :data:`GROWN` order."""
     return (
         st.ant_lo, st.ant_hi, st.radio_sat, st.radio_start, st.radio_end, st.failed_job,
-        st.failed_share, st.brownout_t,
+        st.failed_share, st.brownout_t, st.placement_sats,
     )  # fmt: skip
 
 
@@ -567,6 +568,11 @@ def place(st, job: int, sat: int, inorbit_ready_s: float) -> float:
         job, sat, ready, st.queue, st.state, st.target, st.ready_s, st.placed_from, st.input_station,
         st.input_sat, st.proj_free_s, st.slot_of, st.work_s, st.progress_s,
     )  # fmt: skip
-    st.ints[PLACEMENTS] += 1
+    placed = st.ints[PLACEMENTS]
+    if placed == st.placement_sats.shape[0]:  # the placements' log is full: double it
+        st.placement_sats = _grow_int(st.placement_sats)
+        st.ints[GENERATION] += 1
+    st.placement_sats[placed] = sat
+    st.ints[PLACEMENTS] = placed + 1
     st.ints[DECISIONS] += 1
     return ready

@@ -395,6 +395,7 @@ class Simulator:
             latency_s=self._latency_s, brownout_t=np.empty(16), upsets=self._upsets,
             earliest_s=self._earliest_s, open_=self._open, dec_ready=self._dec[0], dec_start=self._dec[1],
             dec_finish=self._dec[2], dec_delivery=self._dec[3], dec_valid=self._dec_valid,
+            placement_sats=np.empty(max(j, 16), dtype=np.int64),  # the satellite of each placement
             ints=self._ints, floats=self._floats,
         )  # fmt: skip
         self._generation = -1
@@ -402,7 +403,6 @@ class Simulator:
         #: the current step boundary (``now_s / dt_s``): the clock's, mirrored after each clock call
         self.step_index = 0
         self._placements = 0  # jobs placed so far (the clock's PLACEMENTS, mirrored by place())
-        self._placement_sats: list[int] = []  # the satellite of each placement, in order
         self._input_key: tuple[int, int, int] | None = None
         # (job, step, placements) whose decision the clock's decision buffers hold
         self._dec_key: tuple[int, int, int] | None = None
@@ -420,6 +420,7 @@ class Simulator:
         self.links.antennas.lo, self.links.antennas.hi = grown["ant_lo"], grown["ant_hi"]
         self._failed_job, self._failed_share = grown["failed_job"], grown["failed_share"]
         self._brownout_t = grown["brownout_t"]
+        self._placement_log = grown["placement_sats"]
         self._generation = int(self._ints[clock.GENERATION])
 
     # -- public read API (the env, the agents and the scripts read the state through these) --
@@ -568,7 +569,6 @@ class Simulator:
         ready = clock.place(self._st, job, sat, ready)
         self._placements += 1
         self._refresh()
-        self._placement_sats.append(int(sat))
         return ready
 
     def defer(self, job: int) -> None:
@@ -712,7 +712,7 @@ class Simulator:
     def placed_since(self, placements: int) -> np.ndarray:
         """int[K] the satellites the placements after the first ``placements`` of this episode
         went to, in order (the only queues that changed since then within a step)."""
-        return np.asarray(self._placement_sats[placements:], dtype=np.int64)
+        return self._placement_log[placements : self._placements].copy()
 
     def _project_free(self) -> None:
         """Projected free time of every slot [s] (``proj_free_s``, in place): running work, then
