@@ -26,8 +26,8 @@ from bench.common import parse_step_args, step_parser
 ENV_PARTS = ("_next_decision", "_info", "_reward_delta", "_settled")
 FEATURE_PARTS = ("observe",)
 SIM_PARTS = (
-    "place", "defer", "reject", "next_decision", "advance", "decision", "pending", "valid_targets",
-    "committed_s",
+    "_act", "place", "defer", "reject", "next_decision", "advance", "decision", "pending",
+    "valid_targets", "committed_s",
 )  # fmt: skip
 
 

@@ -277,13 +277,12 @@ class OrbitPlacementEnv(gym.Env):
         t_before = sim.now_s
         if job is None:  # the step that ends an episode without decisions
             self._no_decision = False
-        elif invalid or a == self.n_sats + 1:
-            sim.reject(job)
-        elif a == self.n_sats:
-            sim.defer(job)
-        else:
-            sim.place(job, a)
-        self._next_decision()
+            self._next_decision()
+        else:  # one compiled call: the decision, then the clock to the next one
+            action = (
+                clock.REJECT if invalid or a == self.n_sats + 1 else clock.DEFER if a == self.n_sats else a
+            )
+            self._job, self._pending = sim._act(job, action)
         components = self._reward_delta()
         reward = float(sum(components.values()))
         # The episode ends when every arrived job is settled: nothing is left to earn or lose, so

@@ -31,7 +31,9 @@ from orbit_env.sim.kernels import _checkpointed, njit, pairwise_sum
 from orbit_env.sim.links import GBIT_PER_GB, _book_transfer, _decision_estimate, _insert, _release
 
 # job states (orbit_env.sim.simulator.JobState)
-PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED = 1, 2, 3, 4, 5, 6, 7
+PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = 1, 2, 3, 4, 5, 6, 7, 8
+# act()'s decisions besides a satellite index
+DEFER, REJECT = -1, -2
 
 # -- ints: the clock's integer scalars, then the episode's integer counters ------------------------
 (
@@ -576,3 +578,35 @@ def place(st, job: int, sat: int, inorbit_ready_s: float) -> float:
     st.ints[PLACEMENTS] = placed + 1
     st.ints[DECISIONS] += 1
     return ready
+
+
+@njit
+def defer(st, job: int, defer_s: float) -> None:
+    """Present ``job`` again ``defer_s`` [s] from now (``Simulator.defer``, its checks done)."""
+    st.present_s[job] = st.ints[STEP] * st.floats[DT_S] + defer_s
+    st.ints[DECISIONS] += 1
+
+
+@njit
+def reject(st, job: int) -> None:
+    """Refuse ``job`` for good (``Simulator.reject``, its checks done): settled now."""
+    st.state[job] = REJECTED
+    st.ints[REJECTED_C] += 1
+    st.floats[VALUE_REJECTED] += st.value[job]
+    st.ints[DECISIONS] += 1
+    n = st.ints[N_SETTLED]
+    st.settled[n] = job
+    st.ints[N_SETTLED] = n + 1
+
+
+@njit
+def act(st, job: int, action: int, inorbit_ready_s: float, defer_s: float, max_advances: int):
+    """Decide ``job`` (pending, ``action`` valid for it: a satellite to place it on, ``DEFER``
+    or ``REJECT``) and go on to the next decision (:func:`next_decision`'s result), in one call."""
+    if action >= 0:
+        place(st, job, action, inorbit_ready_s)
+    elif action == DEFER:
+        defer(st, job, defer_s)
+    else:
+        reject(st, job)
+    return next_decision(st, max_advances)

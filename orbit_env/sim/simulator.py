@@ -563,30 +563,43 @@ class Simulator:
         decided = self._dec_key == (job, self.step_index, self._placements)
         if not (self._dec_valid[sat] if decided else self.valid_targets(job)[sat]):
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
-        ready = 0.0  # over ISLs from the satellite holding the data: the arrival estimated now
-        if self.input_station[job] < 0:
-            ready = float(self._dec[0, sat] if decided else self._input_estimate(job)[sat])
-        ready = clock.place(self._st, job, sat, ready)
+        ready = clock.place(self._st, job, sat, self._inorbit_ready(job, sat, decided))
         self._placements += 1
         self._refresh()
         return ready
 
+    def _inorbit_ready(self, job: int, sat: int, decided: bool) -> float:
+        """When ``job``'s input on board a satellite would land on ``sat`` [s], as estimated now
+        (0 for input on the ground: its uplink is booked, not estimated)."""
+        if self.input_station[job] >= 0:
+            return 0.0
+        return float(self._dec[0, sat] if decided else self._input_estimate(job)[sat])
+
+    def _act(self, job: int, action: int) -> tuple[int | None, int]:
+        """The env's step in one compiled call (:func:`clock.act`): decide ``job`` (awaiting a
+        decision; ``action`` a valid target, ``clock.DEFER`` or ``clock.REJECT``, as the
+        observation's mask says) and go on to the next decision (:meth:`next_decision`)."""
+        decided = self._dec_key == (job, self.step_index, self._placements)
+        ready = self._inorbit_ready(job, action, decided) if action >= 0 else 0.0
+        steps = 0 if self._listeners or self._seu else self.max_steps + 1
+        nxt, count, status = clock.act(self._st, job, action, ready, self.config.defer_s, steps)
+        self._placements += action >= 0
+        if status == clock.ADVANCE:
+            self._check(kernels.DONE)
+            self.advance()
+            return self.next_decision()
+        self._check(status)
+        return (int(nxt) if nxt >= 0 else None), int(count)
+
     def defer(self, job: int) -> None:
         """Present ``job`` again ``defer_s`` from now (it expires if its deadline comes first)."""
         self._check_decidable(job)
-        self.present_s[job] = self.now_s + self.config.defer_s
-        self.counters.decisions += 1
+        clock.defer(self._st, job, self.config.defer_s)
 
     def reject(self, job: int) -> None:
         """Refuse ``job`` for good."""
         self._check_decidable(job)
-        self.state[job] = REJECTED
-        self.counters.rejected += 1
-        self.counters.value_rejected += float(self.jobs.value[job])
-        self.counters.decisions += 1
-        n = self._ints[clock.N_SETTLED]
-        self._settled_log[n] = job
-        self._ints[clock.N_SETTLED] = n + 1
+        clock.reject(self._st, job)
 
     # -- predictions -------------------------------------------------------------------------
     def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
