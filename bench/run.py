@@ -335,6 +335,27 @@ def vector_step_timing(env_id: str, num_envs: int, env_steps: int, seed: int) ->
     return {"num_envs": num_envs, "steps": steps, "step_s": step_s, "rate_per_s": steps / step_s}
 
 
+def single_env_step_timing(env_id: str, env_steps: int, seed: int) -> dict[str, Any]:
+    """:func:`vector_step_timing`'s policy, epoch and count on one env without Gymnasium's
+    wrappers (the env class itself): the per-env rate the vector env is measured against."""
+    import orbit_env  # noqa: F401
+
+    env = gym.make(env_id, epoch=EPOCH).unwrapped
+    rng = np.random.default_rng(seed)
+    _, info = env.reset(seed=seed)
+    step_s = 0.0
+    for _ in range(env_steps):
+        mask = info["action_mask"]
+        action = int((rng.random(mask.shape) * mask).argmax())
+        t0 = time.perf_counter()
+        _, _, terminated, _, info = env.step(action)
+        step_s += time.perf_counter() - t0
+        if terminated:
+            _, info = env.reset()
+    env.close()
+    return {"steps": env_steps, "step_s": step_s, "rate_per_s": env_steps / step_s}
+
+
 def bench_vector(s: Settings, res: Results) -> None:
     env_id = WALKER
     cartpole = [cartpole_rate(s.cartpole_steps, s.seed + 100)]
@@ -348,9 +369,14 @@ def bench_vector(s: Settings, res: Results) -> None:
             what = f"native vector env, WalkerLEO-v1, B = {b}: env steps/s ÷ CartPole-v1"
             res.rows.append(_error_row(f"vector/{b}", what, exc, target, _target_text(target)))
             log(f"vector: B={b} FAILED:\n{traceback.format_exc()}")
+    single = single_env_step_timing(env_id, s.vector_env_steps, s.seed)
     cartpole.append(cartpole_rate(s.cartpole_steps, s.seed + 101))
     ref = statistics.median(cartpole)
-    res.details["vector"] = {"cartpole_step_rates": cartpole, **{str(b): t for b, t in timings.items()}}
+    res.details["vector"] = {
+        "cartpole_step_rates": cartpole,
+        "single_env": single,
+        **{str(b): t for b, t in timings.items()},
+    }
     for b, t in timings.items():
         target = (">=", VECTOR_TARGET) if b == 16 else None
         what = (
@@ -358,6 +384,15 @@ def bench_vector(s: Settings, res: Results) -> None:
             f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)"
         )
         res.rows.append(_rate_row(f"vector/{b}", what, t["rate_per_s"], ref, target))
+    if timings:
+        b = max(timings)
+        what = (
+            f"native vector env, WalkerLEO-v1, B = {b}: env steps/s ÷ one env (the env class, no "
+            f"wrappers) under the same policy and epoch ({single['steps']:,} steps)"
+        )
+        res.rows.append(
+            _rate_row(f"vector/{b}_vs_single", what, timings[b]["rate_per_s"], single["rate_per_s"], None)
+        )
     b = max(s.vector_sizes)
     try:
         peaks = {}
