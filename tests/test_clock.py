@@ -81,3 +81,27 @@ def test_take_settled_and_take_brownouts_empty_their_logs():
     assert sim.counters.brownouts > 0
     assert idle + share.sum() == pytest.approx(sim.counters.brownouts)  # each brownout's shares add up to one
     assert sim.take_brownouts()[1].size == 0
+
+
+def test_the_env_steps_the_same_with_a_listener_as_in_one_compiled_call():
+    """env.step is one compiled call (clock.act) unless a listener needs Python between the
+    clock's steps; both ways play the same episode."""
+    import gymnasium as gym
+
+    import orbit_env  # noqa: F401
+
+    envs = [gym.make("orbit_env/Tiny-v1", epoch="2026-03-20T00:00:00Z") for _ in range(2)]
+    infos = [env.reset(seed=3)[1] for env in envs]
+    seen = []
+    start = envs[1].unwrapped.sim.step_index
+    envs[1].unwrapped.sim.add_listener(lambda s: seen.append(s.step_index))
+    rng = np.random.default_rng(0)
+    for _ in range(150):
+        action = int(rng.choice(np.flatnonzero(infos[0]["action_mask"])))
+        results = [env.step(action) for env in envs]
+        (obs0, r0, t0, _, infos[0]), (obs1, r1, t1, _, infos[1]) = results
+        assert np.array_equal(obs0, obs1) and r0 == r1 and t0 == t1
+        assert np.array_equal(infos[0]["settled"]["jobs"], infos[1]["settled"]["jobs"])
+        if t0:
+            break
+    assert len(seen) > 5 and seen == list(range(start + 1, start + 1 + len(seen)))  # every step, once

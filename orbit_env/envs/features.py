@@ -4,9 +4,11 @@ Most columns change only when the clock moves or a job is placed, so they are co
 three tiers and cached: per step boundary (sunlight, charge, contacts), per queue change
 (committed work and the charge forecasts that depend on it), and per decision (the mask, the
 job's eclipse margin, hops and time estimates). A decision that defers or rejects recomputes
-only the last tier. Each tier writes its satellite columns in one compiled loop over the
-satellites (numba; the same forecast rules the simulator uses), bit for bit what the numpy
-code before it wrote; the decision tier's call also writes the mask and the job block.
+only the last tier. The whole observation is one compiled call (:func:`_observe`, numba) over
+two structs: the simulator's episode state (:mod:`orbit_env.sim.clock`) and this builder's
+arrays (:class:`FeatureState`); each tier writes its satellite columns in one loop over the
+satellites (the same forecast rules the simulator uses), bit for bit what the numpy code
+before it wrote.
 """
 
 from __future__ import annotations

@@ -4,14 +4,17 @@
 :class:`EpisodeState`, a numba ``structref`` holding the same arrays the simulator exposes (shared
 memory, not copies), the precomputed tables the clock reads, and its scalars in two small arrays
 (``ints``, ``floats``; the index constants below). Passing it to a compiled function costs one
-argument (~0.6 µs) instead of dozens, so the work between two decisions is one call:
-:func:`next_decision` advances the clock step by step (:func:`advance`: the exact power
-integration of :func:`kernels.run_step`, the downlink bookings of the jobs that finished, the
-brownouts' bookkeeping, satellites lost, radiation upsets, settlement at delivery or deadline, the
-arrivals) until a job awaits a decision or the episode ends. It is ``Simulator``'s numpy code
-before it, operation for operation: the results are bit-identical (``tests/test_pinned.py``).
+argument (~0.6 µs) instead of dozens, so a decision and the work up to the next one are one
+call: :func:`act` places (:func:`place`: the input's booking, the radio's time, the queue),
+defers or rejects the job, then :func:`next_decision` advances the clock step by step
+(:func:`advance`: the exact power integration of :func:`kernels.run_step`, the downlink bookings
+of the jobs that finished, the brownouts' bookkeeping, satellites lost, radiation upsets,
+settlement at delivery or deadline, the arrivals) until a job awaits a decision or the episode
+ends. :func:`decision` estimates a job on every satellite into the struct's decision buffers.
+It is ``Simulator``'s numpy code before it, operation for operation: the results are
+bit-identical (``tests/test_pinned.py``).
 
-Arrays that grow (the antenna schedule, the radio windows, the brownouts' logs) are replaced
+Arrays that grow (the antenna schedule, the radio windows, the brownouts' and placements' logs) are replaced
 inside the struct; each replacement bumps ``ints[GENERATION]``, which tells the simulator to
 fetch the new ones (:func:`grown_arrays`).
 
