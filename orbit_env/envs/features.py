@@ -17,7 +17,6 @@ from datetime import timedelta
 
 import numba
 import numpy as np
-from numba.core import types
 from numba.experimental import structref
 
 from orbit_env.envs.observation import HOUR_S, JOB_COLUMNS, ObservationLayout, _encode
@@ -309,9 +308,8 @@ FEATURE_FIELDS = (
 
 
 @structref.register
-class FeatureStateType(types.StructRef):
-    def preprocess_fields(self, fields):
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+class FeatureStateType(kernels.Unliteral):
+    pass
 
 
 class FeatureState(structref.StructRefProxy):

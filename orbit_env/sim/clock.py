@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba.core import types
 from numba.experimental import structref
 
 from orbit_env.sim import kernels
@@ -98,9 +97,8 @@ GROWN = (
 
 
 @structref.register
-class EpisodeStateType(types.StructRef):
-    def preprocess_fields(self, fields):
-        return tuple((name, types.unliteral(typ)) for name, typ in fields)
+class EpisodeStateType(kernels.Unliteral):
+    pass
 
 
 class EpisodeState(structref.StructRefProxy):

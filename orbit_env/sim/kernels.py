@@ -25,6 +25,7 @@ import warnings
 
 import numba
 import numpy as np
+from numba.core import types
 
 EPS_S = 1e-9
 EPS_WH = 1e-9
@@ -53,6 +54,14 @@ def njit(fn):
             )
             _cache_warned = True
         return numba.njit(fn)
+
+
+class Unliteral(types.StructRef):
+    """A ``structref`` type whose fields keep their values' plain types (no literal ints), the
+    base of the compiled states (``clock.EpisodeStateType``, ``features.FeatureStateType``)."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(typ)) for name, typ in fields)
 
 
 # run_step's status
