@@ -105,3 +105,32 @@ def test_the_env_steps_the_same_with_a_listener_as_in_one_compiled_call():
         if t0:
             break
     assert len(seen) > 5 and seen == list(range(start + 1, start + 1 + len(seen)))  # every step, once
+
+
+def test_a_copied_or_pickled_env_goes_on_exactly_as_the_original():
+    """The clock's structs do not pickle; a copy rebuilds them over its own copied arrays."""
+    import copy
+    import pickle
+
+    import gymnasium as gym
+
+    import orbit_env  # noqa: F401
+
+    env = gym.make("orbit_env/Tiny-v1", epoch="2026-03-20T00:00:00Z").unwrapped
+    _, info = env.reset(seed=2)
+    rng = np.random.default_rng(1)
+    for _ in range(8):
+        _, _, terminated, _, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        assert not terminated
+    copies = [copy.deepcopy(env), pickle.loads(pickle.dumps(env))]
+    for _ in range(120):
+        action = int(rng.choice(np.flatnonzero(info["action_mask"])))
+        obs, reward, terminated, _, info = env.step(action)
+        for twin in copies:
+            t_obs, t_reward, t_terminated, _, t_info = twin.step(action)
+            assert np.array_equal(obs, t_obs) and reward == t_reward and terminated == t_terminated
+            assert np.array_equal(info["settled"]["jobs"], t_info["settled"]["jobs"])
+        if terminated:
+            break
+    assert terminated  # the copies were followed to the episode's end
+    assert copies[0].sim.counters.value_on_time == env.sim.counters.value_on_time

@@ -428,6 +428,11 @@ class FeatureBuilder:
         """Forget cached tiers (a new episode or simulator)."""
         self._keys[:] = -1
 
+    def __getstate__(self) -> dict:  # a copy makes its struct again at its first observation
+        state = self.__dict__.copy()
+        state["_state"] = state["_state_of"] = None
+        return state
+
     def observe(self, sim: Simulator, job: int | None, pending: int) -> np.ndarray:
         """Flat float32 observation for ``job`` (``None``: no decision pending)."""
         if self._state_of is not sim:

@@ -373,33 +373,22 @@ class Simulator:
         # the decision terms (clock.decision_terms) and the last decision's (clock.decision)
         self._earliest_s, self._open = np.empty(n), np.zeros(n, dtype=bool)
         self._dec, self._dec_valid = np.empty((4, n)), np.zeros(n, dtype=bool)
-        lg = self.ledger
-        self._st = clock.make_state(
-            **self._clock_tables,
-            surplus_w=self._surplus_w, target_wh=self._target_wh, all_sats=self._all_sats,
-            arrival_s=jobs.arrival_s, deadline_s=jobs.deadline_s, work_s=jobs.work_s,
-            checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value, kind=jobs.kind,
-            input_gb=jobs.input_gb,
-            log1p_value=np.log1p(jobs.value),  # numpy's log1p (numba's differs in the last bit)
-            energy_wh=self.energy_wh, safe=self.safe, slot_job=self.slot_job,
-            slot_remaining_s=self.slot_remaining_s, queue=self.queue, proj_free_s=self.proj_free_s,
-            state=self.state, present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
-            finish_s=self.finish_s, delivery_s=self.delivery_s, target=self.target, slot_of=self.slot_of,
-            input_station=self.input_station, input_sat=self.input_sat, placed_from=self.placed_from,
-            generated=lg.generated, used=lg.used, charged=lg.charged, discharged=lg.discharged,
-            curtailed=lg.curtailed, ant_lo=self.links.antennas.lo, ant_hi=self.links.antennas.hi,
-            ant_count=self.links.antennas.count,
-            # booked transmissions (satellite, not drawn before [s], end [s]): radios draw while they run
-            radio_sat=np.empty(64, dtype=np.int64), radio_start=np.empty(64), radio_end=np.empty(64),
-            settled=self._settled_log, failed_job=np.empty(16, dtype=np.int64), failed_share=np.empty(16),
-            latency_s=self._latency_s, brownout_t=np.empty(16), upsets=self._upsets,
-            earliest_s=self._earliest_s, open_=self._open, dec_ready=self._dec[0], dec_start=self._dec[1],
-            dec_finish=self._dec[2], dec_delivery=self._dec[3], dec_valid=self._dec_valid,
-            placement_sats=np.empty(max(j, 16), dtype=np.int64),  # the satellite of each placement
-            ints=self._ints, floats=self._floats,
-        )  # fmt: skip
-        self._generation = -1
-        self._refresh()
+        self._log1p_value = np.log1p(jobs.value)  # numpy's log1p (numba's differs in the last bit)
+        # the arrays the clock may replace by bigger ones (clock.GROWN): the antenna schedule,
+        # the booked transmissions (satellite, not drawn before [s], end [s]: radios draw while
+        # they run), the brownouts' stopped jobs and shares and times, each placement's satellite
+        self._grown = {
+            "ant_lo": self.links.antennas.lo,
+            "ant_hi": self.links.antennas.hi,
+            "radio_sat": np.empty(64, dtype=np.int64),
+            "radio_start": np.empty(64),
+            "radio_end": np.empty(64),
+            "failed_job": np.empty(16, dtype=np.int64),
+            "failed_share": np.empty(16),
+            "brownout_t": np.empty(16),
+            "placement_sats": np.empty(max(j, 16), dtype=np.int64),
+        }
+        self._build_state()
         #: the current step boundary (``now_s / dt_s``): the clock's, mirrored after each clock call
         self.step_index = 0
         self._placements = 0  # jobs placed so far (the clock's PLACEMENTS, mirrored by place())
@@ -412,16 +401,53 @@ class Simulator:
     _next_arrival = _scalar("_ints", clock.NEXT_ARRIVAL, int)
     _unsettled_from = _scalar("_ints", clock.UNSETTLED_FROM, int)
 
+    def _build_state(self) -> None:
+        """The clock's struct (``clock.EpisodeState``) over this simulator's episode arrays."""
+        lg, jobs = self.ledger, self.jobs
+        self._st = clock.make_state(
+            **self._clock_tables, **self._grown,
+            surplus_w=self._surplus_w, target_wh=self._target_wh, all_sats=self._all_sats,
+            arrival_s=jobs.arrival_s, deadline_s=jobs.deadline_s, work_s=jobs.work_s,
+            checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value, kind=jobs.kind,
+            input_gb=jobs.input_gb, log1p_value=self._log1p_value,
+            energy_wh=self.energy_wh, safe=self.safe, slot_job=self.slot_job,
+            slot_remaining_s=self.slot_remaining_s, queue=self.queue, proj_free_s=self.proj_free_s,
+            state=self.state, present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
+            finish_s=self.finish_s, delivery_s=self.delivery_s, target=self.target, slot_of=self.slot_of,
+            input_station=self.input_station, input_sat=self.input_sat, placed_from=self.placed_from,
+            generated=lg.generated, used=lg.used, charged=lg.charged, discharged=lg.discharged,
+            curtailed=lg.curtailed, ant_count=self.links.antennas.count, settled=self._settled_log,
+            latency_s=self._latency_s, upsets=self._upsets, earliest_s=self._earliest_s, open_=self._open,
+            dec_ready=self._dec[0], dec_start=self._dec[1], dec_finish=self._dec[2],
+            dec_delivery=self._dec[3], dec_valid=self._dec_valid, ints=self._ints, floats=self._floats,
+        )  # fmt: skip
+        self._generation = int(self._ints[clock.GENERATION])
+        self._use_grown()
+
     def _refresh(self) -> None:
         """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
-        if self._ints[clock.GENERATION] == self._generation:
-            return
-        grown = dict(zip(clock.GROWN, clock.grown_arrays(self._st), strict=True))
+        if self._ints[clock.GENERATION] != self._generation:
+            self._grown = dict(zip(clock.GROWN, clock.grown_arrays(self._st), strict=True))
+            self._generation = int(self._ints[clock.GENERATION])
+            self._use_grown()
+
+    def _use_grown(self) -> None:
+        grown = self._grown
         self.links.antennas.lo, self.links.antennas.hi = grown["ant_lo"], grown["ant_hi"]
         self._failed_job, self._failed_share = grown["failed_job"], grown["failed_share"]
         self._brownout_t = grown["brownout_t"]
         self._placement_log = grown["placement_sats"]
-        self._generation = int(self._ints[clock.GENERATION])
+
+    # -- copies and pickles: the struct is rebuilt over the copied arrays ------------------------
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_st"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.jobs is not None:
+            self._build_state()
 
     # -- public read API (the env, the agents and the scripts read the state through these) --
     @property
