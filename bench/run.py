@@ -342,18 +342,15 @@ def single_env_step_timing(env_id: str, env_steps: int, seed: int) -> dict[str, 
 
     env = gym.make(env_id, epoch=EPOCH).unwrapped
     rng = np.random.default_rng(seed)
-    _, info = env.reset(seed=seed)
-    step_s = 0.0
-    for _ in range(env_steps):
+
+    def policy(env: Any, info: dict) -> int:  # vector_step_timing's rule for one env
         mask = info["action_mask"]
-        action = int((rng.random(mask.shape) * mask).argmax())
-        t0 = time.perf_counter()
-        _, _, terminated, _, info = env.step(action)
-        step_s += time.perf_counter() - t0
-        if terminated:
-            _, info = env.reset()
+        return int((rng.random(mask.shape) * mask).argmax())
+
+    _, info = env.reset(seed=seed)
+    timing = timed_steps(env, info, env_steps, policy)
     env.close()
-    return {"steps": env_steps, "step_s": step_s, "rate_per_s": env_steps / step_s}
+    return {"steps": env_steps, "step_s": timing.step_s, "rate_per_s": timing.rate}
 
 
 def bench_vector(s: Settings, res: Results) -> None:

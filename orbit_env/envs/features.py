@@ -28,6 +28,8 @@ from orbit_env.sim.forecast import (
     BATTERY_WH,
     _fill_table,
     forecast_one,
+    forecast_params,
+    forecast_watts,
 )
 from orbit_env.sim.kernels import njit, pairwise_sum
 from orbit_env.sim.links import _backlog
@@ -451,7 +453,7 @@ class FeatureBuilder:
         """The :class:`FeatureState` of this builder over ``sim``'s tables."""
         n, p, sun = self.layout.n_sats, sim.power, sim.sun
         a = p.accelerators
-        base_w = p.bus_w + a * p.accelerator_idle_w
+        bus_w, base_w, solar_w = forecast_watts(p)  # safe mode, idle slots, the array
         period = float(sim.period_s)
         start = sim.geometry.start
         hours = []  # the hour of day at each sample, as datetime gives it
@@ -470,16 +472,7 @@ class FeatureBuilder:
             # each job column's scale, in JOB_BLOCK order, then the hops column's
             "job_scale": np.array([self.scale[name] for name in JOB_BLOCK] + [self.scale["hops"]]),
             "fc_table": np.empty((7, n)),  # the charge forecast's terms (ChargeForecast.table)
-            "fc_params": np.array(
-                [
-                    (p.accelerator_w - p.accelerator_idle_w) / 3600.0,
-                    p.charge_efficiency,
-                    p.discharge_efficiency,
-                    p.battery_wh,
-                    a,
-                ],
-                dtype=float,
-            ),
+            "fc_params": forecast_params(p),
             "committed": np.empty(n),
             "after": np.empty(n),  # per satellite: the queue tier's terms of its two means
             "balance": np.empty(n),
@@ -495,7 +488,7 @@ class FeatureBuilder:
                     period,
                     base_w,
                     p.accelerator_w - p.accelerator_idle_w,
-                    p.solar_array_w,
+                    solar_w,
                 ],
                 dtype=float,
             ),  # fmt: skip
@@ -506,9 +499,9 @@ class FeatureBuilder:
                     sim.config.horizon_s,
                     p.battery_wh,
                     a,
-                    p.bus_w,
+                    bus_w,
                     base_w,
-                    p.solar_array_w,
+                    solar_w,
                     self.scale["station_backlog"],
                     self.scale["pending"],
                 ],

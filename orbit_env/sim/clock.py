@@ -30,7 +30,7 @@ from numba.experimental import structref
 
 from orbit_env.sim import kernels
 from orbit_env.sim.kernels import _checkpointed, njit, pairwise_sum
-from orbit_env.sim.links import GBIT_PER_GB, _book_transfer, _decision_estimate, _insert, _release
+from orbit_env.sim.links import GBIT_PER_GB, _book_transfer, _decision_estimate, _insert, _release, doubled
 
 # job states (orbit_env.sim.simulator.JobState)
 PENDING, QUEUED, RUNNING, DOWNLINK, ON_TIME, LATE, EXPIRED, REJECTED = 1, 2, 3, 4, 5, 6, 7, 8
@@ -153,25 +153,21 @@ def _tables(st):
 
 # -- logs that grow --------------------------------------------------------------------------------
 @njit
-def _grow_int(a: np.ndarray) -> np.ndarray:
+def _grown(a: np.ndarray) -> np.ndarray:
+    """A log (1-D, any dtype) with twice the capacity (at least one more entry)."""
     return np.concatenate((a, np.empty(max(a.shape[0], 1), dtype=a.dtype)))
-
-
-@njit
-def _grow_float(a: np.ndarray) -> np.ndarray:
-    return np.concatenate((a, np.empty(max(a.shape[0], 1))))
 
 
 @njit
 def radio_window(st, sat: int, start_s: float, occupy_s: float) -> None:
     """Book the radio of ``sat`` for a transmission of ``occupy_s`` [s] from ``start_s`` [s]
-    (``Simulator._radio_window``)."""
+    (it draws in the steps the transmission overlaps: :func:`kernels.radio_share`)."""
     if occupy_s > 0 and np.isfinite(start_s):
         i = st.ints[RADIO_COUNT]
         if i == st.radio_sat.shape[0]:  # full: double the capacity
-            st.radio_sat = _grow_int(st.radio_sat)
-            st.radio_start = _grow_float(st.radio_start)
-            st.radio_end = _grow_float(st.radio_end)
+            st.radio_sat = _grown(st.radio_sat)
+            st.radio_start = _grown(st.radio_start)
+            st.radio_end = _grown(st.radio_end)
             st.ints[GENERATION] += 1
         st.radio_sat[i], st.radio_start[i], st.radio_end[i] = sat, start_s, start_s + occupy_s
         st.ints[RADIO_COUNT] = i + 1
@@ -187,9 +183,7 @@ def book_transfer(st, down: bool, station: int, sat: int, ready_s: float, size_g
     if not np.isfinite(start):
         return np.inf, np.inf, 0.0
     if not booked:  # that antenna's schedule is full: double the capacity and book
-        lo, hi = st.ant_lo, st.ant_hi
-        st.ant_lo = np.concatenate((lo, np.zeros_like(lo)), axis=2)
-        st.ant_hi = np.concatenate((hi, np.zeros_like(hi)), axis=2)
+        st.ant_lo, st.ant_hi = doubled(st.ant_lo), doubled(st.ant_hi)
         st.ints[GENERATION] += 1
         _insert(st.ant_lo, st.ant_hi, st.ant_count, station, antenna, start, start + occupy)
     return arrival, start, occupy
@@ -242,7 +236,7 @@ def is_done(st) -> bool:
 # -- the episode's end -----------------------------------------------------------------------------
 @njit
 def _expire(st, ids: np.ndarray, n: int, scratch: np.ndarray) -> None:
-    """Settle jobs ``ids[:n]`` as expired (``Simulator._expire``)."""
+    """Settle jobs ``ids[:n]`` as expired (their deadline passed before delivery)."""
     for i in range(n):
         st.state[ids[i]] = EXPIRED
     st.ints[EXPIRED_C] += n
@@ -291,7 +285,7 @@ def advance(st) -> int:
     t1 = t0 + dt
     n_sats = st.energy_wh.shape[0]
     _release(st.ant_lo, st.ant_hi, st.ant_count, t0)
-    # the radios' share of the step (Simulator._radio_share)
+    # the radios' share of the step
     share = np.zeros(n_sats)
     n_radio = st.ints[RADIO_COUNT]
     if n_radio:
@@ -314,7 +308,7 @@ def advance(st) -> int:
         (k + 1) * dt, st.floats[BUSY_SLOT_S], st.ints[MAX_EVENTS],
     )  # fmt: skip
     st.floats[BUSY_SLOT_S] = busy
-    for i in range(fin_job.shape[0]):  # the downlinks of the jobs that finished (_book_delivery)
+    for i in range(fin_job.shape[0]):  # the downlinks of the jobs that finished
         job = fin_job[i]
         arrival, start, occupy = book_transfer(st, True, 0, fin_sat[i], fin_t[i], st.output_gb[job])
         radio_window(st, fin_sat[i], start, occupy)
@@ -325,7 +319,7 @@ def advance(st) -> int:
         st.ints[BROWNOUTS] += n_brown
         m = st.ints[N_BROWNOUT_T]
         while m + n_brown > st.brownout_t.shape[0]:
-            st.brownout_t = _grow_float(st.brownout_t)
+            st.brownout_t = _grown(st.brownout_t)
             st.ints[GENERATION] += 1
         for i in range(n_brown):
             st.brownout_t[m + i] = brown_t[i]
@@ -338,8 +332,8 @@ def advance(st) -> int:
                 st.ints[BROWN_IDLE] += 1
         m = st.ints[N_FAILED]
         while m + fail_job.shape[0] > st.failed_job.shape[0]:
-            st.failed_job = _grow_int(st.failed_job)
-            st.failed_share = _grow_float(st.failed_share)
+            st.failed_job = _grown(st.failed_job)
+            st.failed_share = _grown(st.failed_share)
             st.ints[GENERATION] += 1
         for i in range(fail_job.shape[0]):
             st.failed_job[m + i] = fail_job[i]
@@ -361,7 +355,7 @@ def advance(st) -> int:
 
 @njit
 def _end_of_step(st, k: int, t1: float) -> None:
-    """``Simulator._end_of_step``: satellites lost, radiation upsets, settlement, arrivals."""
+    """The end of step ``k`` at ``t1`` [s]: satellites lost, radiation upsets, settlement, arrivals."""
     n_sats, n_slots = st.slot_job.shape
     n_queue = st.queue.shape[1]
     # satellites that stopped propagating lose their running and queued work
@@ -523,7 +517,7 @@ def next_decision(st, max_advances: int):
 @njit
 def decision_terms(st) -> None:
     """Refresh ``earliest_s`` and ``open_`` (:func:`kernels.decision_terms`) if the clock moved or
-    a job was placed since they were computed (``Simulator._decision_state``)."""
+    a job was placed since they were computed."""
     k, placed = st.ints[STEP], st.ints[PLACEMENTS]
     if st.ints[TERMS_STEP] == k and st.ints[TERMS_PLACEMENTS] == placed:
         return
@@ -573,7 +567,7 @@ def place(st, job: int, sat: int, inorbit_ready_s: float) -> float:
     )  # fmt: skip
     placed = st.ints[PLACEMENTS]
     if placed == st.placement_sats.shape[0]:  # the placements' log is full: double it
-        st.placement_sats = _grow_int(st.placement_sats)
+        st.placement_sats = _grown(st.placement_sats)
         st.ints[GENERATION] += 1
     st.placement_sats[placed] = sat
     st.ints[PLACEMENTS] = placed + 1

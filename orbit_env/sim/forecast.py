@@ -152,6 +152,29 @@ def _forecast(
         out[i] = forecast_one(table, params, i, committed_s[i], which)
 
 
+def forecast_params(power: PowerConfig) -> np.ndarray:
+    """float[5]: the forecast's constants (SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH,
+    SLOTS) as :func:`forecast_one` reads them."""
+    span_wh_per_s = (power.accelerator_w - power.accelerator_idle_w) / 3600.0
+    return np.array(
+        [
+            span_wh_per_s,
+            power.charge_efficiency,
+            power.discharge_efficiency,
+            power.battery_wh,
+            power.accelerators,
+        ],
+        dtype=float,
+    )
+
+
+def forecast_watts(power: PowerConfig) -> tuple[float, float, float]:
+    """The loads and generation :func:`_fill_table` takes [W]: bus in safe mode, bus with idle
+    accelerators, solar array."""
+    a = power.accelerators
+    return float(power.bus_w), float(power.bus_w + a * power.accelerator_idle_w), float(power.solar_array_w)
+
+
 class ChargeForecast:
     """Charge forecasts [Wh] for one moment, cheap to evaluate for many workloads.
 
@@ -183,7 +206,9 @@ class ChargeForecast:
         self.energy_wh = energy_wh
         self.safe = safe
         self.slots = a
-        self.span_wh_per_s = (power.accelerator_w - power.accelerator_idle_w) / 3600.0
+        #: float[5]: SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS
+        self.params = forecast_params(power)
+        self.span_wh_per_s = float(self.params[SPAN_WH_PER_S])
         #: float[7, N] the per-satellite terms (rows ENERGY, SAFE, SUN_NET_WH_PER_S,
         #: SLOT_S_BEFORE, NET_BEFORE_WH, SLOT_S_ECLIPSE, ECLIPSE_BASE_WH), as the compiled
         #: :func:`forecast_one` reads them
@@ -197,16 +222,7 @@ class ChargeForecast:
             eclipse_s,
             float(now_s),
             a,
-            (
-                float(power.bus_w),
-                float(power.bus_w + a * power.accelerator_idle_w),
-                float(power.solar_array_w),
-            ),
-        )
-        #: float[5]: SPAN_WH_PER_S, CHARGE_EFF, DISCHARGE_EFF, BATTERY_WH, SLOTS
-        self.params = np.array(
-            [self.span_wh_per_s, power.charge_efficiency, power.discharge_efficiency, power.battery_wh, a],
-            dtype=float,
+            forecast_watts(power),
         )
 
     def _run(self, committed_s: np.ndarray, which: int) -> np.ndarray:

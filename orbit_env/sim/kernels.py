@@ -1,6 +1,6 @@
 """Compiled kernels of the event loop (numba ``njit``; issue 19).
 
-:func:`run_step` integrates one simulator step exactly, as ``Simulator._run_step`` describes:
+:func:`run_step` integrates one simulator step exactly (``clock.advance`` calls it):
 per satellite, power is piecewise constant between events, and every event (terminator
 crossing, a job starting or finishing, the battery filling, emptying or crossing the reserve
 or recovery charge, an input arriving) ends a segment. It is the same algorithm as the numpy
@@ -300,7 +300,7 @@ def pending_jobs(
 def radio_share(sat, undrawn_s, end_s, t0_s, t1_s, share) -> int:
     """``share`` (float[N], zeros): each satellite's share of the step [t0, t1) spent
     transmitting, at most 1, from transmissions ``i`` on ``sat[i]`` with their part from
-    ``undrawn_s[i]`` to ``end_s[i]`` not yet drawn (``Simulator._radio_share``). The ones still
+    ``undrawn_s[i]`` to ``end_s[i]`` not yet drawn (``clock.advance``). The ones still
     going at ``t1`` are moved to the front, their undrawn part now from ``t1``; returns their
     count."""
     for i in range(sat.shape[0]):
@@ -318,7 +318,7 @@ def radio_share(sat, undrawn_s, end_s, t0_s, t1_s, share) -> int:
 
 @njit
 def settlement_scan(state, delivery_s, deadline_s, t1_s, lo, hi):
-    """The jobs a step ending at ``t1_s`` settles (``Simulator._end_of_step``), each int64[K]
+    """The jobs a step ending at ``t1_s`` settles (``clock._end_of_step``), each int64[K]
     in id order: outputs that landed (downlinking, delivered before ``t1_s``), outputs booked
     to land after a deadline that has come (downlinking, not landed), and pending, queued or
     running jobs whose deadline has come (to expire). Only jobs ``lo <= j < hi`` are looked at:
@@ -403,17 +403,6 @@ def _checkpointed(done_s: float, checkpoint_s: float, work_s: float) -> float:
 
 
 @njit
-def checkpointed(
-    jobs: np.ndarray, done_s: np.ndarray, checkpoint_s: np.ndarray, work_s: np.ndarray
-) -> np.ndarray:
-    """float[K]: :func:`_checkpointed` of each of ``jobs`` (int[K]) after ``done_s`` (float[K])."""
-    out = np.empty(jobs.shape[0])
-    for i in range(jobs.shape[0]):
-        out[i] = _checkpointed(done_s[i], checkpoint_s[jobs[i]], work_s[jobs[i]])
-    return out
-
-
-@njit
 def run_step(
     t0, t1, dt_s, alive, sunlit, sunlit_fraction, radio_w,
     solar_w, bus_w, acc_w, idle_w, n_acc, cap_wh, charge_eff, discharge_eff, reserve_wh, recover_wh,
@@ -466,7 +455,7 @@ def run_step(
     progress = np.empty(n_sats * n_slots)
     started = np.zeros((n_sats, n_queue), dtype=np.bool_)
     for _ in range(max_events):
-        # -- the events at each satellite's tau (Simulator._handle_events) --
+        # -- the events at each satellite's tau --
         # 1. finished jobs free their slots; their downlinks are booked after the kernel
         for n in range(n_sats):
             for a in range(n_slots):
@@ -550,7 +539,7 @@ def run_step(
                 brown_sat[n_brown] = n
                 brown_t[n_brown] = tau[n]
                 n_brown += 1
-        # -- the next segment of constant power (Simulator._run_step) --
+        # -- the next segment of constant power --
         live_any = False
         for n in range(n_sats):
             if tau[n] < t1:

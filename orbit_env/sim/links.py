@@ -445,6 +445,12 @@ def _backlog(lo, hi, count, now_s, out) -> None:
         out[g] = total / count.shape[1]
 
 
+@njit
+def doubled(a: np.ndarray) -> np.ndarray:
+    """An antenna schedule's array (float[G, A, C]) with twice the capacity C (zeros added)."""
+    return np.concatenate((a, np.zeros_like(a)), axis=2)
+
+
 class AntennaSchedule:
     """Busy intervals of every antenna of every station, as arrays the compiled searches read.
 
@@ -493,8 +499,7 @@ class AntennaSchedule:
 
     def book(self, station: int, antenna: int, start_s: float, duration_s: float) -> None:
         if self.count[station, antenna] == self.lo.shape[2]:  # full: double the capacity
-            self.lo = np.concatenate([self.lo, np.zeros_like(self.lo)], axis=2)
-            self.hi = np.concatenate([self.hi, np.zeros_like(self.hi)], axis=2)
+            self.lo, self.hi = doubled(self.lo), doubled(self.hi)
         _insert(self.lo, self.hi, self.count, station, antenna, float(start_s), float(start_s + duration_s))
 
 
@@ -655,33 +660,6 @@ class LinkModel:
             delivery,
         )
         return start, finish, delivery
-
-    def decision_estimate(
-        self,
-        station: int,
-        hops: np.ndarray,
-        now_s: float,
-        input_gb: float,
-        earliest_s: np.ndarray,
-        open_: np.ndarray,
-        valid_now: np.ndarray,
-        deadline_s: float,
-        work_s: float,
-        output_gb: float,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(ready, start, finish, delivery, valid) of one job on every satellite, in one compiled
-        call: :meth:`uplink_estimate` (``station`` >= 0) or :meth:`inorbit_estimate` (over
-        ``hops``), then :meth:`job_estimate`, and valid = ``open_`` and ready < ``deadline_s``."""
-        n = self._all.shape[0]
-        ready, start, finish, delivery = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-        valid = np.empty(n, dtype=bool)
-        isl_s = float(input_gb) * GBIT_PER_GB / self.cfg.isl_gbps
-        _decision_estimate(
-            self._tables(), int(station), hops, float(now_s), float(input_gb), isl_s, earliest_s, open_,
-            valid_now, float(deadline_s), float(work_s), float(output_gb), self._all,
-            ready, start, finish, delivery, valid,
-        )  # fmt: skip
-        return ready, start, finish, delivery, valid
 
     # -- bookings (one transfer each, in booking order, back-filling antenna gaps) ----------
     def _book(self, down: bool, station: int, sat: int, ready_s: float, size_gb: float) -> Transfer:

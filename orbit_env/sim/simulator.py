@@ -607,15 +607,19 @@ class Simulator:
         observation's mask says) and go on to the next decision (:meth:`next_decision`)."""
         decided = self._dec_key == (job, self.step_index, self._placements)
         ready = self._inorbit_ready(job, action, decided) if action >= 0 else 0.0
-        steps = 0 if self._listeners or self._seu else self.max_steps + 1
-        nxt, count, status = clock.act(self._st, job, action, ready, self.config.defer_s, steps)
+        nxt, count, status = clock.act(
+            self._st, job, action, ready, self.config.defer_s, self._max_advances()
+        )
         self._placements += action >= 0
-        if status == clock.ADVANCE:
-            self._check(kernels.DONE)
-            self.advance()
-            return self.next_decision()
         self._check(status)
+        if status == clock.ADVANCE:  # Python steps the clock (listeners, upsets)
+            return self.next_decision()
         return (int(nxt) if nxt >= 0 else None), int(count)
+
+    def _max_advances(self) -> int:
+        """Clock steps a compiled call may take: none where Python must act between steps
+        (listeners to call, radiation upsets to draw), else as many as the episode has."""
+        return 0 if self._listeners or self._seu else self.max_steps + 1
 
     def defer(self, job: int) -> None:
         """Present ``job`` again ``defer_s`` from now (it expires if its deadline comes first)."""
@@ -800,7 +804,7 @@ class Simulator:
         """
         if self.jobs is None:
             raise RuntimeError("call reset() before next_decision()")
-        steps = 0 if self._listeners or self._seu else self.max_steps + 1
+        steps = self._max_advances()
         while True:
             job, count, status = clock.next_decision(self._st, steps)
             if status != clock.ADVANCE:
