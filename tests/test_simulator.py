@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from orbit_env.config import LinkConfig, PowerConfig, ScenarioConfig, StationConfig, WorkloadConfig
+from orbit_env.sim import clock
 from orbit_env.sim.orbits import GroundStation
 from orbit_env.sim.simulator import JobState, Simulator
 from orbit_env.sim.workload import Jobs
@@ -425,7 +426,7 @@ def test_decision_in_one_call_equals_estimate_valid_targets_and_entry_hops():
         job = info["job"]
         if job >= 0:
             got = sim.decision(job)
-            sim._input_key = sim._dec_key = None  # the separate methods compute it again
+            sim._input_key, sim._ints[clock.DEC_JOB] = None, -1  # the separate methods compute it again
             est = sim.estimate(job)
             for name in ("input_ready_s", "start_s", "finish_s", "delivery_s"):
                 np.testing.assert_array_equal(getattr(got, name), getattr(est, name))

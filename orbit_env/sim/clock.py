@@ -43,8 +43,9 @@ DEFER, REJECT = -1, -2
     BROWN_IDLE, N_LATENCY, N_BROWNOUT_T, ERROR_STEP, N_STEPS, MAX_STEPS, MAX_EVENTS, SEU_ON,
     ARRIVED, ON_TIME_C, LATE_C, EXPIRED_C, REJECTED_C, BROWNOUTS, SETTLED_AT_END, JOB_FAILURES,
     SEU_EVENTS, DECISIONS, PLACEMENTS, TERMS_STEP, TERMS_PLACEMENTS, MAX_QUEUE,
-) = range(30)  # fmt: skip
-N_INTS = 30
+    DEC_JOB, DEC_STEP, DEC_PLACEMENTS,
+) = range(33)  # fmt: skip
+N_INTS = 33
 #: the integer counters (``Counters`` fields) by name
 INT_COUNTERS = {
     "arrived": ARRIVED, "on_time": ON_TIME_C, "late": LATE_C, "expired": EXPIRED_C,
@@ -532,9 +533,11 @@ def decision_terms(st) -> None:
 def decision(st, job: int, hops: np.ndarray) -> None:
     """``Simulator.decision`` of ``job`` into ``dec_ready``, ``dec_start``, ``dec_finish``,
     ``dec_delivery`` (float[N], [s]) and ``dec_valid`` (bool[N]); ``hops``: int16[N] its entry
-    hops (``Simulator.entry_hops``)."""
+    hops (``Simulator.entry_hops``). The buffers' job, step and placements go to ``ints[DEC_JOB]``,
+    ``ints[DEC_STEP]`` and ``ints[DEC_PLACEMENTS]`` (:func:`decided`)."""
     decision_terms(st)
     k = st.ints[STEP]
+    st.ints[DEC_JOB], st.ints[DEC_STEP], st.ints[DEC_PLACEMENTS] = job, k, st.ints[PLACEMENTS]
     input_gb = st.input_gb[job]
     _decision_estimate(
         _tables(st), st.input_station[job], hops, k * st.floats[DT_S], input_gb,
@@ -542,6 +545,14 @@ def decision(st, job: int, hops: np.ndarray) -> None:
         st.work_s[job] - st.progress_s[job], st.output_gb[job], st.all_sats,
         st.dec_ready, st.dec_start, st.dec_finish, st.dec_delivery, st.dec_valid,
     )  # fmt: skip
+
+
+@njit
+def decided(st, job: int) -> bool:
+    """Whether the decision buffers hold ``job``'s decision in the current state (no step, no
+    placement since :func:`decision` filled them)."""
+    ints = st.ints
+    return ints[DEC_JOB] == job and ints[DEC_STEP] == ints[STEP] and ints[DEC_PLACEMENTS] == ints[PLACEMENTS]
 
 
 @njit

@@ -363,7 +363,7 @@ class Simulator:
         ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON, clock.MAX_QUEUE]] = (
             self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu, self.config.max_queue,
         )  # fmt: skip
-        ints[clock.TERMS_STEP] = -1  # no decision terms yet
+        ints[clock.TERMS_STEP] = ints[clock.DEC_JOB] = -1  # no decision terms, no decision yet
         floats[clock.DT_S], floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
         floats[clock.CHARGE_EFF_F] = self.power.charge_efficiency
         self.counters = Counters(self._ints, self._floats, self)
@@ -389,17 +389,14 @@ class Simulator:
             "placement_sats": np.empty(max(j, 16), dtype=np.int64),
         }
         self._build_state()
-        #: the current step boundary (``now_s / dt_s``): the clock's, mirrored after each clock call
-        self.step_index = 0
-        self._placements = 0  # jobs placed so far (the clock's PLACEMENTS, mirrored by place())
         self._input_key: tuple[int, int, int] | None = None
-        # (job, step, placements) whose decision the clock's decision buffers hold
-        self._dec_key: tuple[int, int, int] | None = None
         self._project_free()
 
     # jobs from _next_arrival on have not arrived (FUTURE); jobs before _unsettled_from are settled
     _next_arrival = _scalar("_ints", clock.NEXT_ARRIVAL, int)
     _unsettled_from = _scalar("_ints", clock.UNSETTLED_FROM, int)
+    #: the current step boundary (``now_s / dt_s``), the clock's
+    step_index = _scalar("_ints", clock.STEP, int)
 
     def _build_state(self) -> None:
         """The clock's struct (``clock.EpisodeState``) over this simulator's episode arrays."""
@@ -453,7 +450,7 @@ class Simulator:
     @property
     def placements(self) -> int:
         """Jobs placed so far this episode; it changes exactly when a queue gains a job."""
-        return self._placements
+        return int(self._ints[clock.PLACEMENTS])
 
     def busy_slots(self) -> np.ndarray:
         """int[N] slots running a job on each satellite."""
@@ -586,11 +583,10 @@ class Simulator:
         self._check_decidable(job)
         if not 0 <= sat < self.n_sats:
             raise ValueError(f"sat must be in [0, {self.n_sats}), got {sat}")
-        decided = self._dec_key == (job, self.step_index, self._placements)
+        decided = self._decided(job)
         if not (self._dec_valid[sat] if decided else self.valid_targets(job)[sat]):
             raise ValueError(f"satellite {sat} is not a valid target for job {job} now")
         ready = clock.place(self._st, job, sat, self._inorbit_ready(job, sat, decided))
-        self._placements += 1
         self._refresh()
         return ready
 
@@ -605,12 +601,10 @@ class Simulator:
         """The env's step in one compiled call (:func:`clock.act`): decide ``job`` (awaiting a
         decision; ``action`` a valid target, ``clock.DEFER`` or ``clock.REJECT``, as the
         observation's mask says) and go on to the next decision (:meth:`next_decision`)."""
-        decided = self._dec_key == (job, self.step_index, self._placements)
-        ready = self._inorbit_ready(job, action, decided) if action >= 0 else 0.0
+        ready = self._inorbit_ready(job, action, self._decided(job)) if action >= 0 else 0.0
         nxt, count, status = clock.act(
             self._st, job, action, ready, self.config.defer_s, self._max_advances()
         )
-        self._placements += action >= 0
         self._check(status)
         if status == clock.ADVANCE:  # Python steps the clock (listeners, upsets)
             return self.next_decision()
@@ -635,9 +629,9 @@ class Simulator:
     def _input_estimate(self, job: int, targets: np.ndarray | None = None) -> np.ndarray:
         """Input arrival time [s] of ``job`` at each target (all when ``None``)."""
         if targets is None:  # observation then place() ask for the same job: computed once
-            key = (job, self.step_index, self._placements)
+            key = (job, self.step_index, self.placements)
             if self._input_key != key:
-                if self._dec_key == key:  # the decision has just estimated it
+                if self._decided(job):  # the decision has just estimated it
                     self._input_all = self._dec[0].copy()
                 else:
                     self._input_all = self._input_estimate_uncached(job, None)
@@ -710,15 +704,19 @@ class Simulator:
         that may follow, as :meth:`estimate` keeps the input arrivals."""
         hops = self.entry_hops(job)
         clock.decision(self._st, job, hops)
-        self._keep_decision(job)
         ready, start, finish, delivery = self._dec.copy()
         return Decision(ready, start, finish, delivery, self._dec_valid.copy(), hops)
 
-    def _keep_decision(self, job: int) -> None:
-        """Note that the clock's decision buffers now hold ``job``'s decision (:func:`clock.decision`
-        has just filled them), for the :meth:`place`, :meth:`valid_targets` or input estimate
-        that may follow in the same state."""
-        self._dec_key = (job, self.step_index, self._placements)
+    def _decided(self, job: int) -> bool:
+        """Whether the clock's decision buffers hold ``job``'s decision in this state
+        (:func:`clock.decided`), for the :meth:`place`, :meth:`valid_targets` or input estimate
+        that follows the observation's or :meth:`decision`'s."""
+        ints = self._ints
+        return bool(
+            ints[clock.DEC_JOB] == job
+            and ints[clock.DEC_STEP] == ints[clock.STEP]
+            and ints[clock.DEC_PLACEMENTS] == ints[clock.PLACEMENTS]
+        )
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
         """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
@@ -727,7 +725,7 @@ class Simulator:
             ready_s: the job's input arrival times on every satellite, if already estimated.
         """
         if ready_s is None:
-            if self._dec_key == (job, self.step_index, self._placements):
+            if self._decided(job):
                 return self._dec_valid.copy()  # the decision has just computed it
             ready_s = self._input_estimate(job)
         return self._decision_state()["open"] & (ready_s < self.jobs.deadline_s[job])
@@ -755,7 +753,7 @@ class Simulator:
     def placed_since(self, placements: int) -> np.ndarray:
         """int[K] the satellites the placements after the first ``placements`` of this episode
         went to, in order (the only queues that changed since then within a step)."""
-        return self._placement_log[placements : self._placements].copy()
+        return self._placement_log[placements : self.placements].copy()
 
     def _project_free(self) -> None:
         """Projected free time of every slot [s] (``proj_free_s``, in place): running work, then
@@ -818,9 +816,7 @@ class Simulator:
             self._upsets[:] = self.rng.poisson(self.power.seu_rate_per_hour * self.dt_s / 3600.0, self.n_sats)
 
     def _check(self, status: int) -> None:
-        """After a clock call: mirror the step, fetch grown arrays; raise if a step had too many
-        power events."""
-        self.step_index = int(self._ints[clock.STEP])
+        """After a clock call: fetch grown arrays; raise if a step had too many power events."""
         self._refresh()
         if status == clock.TOO_MANY_EVENTS:
             # Only a battery too small for the load gets here: it browns out and recovers in a loop.
