@@ -53,7 +53,7 @@ class OrbitVecEnv(VecEnv):
             self._obs[i], self.reset_infos[i] = env.reset(seed=self._seeds[i], **self._option_kwargs(i))
         self._reset_seeds()
         self._reset_options()
-        return self.vector._batch(self._obs)
+        return self._stacked()
 
     def step_async(self, actions: np.ndarray) -> None:
         self._actions = np.asarray(actions).reshape(self.num_envs)
@@ -73,7 +73,7 @@ class OrbitVecEnv(VecEnv):
             self._rewards[i], self._dones[i] = reward, done
             infos.append(info)
         self._actions = None
-        return self.vector._batch(self._obs), self._rewards.copy(), self._dones.copy(), infos
+        return self._stacked(), self._rewards.copy(), self._dones.copy(), infos
 
     def action_masks(self) -> np.ndarray:
         """bool[n_envs, N + 2]: every env's valid actions, in one call."""
@@ -105,6 +105,12 @@ class OrbitVecEnv(VecEnv):
         return [False for _ in self._get_indices(indices)]  # the envs are never wrapped
 
     # -- internals -----------------------------------------------------------------------------
+    def _stacked(self) -> Any:
+        """The envs' last observations as one batch (a dict of batched blocks in ``obs_mode="dict"``)."""
+        if self.vector._flat:
+            return np.stack(self._obs)
+        return {name: np.stack([o[name] for o in self._obs]) for name in self.observation_space.spaces}
+
     def _option_kwargs(self, i: int) -> dict[str, Any]:
         options = self._options[i]
         return {"options": options} if options else {}

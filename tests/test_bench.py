@@ -124,21 +124,24 @@ def test_profile_helper_lists_env_step():
 
 def test_the_parts_timer_times_every_part_of_a_step():
     from bench import parts
+    from orbit_env.envs import batch
 
+    before = batch.env_step
     per_step = parts.main(["--env", "orbit_env/Tiny-v1", "--steps", "60"])
-    for label in ("features.observe", "sim._act", "env._reward_delta", "env._info"):
+    assert batch.env_step is before  # the compiled step is put back
+    for label in ("batch.env_step", "batch.take_logs", "env._check_action", "env._info"):
         assert per_step[label] > 0, label
 
 
 def test_the_call_counter_counts_the_kernels_of_a_step_and_puts_them_back():
     from bench import calls
-    from orbit_env.envs import features
+    from orbit_env.envs import batch
 
-    before = features._observe
+    before = batch.env_step
     counted, arrays = calls.count_calls("orbit_env/Tiny-v1", 40, seed=0)
-    assert features._observe is before  # the compiled functions are restored
-    assert counted["features._observe"] == 40 and counted["clock.act"] == 40  # one each per step
-    assert arrays["features._observe"] == 2 * 40  # hops, out (the states are structs)
+    assert batch.env_step is before  # the compiled functions are restored
+    assert counted["batch.env_step"] == 40 and counted["batch.take_logs"] == 40  # one each per step
+    assert arrays["batch.env_step"] == 4 * 40  # penalties, totals, obs, results (the states are structs)
     out = calls.main(["--env", "orbit_env/Tiny-v1", "--steps", "20", "--top", "3"])
     assert out["calls"] > 1 and out["arrays"] > 0 and out["dispatch_us"] > 0
 

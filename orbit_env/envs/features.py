@@ -483,13 +483,17 @@ class FeatureBuilder:
 
     def observe(self, sim: Simulator, job: int | None, pending: int) -> np.ndarray:
         """Flat float32 observation for ``job`` (``None``: no decision pending)."""
+        out = np.empty(self.layout.size, dtype=np.float32)
+        _observe(sim._st, self.state(sim), -1 if job is None else job, pending, out)
+        return out
+
+    def state(self, sim: Simulator):
+        """The :class:`FeatureState` of this builder over ``sim`` (made when the simulator changes)."""
         if self._state_of is not sim:
             self._state = self._make_state(sim)
             self._state_of = sim
             self._keys[:] = -1
-        out = np.empty(self.layout.size, dtype=np.float32)
-        _observe(sim._st, self._state, -1 if job is None else job, pending, out)
-        return out
+        return self._state
 
     def _make_state(self, sim: Simulator):
         """The :class:`FeatureState` of this builder over ``sim``'s tables."""

@@ -247,6 +247,14 @@ class ObservationLayout:
     def to_dict(self, obs: np.ndarray) -> dict[str, np.ndarray]:
         return {"satellites": self.satellites(obs), "job": self.job(obs), "globals": self.globals(obs)}
 
+    def from_dict(self, blocks: dict[str, np.ndarray]) -> np.ndarray:
+        """The flat observation [D] (or [B, D]) of :meth:`to_dict`'s blocks."""
+        sats = np.asarray(blocks["satellites"])
+        lead = sats.shape[:-2]
+        return np.concatenate(
+            [sats.reshape(lead + (-1,)), np.asarray(blocks["job"]), np.asarray(blocks["globals"])], axis=-1
+        )
+
     def action_mask(self, obs: np.ndarray) -> np.ndarray:
         """bool[N + 2] (or [B, N + 2]) mask from the valid-target flags; defer and reject always valid."""
         flags = self.satellites(obs)[..., self.sat_index("valid_target")] > 0.5

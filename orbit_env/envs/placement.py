@@ -16,15 +16,16 @@ import numpy as np
 from gymnasium import spaces
 
 from orbit_env.config import ScenarioConfig
+from orbit_env.envs import batch
+from orbit_env.envs.batch import REWARD_KEYS
 from orbit_env.envs.features import FeatureBuilder
 from orbit_env.envs.observation import ObservationLayout
 from orbit_env.scenarios import SCENARIOS, sample_epoch
 from orbit_env.sim import clock
 from orbit_env.sim.orbits import Constellation
-from orbit_env.sim.simulator import ON_TIME, REJECTED, Simulator
+from orbit_env.sim.simulator import Simulator
 
 OBS_MODES = ("flat", "dict")
-REWARD_KEYS = ("on_time", "miss", "reject", "brownout")
 
 
 def parse_epoch(value: Any) -> Any:
@@ -217,7 +218,11 @@ class OrbitPlacementEnv(gym.Env):
         self._no_decision = False
         self._features = FeatureBuilder(self.layout)
         self._mask = self._features.mask
-        self._last = dict.fromkeys(REWARD_KEYS, 0.0)
+        r = self.config.reward
+        #: the RewardConfig's penalties as batch.env_step takes them: miss, reject, brownout
+        self._penalties = np.array([r.miss_penalty, r.reject_penalty, r.brownout_penalty])
+        self._last = np.zeros(len(REWARD_KEYS))  # the reward totals by component at the last step
+        self._results = np.zeros(batch.N_RESULTS)  # batch.env_step's
 
     # -- simulators per epoch -------------------------------------------------------------------
     def _simulator(self, epoch: datetime) -> Simulator:
@@ -245,9 +250,8 @@ class OrbitPlacementEnv(gym.Env):
         self.sim = self._simulator(epoch)
         self.sim.reset(self.np_random)
         self._features.reset()
-        self._last = self._reward_totals()
-        self.sim.take_settled()  # nothing settles before the first decision; start the logs clean
-        self.sim.take_brownouts()
+        batch.reward_totals(self.sim._st, self._penalties, self._last)
+        batch.take_logs(self.sim._st, self._penalties)  # nothing settles before the first decision
         self._next_decision()
         # An episode may hold no decision at all (no job presented before the horizon, or every
         # satellite lost first): its one step then only ends it, so defer and reject stay valid.
@@ -257,8 +261,9 @@ class OrbitPlacementEnv(gym.Env):
             self._mask[self.n_sats :] = True
         info = self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
         # dt_s at reset: from the episode's start to the first decision
-        info.update(dt_s=self.sim.now_s, decided_job=-1, settled=self._settled(np.zeros(0, dtype=np.int64)))
-        info["brownouts"] = self._brownouts(0, np.zeros(0, dtype=np.int64), np.zeros(0))
+        none = np.zeros(0, dtype=np.int64)
+        info.update(dt_s=self.sim.now_s, decided_job=-1, settled={"jobs": none, "reward": np.zeros(0)})
+        info["brownouts"] = {"jobs": none.copy(), "reward": np.zeros(0), "unassigned": -0.0}  # −penalty × 0
         return obs, info
 
     def step(self, action: Any):
@@ -267,33 +272,39 @@ class OrbitPlacementEnv(gym.Env):
         if self._job is None and not self._no_decision:
             raise RuntimeError("the episode is over: call reset()")
         a = self._parse_action(action)
-        invalid = not (0 <= a < self.n_sats + 2) or not self._mask[a]
-        if invalid and self.strict:
-            raise ValueError(
-                f"invalid action {a}: valid actions now are {np.flatnonzero(self._mask).tolist()} "
-                f"(satellites 0..{self.n_sats - 1}, defer={self.n_sats}, reject={self.n_sats + 1})"
-            )
+        invalid = self._check_action(a)
         job, sim = self._job, self.sim
+        self._no_decision = False  # (an episode without decisions ends at its one step)
+        action = clock.REJECT if invalid or a == self.n_sats + 1 else clock.DEFER if a == self.n_sats else a
+        # One compiled call: the decision, the clock to the next one, its observation (and the
+        # mask), the reward.
+        flat = np.empty(self.layout.size, dtype=np.float32)
+        st, fs, results = sim._st, self._features.state(sim), self._results
         t_before = sim.now_s
-        if job is None:  # the step that ends an episode without decisions
-            self._no_decision = False
-            self._next_decision()
-        else:  # one compiled call: the decision, then the clock to the next one
-            action = (
-                clock.REJECT if invalid or a == self.n_sats + 1 else clock.DEFER if a == self.n_sats else a
+        nxt, self._pending, status = batch.env_step(
+            st, fs, -1 if job is None else job, action, self.config.defer_s, sim._max_advances(),
+            self._penalties, self._last, flat, results,
+        )  # fmt: skip
+        sim._check(status)
+        if status == clock.ADVANCE:  # Python steps the clock (listeners, radiation upsets)
+            nxt, self._pending = sim.next_decision()
+            nxt = -1 if nxt is None else nxt
+            batch.finish_step(
+                st, fs, nxt, self._pending, t_before, self._penalties, self._last, flat, results
             )
-            self._job, self._pending = sim._act(job, action)
-        components = self._reward_delta()
-        reward = float(sum(components.values()))
+        self._job = None if nxt < 0 else nxt
+        reward, on_time, miss, reject, brownout, _, dt_s = results.tolist()
+        components = {"on_time": on_time, "miss": miss, "reject": reject, "brownout": brownout}
         # The episode ends when every arrived job is settled: nothing is left to earn or lose, so
         # it terminates (no bootstrapping); it is never cut off by a time limit.
         terminated = self._job is None
         truncated = False
-        obs = self._observe()  # computes the mask that the info reports
+        obs = flat if self.obs_mode == "flat" else self._dict_obs(flat)
         info = self._info(invalid=invalid, components=components)
-        info.update(dt_s=sim.now_s - t_before, decided_job=-1 if job is None else job)
-        info["settled"] = self._settled(sim.take_settled())
-        info["brownouts"] = self._brownouts(*sim.take_brownouts())
+        info.update(dt_s=dt_s, decided_job=-1 if job is None else job)
+        settled, settled_reward, failed, failed_reward, unassigned = batch.take_logs(st, self._penalties)
+        info["settled"] = {"jobs": settled, "reward": settled_reward}
+        info["brownouts"] = {"jobs": failed, "reward": failed_reward, "unassigned": unassigned}
         if terminated or truncated:
             info["episode_metrics"] = sim.metrics()
         return obs, reward, terminated, truncated, info
@@ -322,45 +333,19 @@ class OrbitPlacementEnv(gym.Env):
             raise TypeError(f"action must be an integer in [0, {self.n_sats + 1}], got {action!r}")
         return int(value)
 
+    def _check_action(self, a: int) -> bool:
+        """Whether action ``a`` is invalid now (raising ``ValueError`` if so with ``strict``)."""
+        invalid = not (0 <= a < self.n_sats + 2) or not self._mask[a]
+        if invalid and self.strict:
+            raise ValueError(
+                f"invalid action {a}: valid actions now are {np.flatnonzero(self._mask).tolist()} "
+                f"(satellites 0..{self.n_sats - 1}, defer={self.n_sats}, reject={self.n_sats + 1})"
+            )
+        return invalid
+
     def _next_decision(self) -> None:
         """Advance the clock until a job awaits a decision or the episode ends."""
         self._job, self._pending = self.sim.next_decision()
-
-    def _reward_totals(self) -> dict[str, float]:
-        """The episode's reward so far by component (from the simulator's counters)."""
-        values, r = self.sim._floats.tolist(), self.config.reward  # the counters, read at once
-        return {
-            "on_time": values[clock.VALUE_ON_TIME],
-            "miss": -r.miss_penalty * (values[clock.VALUE_LATE] + values[clock.VALUE_EXPIRED]),
-            "reject": -r.reject_penalty * values[clock.VALUE_REJECTED],
-            "brownout": -r.brownout_penalty * int(self.sim._ints[clock.BROWNOUTS]),
-        }
-
-    def _reward_delta(self) -> dict[str, float]:
-        now, last = self._reward_totals(), self._last
-        delta = {k: now[k] - last[k] for k in REWARD_KEYS}
-        self._last = now
-        return delta
-
-    def _settled(self, ids: np.ndarray) -> dict[str, np.ndarray]:
-        """``{"jobs": int64[K], "reward": float64[K]}``: each settled job's part of the reward."""
-        if ids.size == 0:  # most steps: nothing settles
-            return {"jobs": ids, "reward": np.zeros(0)}
-        sim, r = self.sim, self.config.reward
-        value = sim.jobs.value[ids]
-        state = sim.state[ids]
-        scale = np.where(
-            state == ON_TIME,
-            1.0,
-            np.where(state == REJECTED, -r.reject_penalty, -r.miss_penalty),
-        )
-        return {"jobs": ids, "reward": value * scale}
-
-    def _brownouts(self, idle: int, jobs: np.ndarray, share: np.ndarray) -> dict[str, Any]:
-        """``{"jobs": int64[M], "reward": float64[M], "unassigned": float}``: each brownout's
-        penalty split over the running jobs it stopped; ``unassigned`` for those that stopped none."""
-        penalty = self.config.reward.brownout_penalty
-        return {"jobs": jobs, "reward": -penalty * share, "unassigned": -penalty * idle}
 
     def _info(self, invalid: bool, components: dict[str, float]) -> dict[str, Any]:
         sim = self.sim
@@ -375,9 +360,17 @@ class OrbitPlacementEnv(gym.Env):
 
     def _observe(self):
         obs = self._features.observe(self.sim, self._job, self._pending)  # also updates self._mask
-        if self.obs_mode == "flat":
-            return obs
-        return {name: np.ascontiguousarray(block) for name, block in self.layout.to_dict(obs).items()}
+        return obs if self.obs_mode == "flat" else self._dict_obs(obs)
+
+    def _current_observation(self) -> np.ndarray:
+        """The flat observation of the state as it is (the last step's or reset's, computed again)."""
+        obs = self._features.observe(self.sim, self._job, self._pending)
+        if self._no_decision:  # as reset left the mask: only defer and reject
+            self._mask[self.n_sats :] = True
+        return obs
+
+    def _dict_obs(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        return {name: np.ascontiguousarray(block) for name, block in self.layout.to_dict(flat).items()}
 
 
 OrbitPlacementEnv.__doc__ = OrbitPlacementEnv.__doc__.replace(

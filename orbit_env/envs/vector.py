@@ -3,9 +3,10 @@
 ``gymnasium.make_vec("orbit_env/WalkerLEO-v1", num_envs=B)`` returns it (the ids' vector entry
 point, Gymnasium's default mode when one is registered). Its B envs share each epoch's
 geometry and precomputed tables (:class:`~orbit_env.envs.placement.SimulatorPool`), so B
-episodes of one epoch cost one geometry in memory and one build. The envs are stepped one
-after the other in this release; the batch is the interface a compiled multi-episode step
-will fill.
+episodes of one epoch cost one geometry in memory and one build. A step is one compiled call
+for all B envs (:func:`orbit_env.envs.batch.step_batch`: each env's decision, clock, observation,
+reward and logs); Python resets the envs whose episodes ended, and steps on its own any env whose
+simulator needs Python between clock steps (listeners, radiation upsets).
 
 Gymnasium's own ``sync`` and ``async`` vector envs cannot batch this env's infos: the jobs
 settled in a step (``info["settled"]``) and the brownouts' jobs vary in length between
@@ -17,10 +18,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numba
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from orbit_env.envs import batch
+from orbit_env.envs.batch import REWARD_KEYS
 from orbit_env.envs.placement import OrbitPlacementEnv, SimulatorPool
 
 #: info keys stacked into one array of shape [B, ...]; every other array is one object per env
@@ -92,11 +96,25 @@ class OrbitVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self._flat = obs_mode == "flat"
-        self._rewards = np.zeros(self.num_envs)
-        self._terminations = np.zeros(self.num_envs, dtype=bool)
-        self._truncations = np.zeros(self.num_envs, dtype=bool)
-        self._autoreset = np.zeros(self.num_envs, dtype=bool)
+        b = self.num_envs
+        self._terminations = np.zeros(b, dtype=bool)
+        self._truncations = np.zeros(b, dtype=bool)
+        self._autoreset = np.zeros(b, dtype=bool)
         self._started = False
+        # the compiled step's inputs and outputs: every env's reward totals and step results are
+        # rows of one array (the envs write their own rows at reset)
+        self._last = np.zeros((b, len(REWARD_KEYS)))
+        self._results = np.zeros((b, batch.N_RESULTS))
+        for i, env in enumerate(self.envs):
+            env._last, env._results = self._last[i], self._results[i]
+        self._jobs = np.full(b, -1, dtype=np.int64)
+        self._pending = np.zeros(b, dtype=np.int64)
+        self._max_advances = np.zeros(b, dtype=np.int64)
+        self._penalties = first._penalties
+        # the envs' clock and feature structs, as a typed list for step_batch and as the Python
+        # objects last seen (a reset may bring another simulator or struct)
+        self._seen: list[tuple[Any, Any]] = [(None, None)] * b
+        self._structs: tuple[Any, Any] | None = None
 
     # -- Gymnasium VectorEnv API ---------------------------------------------------------------
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
@@ -116,15 +134,18 @@ class OrbitVectorEnv(VectorEnv):
             if not self._started and not which.all():
                 raise ValueError("the first reset must reset every env (no reset_mask, or all True)")
         per_env: list[dict[str, Any] | None] = [None] * self.num_envs
-        obs = [None] * self.num_envs if not self._started else list(self._obs_list)
-        for i in np.flatnonzero(which):
-            obs[i], per_env[i] = self.envs[i].reset(seed=seeds[i], options=options or None)
+        flat = np.empty((self.num_envs, self.layout.size), dtype=np.float32)
+        for i, env in enumerate(self.envs):
+            if which[i]:
+                obs, per_env[i] = env.reset(seed=seeds[i], options=options or None)
+                flat[i] = obs if self._flat else self.layout.from_dict(obs)
+            else:  # an env left as it is: its observation again
+                flat[i] = env._current_observation()
         self._terminations[which] = False
         self._truncations[which] = False
         self._autoreset[which] = False
-        self._obs_list = obs
         self._started = True
-        return self._batch(obs), self._batch_infos(per_env)
+        return self._batch(flat), self._batch_infos(per_env)
 
     def step(self, actions: Any):
         if not self._started:
@@ -142,29 +163,59 @@ class OrbitVectorEnv(VectorEnv):
                 f"the episodes of envs {ended} are over: reset them with "
                 "reset(options={'reset_mask': mask})"
             )
-        per_env: list[dict[str, Any] | None] = [None] * self.num_envs
-        obs = self._obs_list
-        for i, env in enumerate(self.envs):
-            if mode is AutoresetMode.NEXT_STEP and self._autoreset[i]:
-                obs[i], info = env.reset()
-                self._rewards[i], self._terminations[i], self._truncations[i] = 0.0, False, False
-            else:
-                obs[i], r, term, trunc, info = env.step(int(acts[i]))
-                self._rewards[i], self._terminations[i], self._truncations[i] = r, term, trunc
-                if mode is AutoresetMode.SAME_STEP and (term or trunc):
-                    final = {"final_obs": obs[i], "final_info": info}
-                    obs[i], info = env.reset()
-                    info = {**final, **info}
-            per_env[i] = info
-        ended = self._terminations | self._truncations
-        self._autoreset = ended if mode is not AutoresetMode.SAME_STEP else np.zeros_like(ended)
-        return (
-            self._batch(obs),
-            self._rewards.copy(),
-            self._terminations.copy(),
-            self._truncations.copy(),
-            self._batch_infos(per_env),
+        resets = self._autoreset if mode is AutoresetMode.NEXT_STEP else np.zeros(self.num_envs, dtype=bool)
+        compiled = self._prepare(resets)
+        if self.envs[0].strict:  # every action checked before any env moves
+            for i in np.flatnonzero(compiled):
+                self.envs[i]._check_action(int(acts[i]))
+        decided = self._jobs.copy()
+        flat = np.empty((self.num_envs, self.layout.size), dtype=np.float32)
+        masks = np.empty((self.num_envs, self.n_sats + 2), dtype=bool)
+        invalid = np.zeros(self.num_envs, dtype=bool)
+        sts, fss = self._structs
+        stopped, status, *logs = batch.step_batch(
+            sts, fss, compiled, self._jobs, self._pending, acts.astype(np.int64), self.config.defer_s,
+            self._max_advances, self._penalties, self._last, flat, masks, self._results, invalid,
+        )  # fmt: skip
+        for i in np.flatnonzero(compiled):  # the envs' own view of where their episodes are
+            env = self.envs[i]
+            job = int(self._jobs[i])
+            env._job, env._pending, env._no_decision = None if job < 0 else job, int(self._pending[i]), False
+            env.sim._refresh()
+        if stopped >= 0:
+            self.envs[stopped].sim._check(status)  # raises (a battery too small for the load)
+        results = self._results
+        rewards = results[:, batch.R_REWARD].copy()
+        terminated = compiled & (self._jobs < 0)
+        per_env: list[dict[str, Any] | None] | None = None
+        if not compiled.all() or terminated.any():  # episodes ended or envs stepped in Python: per env
+            per_env = self._row_infos(compiled, terminated, decided, masks, invalid, logs)
+            for i in np.flatnonzero(~compiled):
+                env = self.envs[i]
+                if resets[i]:
+                    obs, per_env[i] = env.reset()
+                    rewards[i], terminated[i] = 0.0, False
+                else:
+                    obs, rewards[i], terminated[i], _, per_env[i] = env.step(int(acts[i]))
+                flat[i] = obs if self._flat else self.layout.from_dict(obs)
+            if mode is AutoresetMode.SAME_STEP:
+                for i in np.flatnonzero(terminated):
+                    env = self.envs[i]
+                    final = {"final_obs": self._single(flat[i].copy()), "final_info": per_env[i]}
+                    obs, info = env.reset()
+                    flat[i] = obs if self._flat else self.layout.from_dict(obs)
+                    per_env[i] = {**final, **info}
+        self._terminations[:] = terminated
+        self._truncations[:] = False
+        self._autoreset = (
+            terminated.copy() if mode is not AutoresetMode.SAME_STEP else np.zeros_like(terminated)
         )
+        infos = (
+            self._batch_infos(per_env)
+            if per_env is not None
+            else self._step_infos(decided, masks, invalid, logs)
+        )
+        return self._batch(flat), rewards, terminated, self._truncations.copy(), infos
 
     def action_masks(self) -> np.ndarray:
         """bool[B, N + 2]: each env's valid actions now (sb3-contrib's protocol, batched)."""
@@ -185,10 +236,123 @@ class OrbitVectorEnv(VectorEnv):
             raise ValueError(f"seed must be an int, None or a list of {self.num_envs} seeds, got {seed!r}")
         return seeds
 
-    def _batch(self, obs: list[Any]) -> Any:
+    def _prepare(self, resets: np.ndarray) -> np.ndarray:
+        """Before a step: each env's pending job and clock-step bound as the compiled step takes
+        them, the typed lists of structs made again if a reset changed any; returns bool[B] the
+        envs the compiled step runs (the others reset, or step in Python: their simulators need
+        Python between clock steps)."""
+        compiled = np.empty(self.num_envs, dtype=bool)
+        changed = self._structs is None
+        for i, env in enumerate(self.envs):
+            sim, job = env.sim, env._job
+            steps = sim._max_advances()
+            self._max_advances[i] = steps
+            compiled[i] = steps > 0 and not resets[i]
+            self._jobs[i] = -1 if job is None else job
+            self._pending[i] = env._pending
+            seen = self._seen[i]
+            if seen[0] is not sim._st or seen[1] is not env._features._state:
+                self._seen[i] = (sim._st, env._features._state)
+                changed = True
+        if changed:
+            if numba.config.DISABLE_JIT:
+                self._structs = ([st for st, _ in self._seen], [fs for _, fs in self._seen])
+            else:
+                self._structs = (
+                    numba.typed.List([st for st, _ in self._seen]),
+                    numba.typed.List([fs for _, fs in self._seen]),
+                )
+        return compiled
+
+    def _row_infos(self, compiled, terminated, decided, masks, invalid, logs) -> list[dict[str, Any] | None]:
+        """The compiled step's outputs as each env's info (``None`` for the envs it did not run),
+        as ``OrbitPlacementEnv.step`` gives it."""
+        settled, settled_reward, n_settled, failed, failed_reward, n_failed, unassigned = logs
+        s_end, f_end = np.cumsum(n_settled).tolist(), np.cumsum(n_failed).tolist()
+        per_env: list[dict[str, Any] | None] = [None] * self.num_envs
+        for i in np.flatnonzero(compiled):
+            r = self._results[i].tolist()
+            s0, f0 = s_end[i] - int(n_settled[i]), f_end[i] - int(n_failed[i])
+            info = {
+                "action_mask": masks[i].copy(),
+                "invalid_action": bool(invalid[i]),
+                "reward_components": dict(
+                    zip(REWARD_KEYS, r[batch.R_COMPONENTS : batch.R_COMPONENTS + 4], strict=True)
+                ),
+                "time_s": r[batch.R_TIME_S],
+                "job": int(self._jobs[i]),
+                "pending": int(self._pending[i]),
+                "dt_s": r[batch.R_DT_S],
+                "decided_job": int(decided[i]),
+                "settled": {"jobs": settled[s0 : s_end[i]], "reward": settled_reward[s0 : s_end[i]]},
+                "brownouts": {
+                    "jobs": failed[f0 : f_end[i]],
+                    "reward": failed_reward[f0 : f_end[i]],
+                    "unassigned": float(unassigned[i]),
+                },
+            }
+            if terminated[i]:
+                info["episode_metrics"] = self.envs[i].sim.metrics()
+            per_env[i] = info
+        return per_env
+
+    def _step_infos(self, decided, masks, invalid, logs) -> dict[str, Any]:
+        """The infos of a step the compiled call made for every env, none ending an episode:
+        what :meth:`_batch_infos` makes of :meth:`_row_infos`, built from the arrays directly."""
+        settled, settled_reward, n_settled, failed, failed_reward, n_failed, unassigned = logs
+        b, r = self.num_envs, self._results
+        every = np.ones(b, dtype=bool)
+        components: dict[str, Any] = {}
+        for j, key in enumerate(REWARD_KEYS):
+            components[key] = r[:, batch.R_COMPONENTS + j].copy()
+            components["_" + key] = every.copy()
+        cuts = np.cumsum(n_settled)[:-1]
+        f_cuts = np.cumsum(n_failed)[:-1]
+        return {
+            "action_mask": masks,
+            "_action_mask": every.copy(),
+            "invalid_action": invalid,
+            "_invalid_action": every.copy(),
+            "reward_components": components,
+            "_reward_components": every.copy(),
+            "time_s": r[:, batch.R_TIME_S].copy(),
+            "_time_s": every.copy(),
+            "job": self._jobs.copy(),
+            "_job": every.copy(),
+            "pending": self._pending.copy(),
+            "_pending": every.copy(),
+            "dt_s": r[:, batch.R_DT_S].copy(),
+            "_dt_s": every.copy(),
+            "decided_job": decided,
+            "_decided_job": every.copy(),
+            "settled": {
+                "jobs": _objects(np.split(settled, cuts)),
+                "_jobs": every.copy(),
+                "reward": _objects(np.split(settled_reward, cuts)),
+                "_reward": every.copy(),
+            },
+            "_settled": every.copy(),
+            "brownouts": {
+                "jobs": _objects(np.split(failed, f_cuts)),
+                "_jobs": every.copy(),
+                "reward": _objects(np.split(failed_reward, f_cuts)),
+                "_reward": every.copy(),
+                "unassigned": unassigned,
+                "_unassigned": every.copy(),
+            },
+            "_brownouts": every.copy(),
+        }
+
+    def _batch(self, flat: np.ndarray) -> Any:
+        """The batched observation of ``flat`` (float32[B, D]) in the env's ``obs_mode``."""
         if self._flat:
-            return np.stack(obs)
-        return {name: np.stack([o[name] for o in obs]) for name in self.single_observation_space.spaces}
+            return flat
+        blocks = self.layout.to_dict(flat)
+        return {name: np.ascontiguousarray(blocks[name]) for name in self.single_observation_space.spaces}
+
+    def _single(self, flat: np.ndarray) -> Any:
+        """One env's observation of ``flat`` (float32[D]) in the env's ``obs_mode``."""
+        return flat if self._flat else self.envs[0]._dict_obs(flat)
 
     def _batch_infos(self, per_env: list[dict[str, Any] | None]) -> dict[str, Any]:
         """The envs' infos (``None``: the env did not report) in Gymnasium's layout: each key's
@@ -228,3 +392,11 @@ class OrbitVectorEnv(VectorEnv):
             if here:
                 column[i] = value
         return column
+
+
+def _objects(arrays: list[np.ndarray]) -> np.ndarray:
+    """An object array holding ``arrays``, one per env."""
+    out = np.empty(len(arrays), dtype=object)
+    for i, a in enumerate(arrays):
+        out[i] = a
+    return out
