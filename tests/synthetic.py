@@ -38,6 +38,10 @@ class SyntheticGeometry:
             table = np.ones((t, n, n), dtype=np.int16)
             table[:, np.arange(n), np.arange(n)] = 0
             self.sat_hops_table = table
+        # as Geometry holds them: the hops table (for the compiled observation), no ISL pairs
+        self.sat_hops_all = self.sat_hops_table
+        self.isl_pairs = np.zeros((0, 2), dtype=np.int32)
+        self.isl_active = np.zeros((t, 0), dtype=bool)
         angle = np.linspace(0, 2 * np.pi, n, endpoint=False)
         ring = np.stack([7000 * np.cos(angle), 7000 * np.sin(angle), np.zeros(n)], axis=1)
         self.position_km = np.broadcast_to(ring, (t, n, 3)).astype(np.float32)

@@ -128,22 +128,26 @@ def step_batch(
     step's outputs. Then the logs of the envs run (:func:`take_logs`, concatenated in env order).
 
     Returns (the first env whose clock stopped with a status other than ``clock.FOUND``, or −1;
-    that status; settled jobs, their rewards, each env's count (int64[B]); the brownouts' jobs,
-    their rewards, each env's count; each env's unassigned brownout penalty (float64[B])). An
-    env that stops the batch has no logs taken and the envs after it are not run.
+    that status; bool[B] the envs whose clock grew an array (``Simulator._refresh``); settled
+    jobs, their rewards, each env's count (int64[B]); the brownouts' jobs, their rewards, each
+    env's count; each env's unassigned brownout penalty (float64[B])). An env that stops the
+    batch has no logs taken and the envs after it are not run.
     """
     b, n = len(sts), masks.shape[1] - 2
     stopped, stop_status = -1, clock.FOUND
+    grown = np.zeros(b, dtype=np.bool_)
     for i in range(b):
         if not run[i]:
             continue
         st, fs, a = sts[i], fss[i], actions[i]
+        generation = st.ints[clock.GENERATION]
         bad = not (0 <= a < n + 2) or not fs.mask[a]
         invalid[i] = bad
         action = clock.REJECT if bad or a == n + 1 else clock.DEFER if a == n else a
         nxt, count, status = env_step(
             st, fs, jobs[i], action, defer_s, max_advances[i], penalties, last[i], obs[i], res[i]
         )
+        grown[i] = st.ints[clock.GENERATION] != generation
         if status != clock.FOUND:
             stopped, stop_status = i, status
             break
@@ -167,6 +171,7 @@ def step_batch(
     return (
         stopped,
         stop_status,
+        grown,
         settled,
         settled_reward,
         n_settled,

@@ -173,15 +173,16 @@ class OrbitVectorEnv(VectorEnv):
         masks = np.empty((self.num_envs, self.n_sats + 2), dtype=bool)
         invalid = np.zeros(self.num_envs, dtype=bool)
         sts, fss = self._structs
-        stopped, status, *logs = batch.step_batch(
+        stopped, status, grown, *logs = batch.step_batch(
             sts, fss, compiled, self._jobs, self._pending, acts.astype(np.int64), self.config.defer_s,
             self._max_advances, self._penalties, self._last, flat, masks, self._results, invalid,
         )  # fmt: skip
-        for i in np.flatnonzero(compiled):  # the envs' own view of where their episodes are
-            env = self.envs[i]
-            job = int(self._jobs[i])
-            env._job, env._pending, env._no_decision = None if job < 0 else job, int(self._pending[i]), False
-            env.sim._refresh()
+        jobs, counts = self._jobs.tolist(), self._pending.tolist()
+        for env, run, job, count in zip(self.envs, compiled.tolist(), jobs, counts, strict=True):
+            if run:  # the envs' own view of where their episodes are
+                env._job, env._pending, env._no_decision = None if job < 0 else job, count, False
+        for i in np.flatnonzero(grown):
+            self.envs[i].sim._refresh()
         if stopped >= 0:
             self.envs[stopped].sim._check(status)  # raises (a battery too small for the load)
         results = self._results
@@ -306,8 +307,7 @@ class OrbitVectorEnv(VectorEnv):
         for j, key in enumerate(REWARD_KEYS):
             components[key] = r[:, batch.R_COMPONENTS + j].copy()
             components["_" + key] = every.copy()
-        cuts = np.cumsum(n_settled)[:-1]
-        f_cuts = np.cumsum(n_failed)[:-1]
+        settled_parts, failed_parts = _cut(n_settled), _cut(n_failed)
         return {
             "action_mask": masks,
             "_action_mask": every.copy(),
@@ -326,16 +326,16 @@ class OrbitVectorEnv(VectorEnv):
             "decided_job": decided,
             "_decided_job": every.copy(),
             "settled": {
-                "jobs": _objects(np.split(settled, cuts)),
+                "jobs": _objects(settled, settled_parts),
                 "_jobs": every.copy(),
-                "reward": _objects(np.split(settled_reward, cuts)),
+                "reward": _objects(settled_reward, settled_parts),
                 "_reward": every.copy(),
             },
             "_settled": every.copy(),
             "brownouts": {
-                "jobs": _objects(np.split(failed, f_cuts)),
+                "jobs": _objects(failed, failed_parts),
                 "_jobs": every.copy(),
-                "reward": _objects(np.split(failed_reward, f_cuts)),
+                "reward": _objects(failed_reward, failed_parts),
                 "_reward": every.copy(),
                 "unassigned": unassigned,
                 "_unassigned": every.copy(),
@@ -394,9 +394,15 @@ class OrbitVectorEnv(VectorEnv):
         return column
 
 
-def _objects(arrays: list[np.ndarray]) -> np.ndarray:
-    """An object array holding ``arrays``, one per env."""
-    out = np.empty(len(arrays), dtype=object)
-    for i, a in enumerate(arrays):
-        out[i] = a
+def _cut(counts: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of each env's part of a log concatenated in env order (``counts``: int[B])."""
+    ends = np.cumsum(counts).tolist()
+    return list(zip([0, *ends[:-1]], ends, strict=True))
+
+
+def _objects(values: np.ndarray, parts: list[tuple[int, int]]) -> np.ndarray:
+    """An object array holding each env's part of ``values`` (:func:`_cut`)."""
+    out = np.empty(len(parts), dtype=object)
+    for i, (start, end) in enumerate(parts):
+        out[i] = values[start:end]
     return out
