@@ -454,10 +454,16 @@ def run_step(
     nxt = np.empty(n_sats)
     progress = np.empty(n_sats * n_slots)
     started = np.zeros((n_sats, n_queue), dtype=np.bool_)
+    # A satellite at the step's end whose events changed nothing is done for the step: its events
+    # depend on its own state alone, so passing it again would change nothing either.
+    quiet = np.zeros(n_sats, dtype=np.bool_)
+    changed = np.zeros(n_sats, dtype=np.bool_)
     for _ in range(max_events):
         # -- the events at each satellite's tau --
         # 1. finished jobs free their slots; their downlinks are booked after the kernel
         for n in range(n_sats):
+            if quiet[n]:
+                continue
             for a in range(n_slots):
                 job = slot_job[n, a]
                 if job >= 0 and slot_rem[n, a] <= EPS_S:
@@ -470,13 +476,15 @@ def run_step(
                     n_fin += 1
                     slot_job[n, a] = -1
                     slot_rem[n, a] = 0.0
+                    changed[n] = True
         # 2. recovery from safe mode
         for n in range(n_sats):
-            if safe[n] and energy_wh[n] >= recover_wh - EPS_WH:
+            if safe[n] and energy_wh[n] >= recover_wh - EPS_WH and not quiet[n]:
                 safe[n] = False
+                changed[n] = True
         # 3. starts, FIFO: on every free slot, the first job reserved for it whose input has arrived
         for n in range(n_sats):
-            if not (alive[n] and not safe[n] and energy_wh[n] >= reserve_wh - EPS_WH):
+            if quiet[n] or not (alive[n] and not safe[n] and energy_wh[n] >= reserve_wh - EPS_WH):
                 continue
             any_started = False
             for a in range(n_slots):
@@ -492,6 +500,7 @@ def run_step(
                             any_started = True
                         break
             if any_started:
+                changed[n] = True
                 kept = 0
                 for q in range(n_queue):
                     job = queue[n, q]
@@ -506,6 +515,8 @@ def run_step(
                     queue[n, q] = -1
         # 4. brownouts: an empty battery with a deficit
         for n in range(n_sats):
+            if quiet[n]:
+                continue
             busy = 0
             for a in range(n_slots):
                 if slot_job[n, a] >= 0:
@@ -539,17 +550,26 @@ def run_step(
                 brown_sat[n_brown] = n
                 brown_t[n_brown] = tau[n]
                 n_brown += 1
+                changed[n] = True
         # -- the next segment of constant power --
         live_any = False
         for n in range(n_sats):
             if tau[n] < t1:
                 live_any = True
+            elif not changed[n]:
+                quiet[n] = True
+            changed[n] = False
         if not live_any:
             return (DONE, busy_slot_s, fin_job[:n_fin], fin_sat[:n_fin], fin_t[:n_fin],
                     brown_sat[:n_brown], brown_t[:n_brown],
                     fail_job[:failures], fail_of[:failures], failures)  # fmt: skip
         for n in range(n_sats):
-            live = tau[n] < t1
+            if tau[n] >= t1:  # at the step's end: a segment of length 0 changes nothing
+                for a in range(n_slots):
+                    progress[n * n_slots + a] = 0.0
+                nxt[n] = tau[n]
+                continue
+            live = True
             lit = tau[n] >= sun_a[n] and tau[n] < sun_b[n] and alive[n]
             gen_w = solar_w if lit else 0.0
             busy = 0

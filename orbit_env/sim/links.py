@@ -326,24 +326,36 @@ def _job_estimate(
     lo, hi, count, reach_end, next_reach, times, dt_s, down_end, next_down, hops, rates = tables
     occupy = size_gb * GBIT_PER_GB / rates[0]
     n = reach_end.shape[0]
+    same_grid = hops.shape[0] == n
+    # transfer_time_s's terms, taken once: straight down, or relayed over ISL hops
+    direct = size_gb * (GBIT_PER_GB / rates[0])
+    relayed = size_gb * (GBIT_PER_GB / min(rates[0], rates[1]))
     for i in range(targets.shape[0]):
         sat = targets[i]
         start = max(ready_s[i], earliest_s[sat]) if valid[sat] else np.inf
         finish = start + work_s
+        start_out[i] = start
+        finish_out[i] = finish
         # downlink_start's common case written out here (a call per satellite costs ~3x its
         # work): the first station whose contact holds has an antenna free at once
         down = _first_down(finish, occupy, sat, down_end, next_down, times, dt_s)
         g = 0
         if np.isfinite(down):
             k = _sample(down, dt_s, n)
-            while not _fits(down, occupy, reach_end[k, g, sat], dt_s, n):
+            # _fits(down, occupy, end, ...) for each station in turn; a finite down fits the
+            # grid ((down + occupy) / dt < n), so only the contact's end is compared
+            last = math.floor((down + occupy) / dt_s)
+            while last >= reach_end[k, g, sat]:
                 g += 1
-            if earliest_gap(lo, hi, count, g, down, occupy)[0] != down:  # the full search
+            if earliest_gap(lo, hi, count, g, down, occupy)[0] == down:
+                if same_grid:  # _arrival_s at sample k
+                    h = hops[k, g, sat]
+                    delivery_out[i] = down + (direct + 0.0 if h <= 0 else relayed + h * rates[2])
+                    continue
+            else:  # the full search
                 down, g, _ = _downlink_search(
                     lo, hi, count, reach_end, next_reach, times, dt_s, sat, finish, occupy
                 )
-        start_out[i] = start
-        finish_out[i] = finish
         delivery_out[i] = _arrival_s(down, size_gb, hops, g, sat, rates, dt_s)
 
 
