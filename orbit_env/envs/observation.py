@@ -296,12 +296,9 @@ def _encode(sats, job, glob, out) -> None:
 
 @njit
 def _copy_clipped(src, out, i: int) -> int:
-    for x in src:
-        v = np.float32(x)
-        if v < -1.0:
-            v = np.float32(-1.0)
-        elif v > 1.0:
-            v = np.float32(1.0)
-        out[i] = v
-        i += 1
-    return i
+    lo, hi = np.float32(-1.0), np.float32(1.0)
+    for j in range(src.shape[0]):  # selects, no branches: the loop vectorises
+        v = np.float32(src[j])
+        v = lo if v < lo else v
+        out[i + j] = hi if v > hi else v
+    return i + src.shape[0]

@@ -242,19 +242,19 @@ class OrbitVectorEnv(VectorEnv):
         them, the typed lists of structs made again if a reset changed any; returns bool[B] the
         envs the compiled step runs (the others reset, or step in Python: their simulators need
         Python between clock steps)."""
-        compiled = np.empty(self.num_envs, dtype=bool)
-        changed = self._structs is None
+        jobs, pending, advances = [], [], []
+        changed, seen = self._structs is None, self._seen
         for i, env in enumerate(self.envs):
             sim, job = env.sim, env._job
-            steps = sim._max_advances()
-            self._max_advances[i] = steps
-            compiled[i] = steps > 0 and not resets[i]
-            self._jobs[i] = -1 if job is None else job
-            self._pending[i] = env._pending
-            seen = self._seen[i]
-            if seen[0] is not sim._st or seen[1] is not env._features._state:
-                self._seen[i] = (sim._st, env._features._state)
+            jobs.append(-1 if job is None else job)
+            pending.append(env._pending)
+            advances.append(sim._max_advances())
+            st, fs = sim._st, env._features._state
+            if seen[i][0] is not st or seen[i][1] is not fs:
+                seen[i] = (st, fs)
                 changed = True
+        self._jobs[:], self._pending[:], self._max_advances[:] = jobs, pending, advances
+        compiled = (self._max_advances > 0) & ~resets
         if changed:
             if numba.config.DISABLE_JIT:
                 self._structs = ([st for st, _ in self._seen], [fs for _, fs in self._seen])
@@ -307,7 +307,7 @@ class OrbitVectorEnv(VectorEnv):
         for j, key in enumerate(REWARD_KEYS):
             components[key] = r[:, batch.R_COMPONENTS + j].copy()
             components["_" + key] = every.copy()
-        settled_parts, failed_parts = _cut(n_settled), _cut(n_failed)
+        settled_parts, failed_parts = _parts(n_settled), _parts(n_failed)
         return {
             "action_mask": masks,
             "_action_mask": every.copy(),
@@ -394,15 +394,21 @@ class OrbitVectorEnv(VectorEnv):
         return column
 
 
-def _cut(counts: np.ndarray) -> list[tuple[int, int]]:
+def _parts(counts: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each env's part of a log concatenated in env order (``counts``: int[B])."""
-    ends = np.cumsum(counts).tolist()
-    return list(zip([0, *ends[:-1]], ends, strict=True))
+    parts, end = [], 0
+    for count in counts.tolist():
+        parts.append((end, end + count))
+        end += count
+    return parts
 
 
 def _objects(values: np.ndarray, parts: list[tuple[int, int]]) -> np.ndarray:
-    """An object array holding each env's part of ``values`` (:func:`_cut`)."""
+    """An object array holding each env's part of ``values`` (:func:`_parts`); an env without
+    entries gets an empty array (one, read-only, shared by the envs of the column)."""
     out = np.empty(len(parts), dtype=object)
+    empty = values[:0]
+    empty.flags.writeable = False
     for i, (start, end) in enumerate(parts):
-        out[i] = values[start:end]
+        out[i] = values[start:end] if end > start else empty
     return out

@@ -499,13 +499,13 @@ def next_decision(st, max_advances: int):
             end_episode(st)  # no satellite left: whatever is unsettled expires now
         if is_done(st):
             return -1, 0, FOUND
-        ids, lo = kernels.pending_jobs(
+        first, count, lo = kernels.first_pending(
             st.state, st.present_s, st.arrival_s, st.ints[STEP] * st.floats[DT_S] + kernels.EPS_S,
             st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL],
         )  # fmt: skip
         st.ints[UNSETTLED_FROM] = lo
-        if ids.shape[0]:
-            return ids[0], ids.shape[0], FOUND
+        if count:
+            return first, count, FOUND
         if advances >= max_advances:
             return -1, 0, ADVANCE
         status = advance(st)

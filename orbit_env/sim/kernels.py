@@ -285,15 +285,39 @@ def pending_jobs(
         b = a
         while b > 0:
             y = ids[b - 1]
-            if present_s[y] < present_s[x] or (
-                present_s[y] == present_s[x]
-                and (arrival_s[y] < arrival_s[x] or (arrival_s[y] == arrival_s[x] and y < x))
-            ):
+            if _presented_before(present_s, arrival_s, y, x):
                 break
             ids[b] = y
             b -= 1
         ids[b] = x
     return ids, lo
+
+
+@njit
+def first_pending(
+    state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float, lo: int, hi: int
+) -> tuple[int, int, int]:
+    """:func:`pending_jobs`' first job (−1: none) and how many there are, without the list:
+    (first, count, the new ``lo``)."""
+    while lo < hi and state[lo] >= SETTLED_FROM:
+        lo += 1
+    first, count = -1, 0
+    for j in range(lo, hi):
+        if state[j] == PENDING and present_s[j] <= limit_s:
+            if count == 0 or _presented_before(present_s, arrival_s, j, first):
+                first = j
+            count += 1
+    return first, count, lo
+
+
+@njit
+def _presented_before(present_s: np.ndarray, arrival_s: np.ndarray, a: int, b: int) -> bool:
+    """Whether job ``a`` comes before job ``b`` in presentation order: presentation time, then
+    arrival, then id."""
+    return present_s[a] < present_s[b] or (
+        present_s[a] == present_s[b]
+        and (arrival_s[a] < arrival_s[b] or (arrival_s[a] == arrival_s[b] and a < b))
+    )
 
 
 @njit
