@@ -396,11 +396,8 @@ class OrbitVectorEnv(VectorEnv):
 
 def _parts(counts: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each env's part of a log concatenated in env order (``counts``: int[B])."""
-    parts, end = [], 0
-    for count in counts.tolist():
-        parts.append((end, end + count))
-        end += count
-    return parts
+    ends = np.cumsum(counts).tolist()
+    return list(zip([0, *ends[:-1]], ends, strict=True))
 
 
 def _objects(values: np.ndarray, parts: list[tuple[int, int]]) -> np.ndarray:
@@ -409,6 +406,9 @@ def _objects(values: np.ndarray, parts: list[tuple[int, int]]) -> np.ndarray:
     out = np.empty(len(parts), dtype=object)
     empty = values[:0]
     empty.flags.writeable = False
-    for i, (start, end) in enumerate(parts):
-        out[i] = values[start:end] if end > start else empty
+    out.fill(empty)
+    if values.shape[0]:
+        for i, (start, end) in enumerate(parts):
+            if end > start:
+                out[i] = values[start:end]
     return out

@@ -82,7 +82,8 @@ FIELDS = (
     "arrival_s", "deadline_s", "work_s", "checkpoint_s", "output_gb", "value", "kind", "input_gb",
     "log1p_value",
     "energy_wh", "safe", "slot_job", "slot_remaining_s", "queue", "proj_free_s",
-    "state", "present_s", "ready_s", "progress_s", "finish_s", "delivery_s", "target", "slot_of",
+    "state", "state_words", "present_s", "ready_s", "progress_s", "finish_s", "delivery_s", "target",
+    "slot_of",
     "input_station", "input_sat", "placed_from",
     "generated", "used", "charged", "discharged", "curtailed",
     "ant_lo", "ant_hi", "ant_count", "radio_sat", "radio_start", "radio_end",
@@ -500,8 +501,8 @@ def next_decision(st, max_advances: int):
         if is_done(st):
             return -1, 0, FOUND
         first, count, lo = kernels.first_pending(
-            st.state, st.present_s, st.arrival_s, st.ints[STEP] * st.floats[DT_S] + kernels.EPS_S,
-            st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL],
+            st.state, st.state_words, st.present_s, st.arrival_s,
+            st.ints[STEP] * st.floats[DT_S] + kernels.EPS_S, st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL],
         )  # fmt: skip
         st.ints[UNSETTLED_FROM] = lo
         if count:

@@ -293,20 +293,38 @@ def pending_jobs(
     return ids, lo
 
 
+_BYTES_1 = np.uint64(0x0101010101010101)
+_BYTES_80 = np.uint64(0x8080808080808080)
+
+
 @njit
 def first_pending(
-    state: np.ndarray, present_s: np.ndarray, arrival_s: np.ndarray, limit_s: float, lo: int, hi: int
+    state: np.ndarray,
+    state_words: np.ndarray,
+    present_s: np.ndarray,
+    arrival_s: np.ndarray,
+    limit_s: float,
+    lo: int,
+    hi: int,
 ) -> tuple[int, int, int]:
     """:func:`pending_jobs`' first job (−1: none) and how many there are, without the list:
-    (first, count, the new ``lo``)."""
+    (first, count, the new ``lo``). ``state_words``: ``state``'s bytes as uint64[ceil(J / 8)]
+    (the same memory, padded): the scan passes over 8 jobs at a time where none is pending."""
     while lo < hi and state[lo] >= SETTLED_FROM:
         lo += 1
     first, count = -1, 0
-    for j in range(lo, hi):
+    j = lo
+    while j < hi:
+        if j % 8 == 0 and j + 8 <= hi:
+            x = state_words[j // 8] ^ (_BYTES_1 * np.uint64(PENDING))  # a pending job's byte: 0
+            if ((x - _BYTES_1) & ~x & _BYTES_80) == np.uint64(0):  # no zero byte: none pending
+                j += 8
+                continue
         if state[j] == PENDING and present_s[j] <= limit_s:
             if count == 0 or _presented_before(present_s, arrival_s, j, first):
                 first = j
             count += 1
+        j += 1
     return first, count, lo
 
 

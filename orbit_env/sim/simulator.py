@@ -401,6 +401,15 @@ class Simulator:
     def _build_state(self) -> None:
         """The clock's struct (``clock.EpisodeState``) over this simulator's episode arrays."""
         lg, jobs = self.ledger, self.jobs
+        # the job states' bytes as uint64 words too (kernels.first_pending): the same memory,
+        # padded to whole words (a copy or a pickle brings the states alone: padded again here)
+        words = getattr(self, "_state_words", None)
+        if words is None or self.state.base is None or self.state.base is not words.base:
+            j = self.state.shape[0]
+            padded = np.zeros(max(-(-j // 8), 1) * 8, dtype=np.int8)
+            padded[:j] = self.state
+            self.state = padded[:j]
+            self._state_words = padded.view(np.uint64)
         self._st = clock.make_state(
             **self._clock_tables, **self._grown,
             surplus_w=self._surplus_w, target_wh=self._target_wh, all_sats=self._all_sats,
@@ -409,7 +418,8 @@ class Simulator:
             input_gb=jobs.input_gb, log1p_value=self._log1p_value,
             energy_wh=self.energy_wh, safe=self.safe, slot_job=self.slot_job,
             slot_remaining_s=self.slot_remaining_s, queue=self.queue, proj_free_s=self.proj_free_s,
-            state=self.state, present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
+            state=self.state, state_words=self._state_words,
+            present_s=self.present_s, ready_s=self.ready_s, progress_s=self.progress_s,
             finish_s=self.finish_s, delivery_s=self.delivery_s, target=self.target, slot_of=self.slot_of,
             input_station=self.input_station, input_sat=self.input_sat, placed_from=self.placed_from,
             generated=lg.generated, used=lg.used, charged=lg.charged, discharged=lg.discharged,
