@@ -118,14 +118,17 @@ def take_logs(st, penalties):
 
 @njit
 def step_batch(
-    sts, fss, run, jobs, pending, actions, defer_s, max_advances, penalties, last, obs, masks, res, invalid
+    sts, fss, run, decided, jobs, pending, actions, defer_s, penalties, last, obs, masks, res, invalid
 ):
-    """:func:`env_step` for each env ``i`` with ``run[i]`` (bool[B]) over its clock and feature
-    structs (``sts``, ``fss``: typed lists): ``actions`` (int[B]) as the env's action space
-    gives them (an invalid one counts as reject; ``invalid`` bool[B] says which), ``jobs`` and
-    ``pending`` (int64[B]) the decisions before and after, ``last`` float64[B, 4] the reward
-    totals, ``obs`` float32[B, D], ``masks`` bool[B, N + 2] and ``res`` float64[B, N_RESULTS] the
-    step's outputs. Then the logs of the envs run (:func:`take_logs`, concatenated in env order).
+    """:func:`env_step` for each env ``i`` with ``run[i]`` (bool[B], in: the envs not to be reset;
+    out: the envs stepped) over its clock and feature structs (``sts``, ``fss``: typed lists),
+    but not for an env whose simulator needs Python between clock steps
+    (``ints[PYTHON_STEPS]``; ``run[i]`` becomes False). ``actions`` (int[B]) as the env's action
+    space gives them (an invalid one counts as reject; ``invalid`` bool[B] says which);
+    ``decided``, ``jobs``, ``pending`` (int64[B]) out: the job decided, the next one (−1: the
+    episode is over) and how many are pending; ``last`` float64[B, 4] the reward totals,
+    ``obs`` float32[B, D], ``masks`` bool[B, N + 2] and ``res`` float64[B, N_RESULTS] the step's
+    outputs. Then the logs of the envs stepped (:func:`take_logs`, concatenated in env order).
 
     Returns (the first env whose clock stopped with a status other than ``clock.FOUND``, or −1;
     that status; bool[B] the envs whose clock grew an array (``Simulator._refresh``); settled
@@ -137,15 +140,27 @@ def step_batch(
     stopped, stop_status = -1, clock.FOUND
     grown = np.zeros(b, dtype=np.bool_)
     for i in range(b):
-        if not run[i]:
+        st = sts[i]
+        if not run[i] or st.ints[clock.PYTHON_STEPS]:
+            run[i] = False
             continue
-        st, fs, a = sts[i], fss[i], actions[i]
+        fs, a = fss[i], actions[i]
         generation = st.ints[clock.GENERATION]
         bad = not (0 <= a < n + 2) or not fs.mask[a]
         invalid[i] = bad
         action = clock.REJECT if bad or a == n + 1 else clock.DEFER if a == n else a
+        decided[i] = st.ints[clock.PENDING_JOB]
         nxt, count, status = env_step(
-            st, fs, jobs[i], action, defer_s, max_advances[i], penalties, last[i], obs[i], res[i]
+            st,
+            fs,
+            decided[i],
+            action,
+            defer_s,
+            st.ints[clock.MAX_STEPS] + 1,
+            penalties,
+            last[i],
+            obs[i],
+            res[i],
         )
         grown[i] = st.ints[clock.GENERATION] != generation
         if status != clock.FOUND:

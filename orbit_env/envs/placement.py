@@ -214,7 +214,6 @@ class OrbitPlacementEnv(gym.Env):
         self._sim_cache_size = 4 if n_sats <= 256 else 1
         self._pool: SimulatorPool | None = None  # set by OrbitVectorEnv
         self.sim: Simulator | None = None
-        self._job: int | None = None
         self._no_decision = False
         self._features = FeatureBuilder(self.layout)
         self._mask = self._features.mask
@@ -281,18 +280,16 @@ class OrbitPlacementEnv(gym.Env):
         flat = np.empty(self.layout.size, dtype=np.float32)
         st, fs, results = sim._st, self._features.state(sim), self._results
         t_before = sim.now_s
-        nxt, self._pending, status = batch.env_step(
+        _, _, status = batch.env_step(
             st, fs, -1 if job is None else job, action, self.config.defer_s, sim._max_advances(),
             self._penalties, self._last, flat, results,
         )  # fmt: skip
         sim._check(status)
         if status == clock.ADVANCE:  # Python steps the clock (listeners, radiation upsets)
-            nxt, self._pending = sim.next_decision()
-            nxt = -1 if nxt is None else nxt
+            sim.next_decision()
             batch.finish_step(
-                st, fs, nxt, self._pending, t_before, self._penalties, self._last, flat, results
+                st, fs, self._job_id, self._pending, t_before, self._penalties, self._last, flat, results
             )
-        self._job = None if nxt < 0 else nxt
         reward, on_time, miss, reject, brownout, _, dt_s = results.tolist()
         components = {"on_time": on_time, "miss": miss, "reject": reject, "brownout": brownout}
         # The episode ends when every arrived job is settled: nothing is left to earn or lose, so
@@ -345,7 +342,23 @@ class OrbitPlacementEnv(gym.Env):
 
     def _next_decision(self) -> None:
         """Advance the clock until a job awaits a decision or the episode ends."""
-        self._job, self._pending = self.sim.next_decision()
+        self.sim.next_decision()
+
+    # the decision the env waits for: the clock's (clock.next_decision keeps it)
+    @property
+    def _job_id(self) -> int:
+        """The job awaiting the action (−1: none, the episode is over or not started)."""
+        return -1 if self.sim is None else int(self.sim._ints[clock.PENDING_JOB])
+
+    @property
+    def _job(self) -> int | None:
+        job = self._job_id
+        return None if job < 0 else job
+
+    @property
+    def _pending(self) -> int:
+        """How many jobs await a decision now."""
+        return 0 if self.sim is None else int(self.sim._ints[clock.PENDING_COUNT])
 
     def _info(self, invalid: bool, components: dict[str, float]) -> dict[str, Any]:
         sim = self.sim

@@ -43,9 +43,9 @@ DEFER, REJECT = -1, -2
     BROWN_IDLE, N_LATENCY, N_BROWNOUT_T, ERROR_STEP, N_STEPS, MAX_STEPS, MAX_EVENTS, SEU_ON,
     ARRIVED, ON_TIME_C, LATE_C, EXPIRED_C, REJECTED_C, BROWNOUTS, SETTLED_AT_END, JOB_FAILURES,
     SEU_EVENTS, DECISIONS, PLACEMENTS, TERMS_STEP, TERMS_PLACEMENTS, MAX_QUEUE,
-    DEC_JOB, DEC_STEP, DEC_PLACEMENTS,
-) = range(33)  # fmt: skip
-N_INTS = 33
+    DEC_JOB, DEC_STEP, DEC_PLACEMENTS, PENDING_JOB, PENDING_COUNT, PYTHON_STEPS,
+) = range(36)  # fmt: skip
+N_INTS = 36
 #: the integer counters (``Counters`` fields) by name
 INT_COUNTERS = {
     "arrived": ARRIVED, "on_time": ON_TIME_C, "late": LATE_C, "expired": EXPIRED_C,
@@ -491,9 +491,17 @@ def next_decision(st, max_advances: int):
 
     Returns:
         (job, pending jobs, status): the first pending job in presentation order (−1 when the
-        episode is over) and how many are pending; status ``FOUND``, ``ADVANCE`` (nothing pending
-        after ``max_advances`` steps) or ``TOO_MANY_EVENTS``.
+        episode is over) and how many are pending, also kept in ``ints[PENDING_JOB]`` and
+        ``ints[PENDING_COUNT]``; status ``FOUND``, ``ADVANCE`` (nothing pending after
+        ``max_advances`` steps) or ``TOO_MANY_EVENTS``.
     """
+    job, count, status = _next_decision(st, max_advances)
+    st.ints[PENDING_JOB], st.ints[PENDING_COUNT] = job, count
+    return job, count, status
+
+
+@njit
+def _next_decision(st, max_advances: int):
     advances = 0
     while True:
         if not is_done(st) and not st.any_valid[st.ints[STEP]]:

@@ -363,7 +363,7 @@ class Simulator:
         ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON, clock.MAX_QUEUE]] = (
             self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu, self.config.max_queue,
         )  # fmt: skip
-        ints[clock.TERMS_STEP] = ints[clock.DEC_JOB] = -1  # no decision terms, no decision yet
+        ints[clock.TERMS_STEP] = ints[clock.DEC_JOB] = ints[clock.PENDING_JOB] = -1  # none yet
         floats[clock.DT_S], floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
         floats[clock.CHARGE_EFF_F] = self.power.charge_efficiency
         self.counters = Counters(self._ints, self._floats, self)
@@ -430,6 +430,7 @@ class Simulator:
         )  # fmt: skip
         self._generation = int(self._ints[clock.GENERATION])
         self._use_grown()
+        self._mark_python_steps()
 
     def _refresh(self) -> None:
         """Fetch the arrays the clock grew (``clock.GROWN``) when it has grown any."""
@@ -511,7 +512,19 @@ class Simulator:
             a function that removes the listener again.
         """
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._mark_python_steps()
+
+        def remove() -> None:
+            self._listeners.remove(listener)
+            self._mark_python_steps()
+
+        return remove
+
+    def _mark_python_steps(self) -> None:
+        """``ints[PYTHON_STEPS]``: whether Python acts between clock steps (listeners to call,
+        radiation upsets to draw), for compiled callers that step several envs at once."""
+        if self.jobs is not None:
+            self._ints[clock.PYTHON_STEPS] = bool(self._listeners or self._seu)
 
     def presentation_s(self) -> np.ndarray:
         """float[J] earliest decision time of every job [s]: now for a pending job, else the
