@@ -412,7 +412,13 @@ def _end_of_step(st, k: int, t1: float) -> None:
     # deliveries that landed, outputs landing after a deadline that has come, work whose
     # deadline has come
     landed, landing_late, expired = kernels.settlement_scan(
-        st.state, st.delivery_s, st.deadline_s, t1, st.ints[UNSETTLED_FROM], st.ints[NEXT_ARRIVAL]
+        st.state,
+        st.state_words,
+        st.delivery_s,
+        st.deadline_s,
+        t1,
+        st.ints[UNSETTLED_FROM],
+        st.ints[NEXT_ARRIVAL],
     )
     n_landed, n_late, n_expired = landed.shape[0], landing_late.shape[0], expired.shape[0]
     scratch = np.empty(max(n_landed, n_late, n_expired))

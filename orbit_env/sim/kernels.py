@@ -359,18 +359,24 @@ def radio_share(sat, undrawn_s, end_s, t0_s, t1_s, share) -> int:
 
 
 @njit
-def settlement_scan(state, delivery_s, deadline_s, t1_s, lo, hi):
+def settlement_scan(state, state_words, delivery_s, deadline_s, t1_s, lo, hi):
     """The jobs a step ending at ``t1_s`` settles (``clock._end_of_step``), each int64[K]
     in id order: outputs that landed (downlinking, delivered before ``t1_s``), outputs booked
     to land after a deadline that has come (downlinking, not landed), and pending, queued or
     running jobs whose deadline has come (to expire). Only jobs ``lo <= j < hi`` are looked at:
-    the caller's bounds on the unsettled ones (as for :func:`pending_jobs`)."""
+    the caller's bounds on the unsettled ones (as for :func:`pending_jobs`); ``state_words`` as
+    for :func:`first_pending` (eight settled jobs at a time are passed over)."""
     n = hi - lo
     landed = np.empty(n, dtype=np.int64)
     late = np.empty(n, dtype=np.int64)
     expired = np.empty(n, dtype=np.int64)
     n_landed = n_late = n_expired = 0
-    for j in range(lo, hi):
+    settled_top = _BYTES_1 * np.uint64(0x80 - SETTLED_FROM)  # + a settled byte (5..8): top bit set
+    j = lo
+    while j < hi:
+        if j % 8 == 0 and j + 8 <= hi and ((state_words[j // 8] + settled_top) & _BYTES_80) == _BYTES_80:
+            j += 8  # eight settled jobs
+            continue
         s = state[j]
         if s == DOWNLINK:
             if delivery_s[j] < t1_s:
@@ -382,6 +388,7 @@ def settlement_scan(state, delivery_s, deadline_s, t1_s, lo, hi):
         elif (s == PENDING or s == QUEUED or s == RUNNING) and deadline_s[j] <= t1_s:
             expired[n_expired] = j
             n_expired += 1
+        j += 1
     return landed[:n_landed].copy(), late[:n_late].copy(), expired[:n_expired].copy()
 
 

@@ -197,7 +197,8 @@ def _first_down(t_s, occupy_s, sat, down_end, next_down, times, dt_s) -> float:
     if not np.isfinite(t_s):
         return t_s
     k = _sample(t_s, dt_s, n)
-    while not _fits(t_s, occupy_s, down_end[k, sat], dt_s, n):
+    # no contact at k (its end is k): a transfer from t >= k dt cannot fit, no division needed
+    while down_end[k, sat] <= k or not _fits(t_s, occupy_s, down_end[k, sat], dt_s, n):
         # a start later in the same step only ends later: try the next step with a contact
         if k + 1 >= n or next_down[k + 1, sat] >= n:
             return np.inf
@@ -279,8 +280,10 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
     q_gap = (gap + occupy) / dt_s
     fits_gap = q_gap < n
     last_gap = math.floor(q_gap) if fits_gap else 0
-    direct = gap + size_gb * (GBIT_PER_GB / rates[0])  # transfer_time_s with no hop
+    ground_s = size_gb * (GBIT_PER_GB / rates[0])  # transfer_time_s with no hop
+    direct = gap + ground_s
     per_gb_isl = GBIT_PER_GB / min(rates[0], rates[1])
+    same_grid = hops.shape[0] == n
     for i in range(targets.shape[0]):
         sat = targets[i]
         if holds_now and last_now < reach_end[k_now, station, sat]:
@@ -293,7 +296,12 @@ def _uplink_arrivals(tables, station, now_s, size_gb, targets, out):
         start = next_hold(now_s, occupy, station, sat, reach_end, next_reach, times, dt_s)
         if np.isfinite(start):
             start = earliest_gap(lo, hi, count, station, start, occupy)[0]
-            if not _fits(start, occupy, reach_end[_sample(start, dt_s, n), station, sat], dt_s, n):
+            k = _sample(start, dt_s, n)
+            if _fits(start, occupy, reach_end[k, station, sat], dt_s, n) and same_grid:
+                h = hops[k, station, sat]  # _arrival_s at sample k
+                out[i] = start + (ground_s + 0.0 if h <= 0 else size_gb * per_gb_isl + h * rates[2])
+                continue
+            if not _fits(start, occupy, reach_end[k, station, sat], dt_s, n):
                 start = book_start(
                     lo, hi, count, reach_end, next_reach, times, dt_s, station, sat, start, occupy
                 )[0]
