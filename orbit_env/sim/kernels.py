@@ -43,7 +43,7 @@ def njit(fn):
     """``numba.njit(cache=True)``, or without the cache (and one warning) where none can be written."""
     global _cache_warned
     try:
-        return numba.njit(cache=True)(fn)
+        return numba.njit(cache=True, error_model="numpy")(fn)
     except RuntimeError as err:  # numba found no writable cache folder
         if not _cache_warned:
             warnings.warn(
@@ -53,7 +53,7 @@ def njit(fn):
                 stacklevel=2,
             )
             _cache_warned = True
-        return numba.njit(fn)
+        return numba.njit(error_model="numpy")(fn)
 
 
 class Unliteral(types.StructRef):
