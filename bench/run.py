@@ -314,12 +314,14 @@ def bench_steps(s: Settings, res: Results) -> None:
 # --------------------------------------------------------------------------------- vector env
 
 
-def vector_step_timing(env_id: str, num_envs: int, env_steps: int, seed: int) -> dict[str, Any]:
-    """Aggregate env steps/s of ``gymnasium.make_vec(env_id, num_envs)`` (the native vector env)
-    under a random masked policy; only ``envs.step`` is timed (autoresets included in it)."""
+def vector_step_timing(
+    env_id: str, num_envs: int, env_steps: int, seed: int, infos: str = "all"
+) -> dict[str, Any]:
+    """Aggregate env steps/s of ``gymnasium.make_vec(env_id, num_envs, infos=infos)`` (the native
+    vector env) under a random masked policy; only ``envs.step`` is timed (autoresets included)."""
     import orbit_env  # noqa: F401
 
-    envs = gym.make_vec(env_id, num_envs=num_envs, epoch=EPOCH)
+    envs = gym.make_vec(env_id, num_envs=num_envs, epoch=EPOCH, infos=infos)
     rng = np.random.default_rng(seed)
     _, infos = envs.reset(seed=seed)
     calls = max(1, env_steps // num_envs)
@@ -332,7 +334,13 @@ def vector_step_timing(env_id: str, num_envs: int, env_steps: int, seed: int) ->
         step_s += time.perf_counter() - t0
     envs.close()
     steps = calls * num_envs
-    return {"num_envs": num_envs, "steps": steps, "step_s": step_s, "rate_per_s": steps / step_s}
+    return {
+        "num_envs": num_envs,
+        "infos": infos,
+        "steps": steps,
+        "step_s": step_s,
+        "rate_per_s": steps / step_s,
+    }
 
 
 def single_env_step_timing(env_id: str, env_steps: int, seed: int) -> dict[str, Any]:
@@ -366,12 +374,16 @@ def bench_vector(s: Settings, res: Results) -> None:
             what = f"native vector env, WalkerLEO-v1, B = {b}: env steps/s ÷ CartPole-v1"
             res.rows.append(_error_row(f"vector/{b}", what, exc, target, _target_text(target)))
             log(f"vector: B={b} FAILED:\n{traceback.format_exc()}")
+    b = max(s.vector_sizes)
+    log(f"vector: {env_id}, B = {b}, infos='mask', {s.vector_env_steps:,} env steps")
+    lean = vector_step_timing(env_id, b, s.vector_env_steps, s.seed, infos="mask")
     single = single_env_step_timing(env_id, s.vector_env_steps, s.seed)
     cartpole.append(cartpole_rate(s.cartpole_steps, s.seed + 101))
     ref = statistics.median(cartpole)
     res.details["vector"] = {
         "cartpole_step_rates": cartpole,
         "single_env": single,
+        "mask_infos": lean,
         **{str(b): t for b, t in timings.items()},
     }
     for b, t in timings.items():
@@ -381,6 +393,11 @@ def bench_vector(s: Settings, res: Results) -> None:
             f"env steps/s ÷ CartPole-v1's single-env rate ({t['steps']:,} env steps)"
         )
         res.rows.append(_rate_row(f"vector/{b}", what, t["rate_per_s"], ref, target))
+    what = (
+        f'native vector env, WalkerLEO-v1, B = {b}, `infos="mask"` (only the mask and episode '
+        f"ends reported): aggregate env steps/s ÷ CartPole-v1's single-env rate ({lean['steps']:,} env steps)"
+    )
+    res.rows.append(_rate_row(f"vector/{b}_mask_infos", what, lean["rate_per_s"], ref, None))
     if timings:
         b = max(timings)
         what = (
@@ -415,8 +432,9 @@ def bench_vector(s: Settings, res: Results) -> None:
             )
         )
     res.notes.append(
-        "the native vector env steps its B envs one after another (a Python loop over the single "
-        "env's step, shared geometry); the B = 16 target needs the compiled multi-episode step."
+        "the native vector env steps its B envs in one compiled call (orbit_env.envs.batch."
+        "step_batch); Python builds the batched infos, resets ended episodes and steps any env "
+        "whose simulator needs Python between clock steps."
     )
 
 

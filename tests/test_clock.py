@@ -134,3 +134,72 @@ def test_a_copied_or_pickled_env_goes_on_exactly_as_the_original():
             break
     assert terminated  # the copies were followed to the episode's end
     assert copies[0].sim.counters.value_on_time == env.sim.counters.value_on_time
+
+
+def test_the_pending_and_settlement_scans_agree_with_plain_loops_over_random_states():
+    # the scans pass over eight jobs at a time through the states' words: same answers as a
+    # job-by-job loop, at every alignment of the window
+    from orbit_env.sim import kernels
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        j = int(rng.integers(1, 80))
+        buf = np.zeros(-(-j // 8) * 8, dtype=np.int8)
+        state = buf[:j]
+        # runs of settled jobs (5..8) with a few unsettled (1..4) among them
+        state[:] = np.where(rng.random(j) < 0.15, rng.integers(1, 5, j), rng.integers(5, 9, j))
+        words = buf.view(np.uint64)
+        present = rng.integers(0, 5, j).astype(float)
+        arrival = rng.integers(0, 3, j).astype(float)
+        delivery, deadline = rng.integers(0, 6, j).astype(float), rng.integers(0, 6, j).astype(float)
+        lo, hi = sorted(int(x) for x in rng.integers(0, j + 1, 2))
+        ids, lo_after = kernels.pending_jobs(state, present, arrival, 2.5, lo, hi)
+        first, count, lo_first = kernels.first_pending(state, words, present, arrival, 2.5, lo, hi)
+        assert (first, count, lo_first) == ((int(ids[0]) if ids.size else -1), ids.size, lo_after), trial
+        landed, late, expired = kernels.settlement_scan(state, words, delivery, deadline, 3.0, lo, hi)
+        want = ([], [], [])
+        for k in range(lo, hi):
+            if state[k] == kernels.DOWNLINK:
+                if delivery[k] < 3.0:
+                    want[0].append(k)
+                elif deadline[k] <= 3.0 and delivery[k] > deadline[k]:
+                    want[1].append(k)
+            elif 1 <= state[k] <= 3 and deadline[k] <= 3.0:
+                want[2].append(k)
+        assert [landed.tolist(), late.tolist(), expired.tolist()] == list(want), trial
+
+
+def test_the_compiled_entry_hops_search_matches_the_all_pairs_table():
+    # Megaconstellation-size geometries have no all-pairs table: the observation searches the
+    # sample's active ISLs itself (features.entry_hops). Taken away here, the search must give
+    # the table's hops for jobs whose input is on board a satellite.
+    import dataclasses
+
+    import gymnasium as gym
+
+    import orbit_env  # noqa: F401
+    from orbit_env.envs import features
+
+    env = gym.make("orbit_env/WalkerLEO-v1", epoch="2026-03-20T00:00:00Z").unwrapped
+    _, info = env.reset(seed=1)
+    sim = env.sim
+    table = sim.geometry.sat_hops_all
+    assert table.shape[0]  # WalkerLEO-v1 has one
+    no_table = dataclasses.replace(sim.geometry, sat_hops_all=np.zeros((0, 0, 0), dtype=np.int16))
+    geometry, sim.geometry = sim.geometry, no_table
+    try:
+        fs = env._features._make_state(sim)
+    finally:
+        sim.geometry = geometry
+    rng = np.random.default_rng(0)
+    checked = 0
+    for _ in range(600):
+        job = info["job"]
+        if job >= 0 and sim.input_sat[job] >= 0:
+            got = features.entry_hops(sim._st, fs, job)
+            np.testing.assert_array_equal(got, sim.entry_hops(job))
+            checked += 1
+        _, _, terminated, _, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
+        if terminated:
+            break
+    assert checked > 20

@@ -227,3 +227,56 @@ def test_sb3_adapter_rejects_other_ids():
 
     with pytest.raises(ValueError, match="orbit_env id"):
         OrbitVecEnv("CartPole-v1", 2)
+
+
+# -- the compiled batch step ---------------------------------------------------------------------
+
+
+def _play(envs, steps: int, seed: int) -> list[tuple]:
+    """(obs, rewards, terminated, infos) of ``steps`` random valid steps."""
+    _, infos = envs.reset(seed=seed)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        obs, rewards, terminated, _, infos = envs.step(_random_valid(rng, infos["action_mask"]))
+        out.append((obs, rewards, terminated, infos))
+    return out
+
+
+def test_an_env_whose_simulator_needs_python_between_clock_steps_plays_the_same_in_the_batch():
+    # a listener makes that env's clock return to Python at every boundary: the batch steps it
+    # through Python, the others in the compiled call, with the same episodes as without it
+    plain = OrbitVectorEnv(3, scenario="Tiny-v1", epoch=EPOCH)
+    listened = OrbitVectorEnv(3, scenario="Tiny-v1", epoch=EPOCH)
+    listened.reset(seed=2)
+    boundaries = []
+    listened.envs[1].sim.add_listener(lambda sim: boundaries.append(sim.step_index))
+    a, b = _play(plain, 120, seed=2), _play(listened, 120, seed=2)
+    assert boundaries  # the listener was called
+    for (obs_a, r_a, t_a, i_a), (obs_b, r_b, t_b, i_b) in zip(a, b, strict=True):
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(r_a, r_b) and np.array_equal(t_a, t_b)
+        assert np.array_equal(i_a["action_mask"], i_b["action_mask"])
+        assert np.array_equal(i_a["decided_job"], i_b["decided_job"])
+        for env_jobs_a, env_jobs_b in zip(i_a["settled"]["jobs"], i_b["settled"]["jobs"], strict=True):
+            assert np.array_equal(env_jobs_a, env_jobs_b)
+    assert sum(t.sum() for _, _, t, _ in a) >= 3  # episodes ended on the way
+
+
+def test_mask_infos_report_the_mask_and_episode_ends_only():
+    full = OrbitVectorEnv(2, scenario="Tiny-v1", epoch=EPOCH)
+    lean = gym.make_vec(ENV_ID, num_envs=2, epoch=EPOCH, infos="mask")
+    ended = 0
+    for (obs_a, r_a, t_a, i_a), (obs_b, r_b, t_b, i_b) in zip(
+        _play(full, 80, seed=7), _play(lean, 80, seed=7), strict=True
+    ):
+        assert np.array_equal(obs_a, obs_b) and np.array_equal(r_a, r_b) and np.array_equal(t_a, t_b)
+        assert np.array_equal(i_a["action_mask"], i_b["action_mask"])
+        assert set(i_b) <= {"action_mask", "_action_mask", "episode_metrics", "_episode_metrics"}
+        if t_b.any():
+            ended += 1
+            assert i_b["_episode_metrics"].tolist() == t_b.tolist()
+            for key, values in i_a["episode_metrics"].items():
+                assert np.array_equal(i_b["episode_metrics"][key], values)
+    assert ended
+    with pytest.raises(ValueError, match="infos"):
+        OrbitVectorEnv(2, scenario="Tiny-v1", infos="some")
