@@ -35,7 +35,8 @@ TINY = {
 def expected_keys(settings: bench_run.Settings) -> list[str]:
     keys = [f"step_rate/{name}" for name in settings.scenarios]
     keys += [f"vector/{b}" for b in settings.vector_sizes]
-    keys += [f"vector/{max(settings.vector_sizes)}_vs_single", "vector/memory"]
+    b = max(settings.vector_sizes)
+    keys += [f"vector/{b}_mask_infos", f"vector/{b}_vs_single", "vector/memory"]
     keys += [
         "train_fps/frozen",
         "train_fps",
