@@ -29,7 +29,7 @@ ENV_PARTS = ("_next_decision", "_check_action", "_info")
 FEATURE_PARTS = ("observe",)
 BATCH_PARTS = ("env_step", "take_logs")  # the compiled step and the settled jobs' and brownouts' logs
 SIM_PARTS = (
-    "_act", "place", "defer", "reject", "next_decision", "advance", "decision", "pending",
+    "place", "defer", "reject", "next_decision", "advance", "decision", "pending",
     "valid_targets", "committed_s",
 )  # fmt: skip
 

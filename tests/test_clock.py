@@ -84,7 +84,7 @@ def test_take_settled_and_take_brownouts_empty_their_logs():
 
 
 def test_the_env_steps_the_same_with_a_listener_as_in_one_compiled_call():
-    """env.step is one compiled call (clock.act) unless a listener needs Python between the
+    """env.step is one compiled call (batch.env_step) unless a listener needs Python between the
     clock's steps; both ways play the same episode."""
     import gymnasium as gym
 

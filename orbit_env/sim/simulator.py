@@ -620,19 +620,6 @@ class Simulator:
             return 0.0
         return float(self._dec[0, sat] if decided else self._input_estimate(job)[sat])
 
-    def _act(self, job: int, action: int) -> tuple[int | None, int]:
-        """The env's step in one compiled call (:func:`clock.act`): decide ``job`` (awaiting a
-        decision; ``action`` a valid target, ``clock.DEFER`` or ``clock.REJECT``, as the
-        observation's mask says) and go on to the next decision (:meth:`next_decision`)."""
-        ready = self._inorbit_ready(job, action, self._decided(job)) if action >= 0 else 0.0
-        nxt, count, status = clock.act(
-            self._st, job, action, ready, self.config.defer_s, self._max_advances()
-        )
-        self._check(status)
-        if status == clock.ADVANCE:  # Python steps the clock (listeners, upsets)
-            return self.next_decision()
-        return (int(nxt) if nxt >= 0 else None), int(count)
-
     def _max_advances(self) -> int:
         """Clock steps a compiled call may take: none where Python must act between steps
         (listeners to call, radiation upsets to draw), else as many as the episode has."""
