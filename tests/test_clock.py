@@ -170,34 +170,28 @@ def test_the_pending_and_settlement_scans_agree_with_plain_loops_over_random_sta
 
 
 def test_the_compiled_entry_hops_search_matches_the_all_pairs_table():
-    # Megaconstellation-size geometries have no all-pairs table: the observation searches the
-    # sample's active ISLs itself (features.entry_hops). Taken away here, the search must give
-    # the table's hops for jobs whose input is on board a satellite.
-    import dataclasses
-
+    # Megaconstellation-size geometries have no all-pairs table: clock.entry_hops searches the
+    # sample's active ISLs itself. With the table taken from the clock's struct, the search must
+    # give the table's hops for jobs whose input is on board a satellite.
     import gymnasium as gym
 
     import orbit_env  # noqa: F401
-    from orbit_env.envs import features
 
     env = gym.make("orbit_env/WalkerLEO-v1", epoch="2026-03-20T00:00:00Z").unwrapped
     _, info = env.reset(seed=1)
     sim = env.sim
     table = sim.geometry.sat_hops_all
     assert table.shape[0]  # WalkerLEO-v1 has one
-    no_table = dataclasses.replace(sim.geometry, sat_hops_all=np.zeros((0, 0, 0), dtype=np.int16))
-    geometry, sim.geometry = sim.geometry, no_table
-    try:
-        fs = env._features._make_state(sim)
-    finally:
-        sim.geometry = geometry
+    sim._clock_tables = {**sim._clock_tables, "sat_hops_all": np.zeros((0, 0, 0), dtype=np.int16)}
+    sim._build_state()
     rng = np.random.default_rng(0)
     checked = 0
     for _ in range(600):
         job = info["job"]
         if job >= 0 and sim.input_sat[job] >= 0:
-            got = features.entry_hops(sim._st, fs, job)
-            np.testing.assert_array_equal(got, sim.entry_hops(job))
+            src, k = sim.input_sat[job], sim.step_index
+            want = table[k, src] if sim.valid_now[src] else np.full(sim.n_sats, -1, dtype=np.int16)
+            np.testing.assert_array_equal(sim.entry_hops(job), want)
             checked += 1
         _, _, terminated, _, info = env.step(int(rng.choice(np.flatnonzero(info["action_mask"]))))
         if terminated:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orbit_env.envs.features import _observe, entry_hops
+from orbit_env.envs.features import _observe
 from orbit_env.sim import clock
 from orbit_env.sim.kernels import njit
 
@@ -61,21 +61,23 @@ def finish_step(st, fs, job: int, pending: int, t_before_s: float, penalties, la
 
 
 @njit
-def env_step(st, fs, job: int, action: int, defer_s: float, max_advances: int, penalties, last, obs, res):
+def env_step(st, fs, job: int, action: int, defer_s: float, penalties, last, obs, res):
     """One env's step: decide ``job`` (−1: the episode offered no decision; ``action`` a valid
-    satellite, ``clock.DEFER`` or ``clock.REJECT``), advance to the next decision and
-    :func:`finish_step`. Returns (next job or −1, pending jobs, ``clock.act``'s status); on a
-    status other than ``clock.FOUND`` nothing is observed (the caller goes on in Python)."""
+    satellite, ``clock.DEFER`` or ``clock.REJECT``), advance to the next decision (at most
+    :func:`clock.max_advances` clock steps) and :func:`finish_step`. Returns (next job or −1,
+    pending jobs, ``clock.act``'s status); on a status other than ``clock.FOUND`` nothing is
+    observed (the caller goes on in Python)."""
     t_before = st.ints[clock.STEP] * st.floats[clock.DT_S]
+    steps = clock.max_advances(st)
     if job < 0:
-        nxt, count, status = clock.next_decision(st, max_advances)
+        nxt, count, status = clock.next_decision(st, steps)
     else:
         ready = 0.0  # where the input on board another satellite lands (the uplink is booked)
         if action >= 0 and st.input_station[job] < 0:
             if not clock.decided(st, job):
-                clock.decision(st, job, entry_hops(st, fs, job))
+                clock.decision(st, job, clock.entry_hops(st, job))
             ready = st.dec_ready[action]
-        nxt, count, status = clock.act(st, job, action, ready, defer_s, max_advances)
+        nxt, count, status = clock.act(st, job, action, ready, defer_s, steps)
     if status == clock.FOUND:
         finish_step(st, fs, nxt, count, t_before, penalties, last, obs, res)
     return nxt, count, status
@@ -150,18 +152,7 @@ def step_batch(
         invalid[i] = bad
         action = clock.REJECT if bad or a == n + 1 else clock.DEFER if a == n else a
         decided[i] = st.ints[clock.PENDING_JOB]
-        nxt, count, status = env_step(
-            st,
-            fs,
-            decided[i],
-            action,
-            defer_s,
-            st.ints[clock.MAX_STEPS] + 1,
-            penalties,
-            last[i],
-            obs[i],
-            res[i],
-        )
+        nxt, count, status = env_step(st, fs, decided[i], action, defer_s, penalties, last[i], obs[i], res[i])
         grown[i] = st.ints[clock.GENERATION] != generation
         if status != clock.FOUND:
             stopped, stop_status = i, status

@@ -31,7 +31,6 @@ from orbit_env.sim.forecast import (
     forecast_params,
     forecast_watts,
 )
-from orbit_env.sim.geometry import _bfs_hops
 from orbit_env.sim.kernels import njit, pairwise_sum
 from orbit_env.sim.links import _backlog
 from orbit_env.sim.simulator import Simulator
@@ -296,9 +295,8 @@ G_MEAN_SOC, G_SUNLIT, G_TOD_SIN, G_TOD_COS, G_HORIZON, G_SOC_AFTER, G_BALANCE, G
     C_BACKLOG_SCALE,
     C_PENDING_SCALE,
 ) = range(9)
-# FeatureState.keys: the step of the boundary tier, the step and placements of the queue tier, the
-# step of the ISL graph (entry_hops); −1: none
-K_BOUNDARY, K_QUEUE_STEP, K_QUEUE_PLACED, K_GRAPH = range(4)
+# FeatureState.keys: the step of the boundary tier, the step and placements of the queue tier (−1: none)
+K_BOUNDARY, K_QUEUE_STEP, K_QUEUE_PLACED = range(3)
 
 #: the feature builder's struct: its blocks and their column indices, the tiers' terms, and the
 #: simulator's per-sample tables the boundary tier reads
@@ -308,7 +306,6 @@ FEATURE_FIELDS = (
     "station_contact", "backlog_s", "queue_terms", "glob_idx", "consts", "keys",
     "sunlit_next_orbit", "next_crossing_s", "eclipse_left_s", "next_entry_s", "in_contact",
     "next_contact_k", "contact_share", "tod_sin", "tod_cos",
-    "sat_hops_all", "isl_pairs", "isl_active", "graph_ptr", "graph_nbr", "graph_fill", "hops",
 )  # fmt: skip
 
 
@@ -369,55 +366,11 @@ def _queue_rows(st, fs, k: int) -> np.ndarray:
 
 
 @njit
-def _active_graph(pairs, active, ptr, nbr, fill) -> None:
-    """The undirected graph of the active ISL ``pairs`` (int[P, 2]; ``active``: bool[P]) in CSR
-    form: ``ptr`` int64[N + 1], ``nbr`` int64[2P] (``fill``: int64[N] scratch)."""
-    n = fill.shape[0]
-    ptr[:] = 0
-    for p in range(pairs.shape[0]):
-        if active[p]:
-            ptr[pairs[p, 0] + 1] += 1
-            ptr[pairs[p, 1] + 1] += 1
-    for i in range(n):
-        ptr[i + 1] += ptr[i]
-        fill[i] = ptr[i]
-    for p in range(pairs.shape[0]):
-        if active[p]:
-            a, b = pairs[p, 0], pairs[p, 1]
-            nbr[fill[a]] = b
-            fill[a] += 1
-            nbr[fill[b]] = a
-            fill[b] += 1
-
-
-@njit
-def entry_hops(st, fs, job: int) -> np.ndarray:
-    """int16[N] ISL hops from where ``job``'s input is now to every satellite (−1 unreachable):
-    ``Simulator.entry_hops``, compiled (the all-pairs table where the geometry has one, else a
-    breadth-first search over the sample's active ISLs, whose graph is kept until the clock moves)."""
-    k = st.ints[clock.STEP]
-    station = st.input_station[job]
-    if station >= 0:
-        return st.hops[k, station]
-    src = st.input_sat[job]
-    if st.valid[k, src] and fs.sat_hops_all.shape[0] > 0:
-        return fs.sat_hops_all[k, src]
-    out = fs.hops
-    out[:] = -1
-    if st.valid[k, src]:
-        if fs.keys[K_GRAPH] != k:
-            _active_graph(fs.isl_pairs, fs.isl_active[k], fs.graph_ptr, fs.graph_nbr, fs.graph_fill)
-            fs.keys[K_GRAPH] = k
-        _bfs_hops(fs.graph_ptr, fs.graph_nbr, src, out)
-    return out
-
-
-@njit
 def _observe(st, fs, job: int, pending: int, out: np.ndarray) -> None:
     """The observation of ``job`` (−1: none pending) with ``pending`` jobs waiting, into ``out``
     (float32[D]), in one call: the boundary tier when the clock moved, the queue tier when a
-    queue changed, the decision tier (on the job's :func:`entry_hops`) and the encoding; also
-    the mask (``fs.mask``)."""
+    queue changed, the decision tier (on the job's :func:`clock.entry_hops`) and the encoding;
+    also the mask (``fs.mask``)."""
     k, placed = st.ints[clock.STEP], st.ints[clock.PLACEMENTS]
     c, glob, gi = fs.consts, fs.glob, fs.glob_idx
     if fs.keys[K_BOUNDARY] != k:
@@ -442,7 +395,7 @@ def _observe(st, fs, job: int, pending: int, out: np.ndarray) -> None:
         fs.mask[:] = False
     else:
         _decide(
-            st, job, entry_hops(st, fs, job), fs.sats, fs.dec_cols, fs.mask, fs.job, fs.job_scale,
+            st, job, clock.entry_hops(st, job), fs.sats, fs.dec_cols, fs.mask, fs.job, fs.job_scale,
             fs.fc_table, fs.fc_params, fs.committed, c[C_PERIOD_S], fs.backlog_s, fs.station_contact,
         )  # fmt: skip
     _encode(fs.sats.reshape(-1), fs.job, glob, out)
@@ -468,7 +421,7 @@ class FeatureBuilder:
         self.scale = {
             c.name: c.scale for c in layout.sat_columns + layout.job_columns + layout.global_columns
         }
-        self._keys = np.full(4, -1, dtype=np.int64)  # the tiers' keys (K_BOUNDARY ...), shared
+        self._keys = np.full(3, -1, dtype=np.int64)  # the tiers' keys (K_BOUNDARY ...), shared
         self._state = None  # the FeatureState, for the simulator _state_of
         self._state_of: Simulator | None = None
 
@@ -564,14 +517,6 @@ class FeatureBuilder:
             "contact_share": np.minimum(sim._station_next_contact_s / period, 1.0),
             "tod_sin": np.sin(angle),
             "tod_cos": np.cos(angle),
-            # entry_hops: the geometry's ISL hops and graph, and the buffers of its search
-            "sat_hops_all": sim.geometry.sat_hops_all,
-            "isl_pairs": sim.geometry.isl_pairs,
-            "isl_active": sim.geometry.isl_active,
-            "graph_ptr": np.empty(n + 1, dtype=np.int64),
-            "graph_nbr": np.empty(2 * len(sim.geometry.isl_pairs), dtype=np.int64),
-            "graph_fill": np.empty(n, dtype=np.int64),
-            "hops": np.empty(n, dtype=np.int16),
         }
         if numba.config.DISABLE_JIT:
             return clock.PlainState(**fields)

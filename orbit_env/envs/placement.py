@@ -281,8 +281,8 @@ class OrbitPlacementEnv(gym.Env):
         st, fs, results = sim._st, self._features.state(sim), self._results
         t_before = sim.now_s
         _, _, status = batch.env_step(
-            st, fs, -1 if job is None else job, action, self.config.defer_s, sim._max_advances(),
-            self._penalties, self._last, flat, results,
+            st, fs, -1 if job is None else job, action, self.config.defer_s, self._penalties, self._last,
+            flat, results,
         )  # fmt: skip
         sim._check(status)
         if status == clock.ADVANCE:  # Python steps the clock (listeners, radiation upsets)

@@ -29,6 +29,7 @@ import numpy as np
 from numba.experimental import structref
 
 from orbit_env.sim import kernels
+from orbit_env.sim.geometry import _bfs_hops
 from orbit_env.sim.kernels import _checkpointed, njit, pairwise_sum
 from orbit_env.sim.links import GBIT_PER_GB, _book_transfer, _decision_estimate, _insert, _release, doubled
 
@@ -43,9 +44,9 @@ DEFER, REJECT = -1, -2
     BROWN_IDLE, N_LATENCY, N_BROWNOUT_T, ERROR_STEP, N_STEPS, MAX_STEPS, MAX_EVENTS, SEU_ON,
     ARRIVED, ON_TIME_C, LATE_C, EXPIRED_C, REJECTED_C, BROWNOUTS, SETTLED_AT_END, JOB_FAILURES,
     SEU_EVENTS, DECISIONS, PLACEMENTS, TERMS_STEP, TERMS_PLACEMENTS, MAX_QUEUE,
-    DEC_JOB, DEC_STEP, DEC_PLACEMENTS, PENDING_JOB, PENDING_COUNT, PYTHON_STEPS,
-) = range(36)  # fmt: skip
-N_INTS = 36
+    DEC_JOB, DEC_STEP, DEC_PLACEMENTS, PENDING_JOB, PENDING_COUNT, PYTHON_STEPS, GRAPH_STEP,
+) = range(37)  # fmt: skip
+N_INTS = 37
 #: the integer counters (``Counters`` fields) by name
 INT_COUNTERS = {
     "arrived": ARRIVED, "on_time": ON_TIME_C, "late": LATE_C, "expired": EXPIRED_C,
@@ -78,6 +79,7 @@ ADVANCE = 2  # nothing pending and max_advances spent: the caller advances (list
 FIELDS = (
     "valid", "sunlit", "sunlit_fraction", "any_valid", "power",
     "reach_end", "next_reach", "t_s", "down_end", "next_down", "hops", "rates",
+    "sat_hops_all", "isl_pairs", "isl_active",
     "surplus_w", "target_wh", "all_sats",
     "arrival_s", "deadline_s", "work_s", "checkpoint_s", "output_gb", "value", "kind", "input_gb",
     "log1p_value",
@@ -89,7 +91,7 @@ FIELDS = (
     "ant_lo", "ant_hi", "ant_count", "radio_sat", "radio_start", "radio_end",
     "settled", "failed_job", "failed_share", "latency_s", "brownout_t", "upsets",
     "earliest_s", "open_", "dec_ready", "dec_start", "dec_finish", "dec_delivery", "dec_valid",
-    "placement_sats", "ints", "floats",
+    "placement_sats", "graph_ptr", "graph_nbr", "graph_fill", "entry", "ints", "floats",
 )  # fmt: skip
 #: the fields :func:`advance` may replace by bigger arrays (:func:`grown_arrays` returns them)
 GROWN = (
@@ -491,6 +493,14 @@ def _end_of_step(st, k: int, t1: float) -> None:
 
 # -- to the next decision --------------------------------------------------------------------------
 @njit
+def max_advances(st) -> int:
+    """Clock steps a compiled call may take: none where Python acts between steps
+    (``ints[PYTHON_STEPS]``: listeners to call, radiation upsets to draw), else as many as the
+    episode has."""
+    return 0 if st.ints[PYTHON_STEPS] else st.ints[MAX_STEPS] + 1
+
+
+@njit
 def next_decision(st, max_advances: int):
     """Advance until a job awaits a decision or the episode ends (the env's ``_next_decision``):
     ends the episode when no satellite is left; at most ``max_advances`` steps.
@@ -560,6 +570,52 @@ def decision(st, job: int, hops: np.ndarray) -> None:
         st.work_s[job] - st.progress_s[job], st.output_gb[job], st.all_sats,
         st.dec_ready, st.dec_start, st.dec_finish, st.dec_delivery, st.dec_valid,
     )  # fmt: skip
+
+
+@njit
+def _active_graph(pairs, active, ptr, nbr, fill) -> None:
+    """The undirected graph of the active ISL ``pairs`` (int[P, 2]; ``active``: bool[P]) in CSR
+    form: ``ptr`` int64[N + 1], ``nbr`` int64[2P] (``fill``: int64[N] scratch)."""
+    n = fill.shape[0]
+    ptr[:] = 0
+    for p in range(pairs.shape[0]):
+        if active[p]:
+            ptr[pairs[p, 0] + 1] += 1
+            ptr[pairs[p, 1] + 1] += 1
+    for i in range(n):
+        ptr[i + 1] += ptr[i]
+        fill[i] = ptr[i]
+    for p in range(pairs.shape[0]):
+        if active[p]:
+            a, b = pairs[p, 0], pairs[p, 1]
+            nbr[fill[a]] = b
+            fill[a] += 1
+            nbr[fill[b]] = a
+            fill[b] += 1
+
+
+@njit
+def entry_hops(st, job: int) -> np.ndarray:
+    """int16[N] ISL hops from where ``job``'s input is now to every satellite (−1 unreachable;
+    ``Simulator.entry_hops``): from its origin station at this sample for ground input (0 = in
+    direct view), else from the satellite holding it, by the geometry's all-pairs table where it
+    has one, else by a breadth-first search over the sample's active ISLs (the graph kept until
+    the clock moves). A view: the next call may overwrite it."""
+    k = st.ints[STEP]
+    station = st.input_station[job]
+    if station >= 0:
+        return st.hops[k, station]
+    src = st.input_sat[job]
+    if st.valid[k, src] and st.sat_hops_all.shape[0] > 0:
+        return st.sat_hops_all[k, src]
+    out = st.entry
+    out[:] = -1
+    if st.valid[k, src]:
+        if st.ints[GRAPH_STEP] != k:
+            _active_graph(st.isl_pairs, st.isl_active[k], st.graph_ptr, st.graph_nbr, st.graph_fill)
+            st.ints[GRAPH_STEP] = k
+        _bfs_hops(st.graph_ptr, st.graph_nbr, src, out)
+    return out
 
 
 @njit

@@ -248,6 +248,10 @@ class Simulator:
             "next_down": self.links.next_down,
             "hops": self.links.hops,
             "rates": self.links.rates,
+            # entry hops from a satellite (clock.entry_hops): the all-pairs table or the ISL graph
+            "sat_hops_all": geometry.sat_hops_all,
+            "isl_pairs": geometry.isl_pairs,
+            "isl_active": geometry.isl_active,
         }
         self._seu = self.power.seu_rate_per_hour > 0
         self.jobs: Jobs | None = None
@@ -363,7 +367,7 @@ class Simulator:
         ints[[clock.N_STEPS, clock.MAX_STEPS, clock.MAX_EVENTS, clock.SEU_ON, clock.MAX_QUEUE]] = (
             self.n_steps, self.max_steps, _MAX_EVENTS_PER_STEP, self._seu, self.config.max_queue,
         )  # fmt: skip
-        ints[clock.TERMS_STEP] = ints[clock.DEC_JOB] = ints[clock.PENDING_JOB] = -1  # none yet
+        ints[clock.TERMS_STEP] = ints[clock.DEC_JOB] = ints[clock.PENDING_JOB] = ints[clock.GRAPH_STEP] = -1
         floats[clock.DT_S], floats[clock.HORIZON_S] = self.dt_s, self.horizon_s
         floats[clock.CHARGE_EFF_F] = self.power.charge_efficiency
         self.counters = Counters(self._ints, self._floats, self)
@@ -374,6 +378,13 @@ class Simulator:
         self._earliest_s, self._open = np.empty(n), np.zeros(n, dtype=bool)
         self._dec, self._dec_valid = np.empty((4, n)), np.zeros(n, dtype=bool)
         self._log1p_value = np.log1p(jobs.value)  # numpy's log1p (numba's differs in the last bit)
+        # clock.entry_hops' search: the sample's ISL graph (CSR) and the hops it writes
+        self._graph = {
+            "graph_ptr": np.empty(n + 1, dtype=np.int64),
+            "graph_nbr": np.empty(2 * len(self.geometry.isl_pairs), dtype=np.int64),
+            "graph_fill": np.empty(n, dtype=np.int64),
+            "entry": np.empty(n, dtype=np.int16),
+        }
         # the arrays the clock may replace by bigger ones (clock.GROWN): the antenna schedule,
         # the booked transmissions (satellite, not drawn before [s], end [s]: radios draw while
         # they run), the brownouts' stopped jobs and shares and times, each placement's satellite
@@ -411,7 +422,7 @@ class Simulator:
             self.state = padded[:j]
             self._state_words = padded.view(np.uint64)
         self._st = clock.make_state(
-            **self._clock_tables, **self._grown,
+            **self._clock_tables, **self._grown, **self._graph,
             surplus_w=self._surplus_w, target_wh=self._target_wh, all_sats=self._all_sats,
             arrival_s=jobs.arrival_s, deadline_s=jobs.deadline_s, work_s=jobs.work_s,
             checkpoint_s=jobs.checkpoint_s, output_gb=jobs.output_gb, value=jobs.value, kind=jobs.kind,
@@ -621,9 +632,8 @@ class Simulator:
         return float(self._dec[0, sat] if decided else self._input_estimate(job)[sat])
 
     def _max_advances(self) -> int:
-        """Clock steps a compiled call may take: none where Python must act between steps
-        (listeners to call, radiation upsets to draw), else as many as the episode has."""
-        return 0 if self._listeners or self._seu else self.max_steps + 1
+        """Clock steps a compiled call may take (:func:`clock.max_advances`)."""
+        return int(clock.max_advances(self._st))
 
     def defer(self, job: int) -> None:
         """Present ``job`` again ``defer_s`` from now (it expires if its deadline comes first)."""
@@ -656,26 +666,18 @@ class Simulator:
             return self.links.uplink_estimate(
                 int(self.input_station[job]), self.now_s, jobs.input_gb[job], targets
             )
-        src = int(self.input_sat[job])
-        if not self.valid_now[src]:
-            return np.full(self.n_sats if targets is None else targets.shape, np.inf)
-        hops = self.geometry.sat_hops(self.step_index, src)
-        if targets is not None:
-            hops = hops[targets]
-        return self.links.inorbit_estimate(hops, self.now_s, jobs.input_gb[job])
+        hops = clock.entry_hops(self._st, job)  # −1 everywhere from a satellite lost: never
+        return self.links.inorbit_estimate(
+            hops if targets is None else hops[targets], self.now_s, jobs.input_gb[job]
+        )
 
     def entry_hops(self, job: int) -> np.ndarray:
         """int16[N] ISL hops from where the job's input is now to every satellite (−1 unreachable).
 
-        Ground input: hops from its origin station at this sample (0 = in direct view).
+        Ground input: hops from its origin station at this sample (0 = in direct view)
+        (:func:`clock.entry_hops`).
         """
-        k = self.step_index
-        if self.input_station[job] >= 0:
-            return self.geometry.station_hops[k, self.input_station[job]]
-        src = int(self.input_sat[job])
-        if not self.valid_now[src]:
-            return np.full(self.n_sats, -1, dtype=np.int16)
-        return self.geometry.sat_hops(k, src)
+        return clock.entry_hops(self._st, job).copy()
 
     def _decision_state(self) -> dict[str, np.ndarray]:
         """Per-satellite terms shared by every decision until the state changes (cached):
@@ -721,12 +723,7 @@ class Simulator:
         """Whether the clock's decision buffers hold ``job``'s decision in this state
         (:func:`clock.decided`), for the :meth:`place`, :meth:`valid_targets` or input estimate
         that follows the observation's or :meth:`decision`'s."""
-        ints = self._ints
-        return bool(
-            ints[clock.DEC_JOB] == job
-            and ints[clock.DEC_STEP] == ints[clock.STEP]
-            and ints[clock.DEC_PLACEMENTS] == ints[clock.PLACEMENTS]
-        )
+        return bool(clock.decided(self._st, job))
 
     def valid_targets(self, job: int, ready_s: np.ndarray | None = None) -> np.ndarray:
         """bool[N]: propagating, not in safe mode, queue not full, input can arrive by the deadline.
