@@ -280,3 +280,46 @@ def test_mask_infos_report_the_mask_and_episode_ends_only():
     assert ended
     with pytest.raises(ValueError, match="infos"):
         OrbitVectorEnv(2, scenario="Tiny-v1", infos="some")
+
+
+def _assert_same(got, want, path="infos"):
+    """Equal key by key, recursively: same keys in the same order, same dtypes, same values."""
+    if isinstance(want, dict):
+        assert list(got) == list(want), path
+        for key in want:
+            _assert_same(got[key], want[key], f"{path}[{key!r}]")
+    elif isinstance(want, np.ndarray) and want.dtype == object:
+        assert got.dtype == object and got.shape == want.shape, path
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _assert_same(g, w, f"{path}[{i}]")
+    elif isinstance(want, np.ndarray):
+        assert got.dtype == want.dtype and np.array_equal(got, want), path
+    else:
+        assert type(got) is type(want) and got == want, path
+
+
+def test_the_batched_infos_of_a_step_are_the_single_envs_infos_batched():
+    # the compiled step's infos are built from its arrays; they must be exactly what batching
+    # the single envs' own info dicts gives (keys, order, dtypes, values), episode ends included
+    b = 3
+    envs = OrbitVectorEnv(b, scenario="Tiny-v1", epoch=EPOCH, autoreset_mode="SameStep")
+    singles = [gym.make(ENV_ID, epoch=EPOCH).unwrapped for _ in range(b)]
+    _, infos = envs.reset(seed=21)
+    for i, env in enumerate(singles):
+        env.reset(seed=21 + i)
+    rng = np.random.default_rng(3)
+    ended = 0
+    for _ in range(80):
+        actions = _random_valid(rng, infos["action_mask"])
+        _, _, terminated, _, infos = envs.step(actions)
+        per_env = []
+        for env, a in zip(singles, actions, strict=True):
+            obs, _, term, _, info = env.step(int(a))
+            if term:
+                info = {"final_obs": obs, "final_info": info}
+                _, reset_info = env.reset()
+                info.update(reset_info)
+            per_env.append(info)
+        _assert_same(infos, envs._batch_infos(per_env))
+        ended += terminated.sum()
+    assert ended >= b

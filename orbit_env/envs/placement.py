@@ -258,11 +258,10 @@ class OrbitPlacementEnv(gym.Env):
         obs = self._observe()
         if self._no_decision:
             self._mask[self.n_sats :] = True
-        info = self._info(invalid=False, components=dict.fromkeys(REWARD_KEYS, 0.0))
-        # dt_s at reset: from the episode's start to the first decision
         none = np.zeros(0, dtype=np.int64)
-        info.update(dt_s=self.sim.now_s, decided_job=-1, settled={"jobs": none, "reward": np.zeros(0)})
-        info["brownouts"] = {"jobs": none.copy(), "reward": np.zeros(0), "unassigned": -0.0}  # −penalty × 0
+        logs = (none, np.zeros(0), none.copy(), np.zeros(0), -0.0)  # nothing settled; −penalty × 0
+        # dt_s at reset: from the episode's start to the first decision
+        info = self._info(False, dict.fromkeys(REWARD_KEYS, 0.0), self.sim.now_s, -1, logs)
         return obs, info
 
     def step(self, action: Any):
@@ -297,11 +296,8 @@ class OrbitPlacementEnv(gym.Env):
         terminated = self._job is None
         truncated = False
         obs = flat if self.obs_mode == "flat" else self._dict_obs(flat)
-        info = self._info(invalid=invalid, components=components)
-        info.update(dt_s=dt_s, decided_job=-1 if job is None else job)
-        settled, settled_reward, failed, failed_reward, unassigned = batch.take_logs(st, self._penalties)
-        info["settled"] = {"jobs": settled, "reward": settled_reward}
-        info["brownouts"] = {"jobs": failed, "reward": failed_reward, "unassigned": unassigned}
+        logs = batch.take_logs(st, self._penalties)
+        info = self._info(invalid, components, dt_s, -1 if job is None else job, logs)
         if terminated or truncated:
             info["episode_metrics"] = sim.metrics()
         return obs, reward, terminated, truncated, info
@@ -360,15 +356,24 @@ class OrbitPlacementEnv(gym.Env):
         """How many jobs await a decision now."""
         return 0 if self.sim is None else int(self.sim._ints[clock.PENDING_COUNT])
 
-    def _info(self, invalid: bool, components: dict[str, float]) -> dict[str, Any]:
-        sim = self.sim
+    def _info(
+        self, invalid: bool, components: dict[str, float], dt_s: float, decided_job: int, logs: tuple
+    ) -> dict[str, Any]:
+        """A step's info as the class docstring describes it, in its order (the mask, the job
+        awaiting the next action and the time from the env as it is now); ``logs``: the settled
+        jobs and brownouts as :func:`batch.take_logs` returns them."""
+        settled, settled_reward, failed, failed_reward, unassigned = logs
         return {
             "action_mask": self._mask.copy(),
             "invalid_action": invalid,
             "reward_components": components,
-            "time_s": sim.now_s,
-            "job": -1 if self._job is None else self._job,
+            "time_s": self.sim.now_s,
+            "job": self._job_id,
             "pending": self._pending,
+            "dt_s": dt_s,
+            "decided_job": decided_job,
+            "settled": {"jobs": settled, "reward": settled_reward},
+            "brownouts": {"jobs": failed, "reward": failed_reward, "unassigned": unassigned},
         }
 
     def _observe(self):
